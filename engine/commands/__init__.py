@@ -1,0 +1,1 @@
+"""Sub-commands of the `engine` command line, one module each (see engine.cli)."""
