@@ -1,0 +1,216 @@
+"""Load a YAML document into plain Python data plus a map of where every key and value stands.
+
+ruamel.yaml keeps line and column of every node; we copy the tree into plain dicts and
+lists (what every later stage works on) and keep positions in a side table keyed by the
+key path, so a problem anywhere can be reported as file:line:col. Everything that could make
+loading hang or explode (huge files, alias bombs, deep nesting, binary data) is refused with
+one located message instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from engine.diagnostics import Diagnostic, KeyPath, SpecError
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+# Keys under these parents may be written as integers (HTTP statuses) and become strings.
+INTEGER_KEY_PARENTS = {"errors"}
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: plain data and the position of every key and value (1-based)."""
+
+    file: str
+    data: Any
+    value_positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: KeyPath, *, key: bool = False) -> tuple[int, int]:
+        """Position of the value at `path` (or of its key), else of the nearest enclosing node."""
+        path = tuple(path)
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        while path:
+            if path in self.value_positions:
+                return self.value_positions[path]
+            if path in self.key_positions:
+                return self.key_positions[path]
+            path = path[:-1]
+        return self.value_positions.get((), (1, 1))
+
+    def diagnostic(self, path: KeyPath, message: str, *, key: bool = False, severity: str = "error",
+                   column_offset: int | None = None) -> Diagnostic:
+        line, col = self.locate(path, key=key)
+        if column_offset is not None:
+            col += column_offset
+        return Diagnostic(self.file, line, col, tuple(path), message, severity)
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    return y
+
+
+def _mark_diag(file: str, exc: MarkedYAMLError) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    if isinstance(exc, DuplicateKeyError):
+        text = str(exc.problem or "duplicate key")
+        # ruamel: 'found duplicate key "x" with value "1" (original value: "2")'
+        key = text.split('"')[1] if '"' in text else "?"
+        return Diagnostic(file, line, col, (), f"duplicate key '{key}': each key may appear once in a mapping")
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    if "\\t" in problem or "'\\t'" in problem or "\t" in problem:
+        problem = "a tab character is not allowed here; YAML indentation must use spaces"
+    return Diagnostic(file, line, col, (), f"invalid YAML: {problem}")
+
+
+def load_text(text: str, file: str = "<string>") -> Document:
+    """Parse YAML text into a Document; raise SpecError with located diagnostics on failure."""
+    if not text.strip():
+        raise SpecError([Diagnostic(file, 1, 1, (), "the file is empty; expected a mapping with spec_version, name and actions")])
+    try:
+        docs = list(_yaml().load_all(text))
+    except MarkedYAMLError as exc:
+        raise SpecError([_mark_diag(file, exc)]) from None
+    except RecursionError:
+        raise SpecError([Diagnostic(file, 1, 1, (), f"the document is nested too deeply (more than {MAX_DEPTH} levels)")]) from None
+    except YAMLError as exc:
+        raise SpecError([Diagnostic(file, 1, 1, (), f"invalid YAML: {exc}")]) from None
+    if len(docs) != 1:
+        if not docs or all(d is None for d in docs):
+            raise SpecError([Diagnostic(file, 1, 1, (), "the file has no content; expected a mapping with spec_version, name and actions")])
+        raise SpecError([Diagnostic(file, 1, 1, (), f"the file holds {len(docs)} YAML documents; a spec is exactly one")])
+    doc = Document(file=file, data=None)
+    diags: list[Diagnostic] = []
+    budget = [MAX_NODES]
+    doc.value_positions[()] = (1, 1)
+    doc.data = _convert(docs[0], (), doc, diags, budget, 0)
+    if diags:
+        raise SpecError(diags)
+    return doc
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and parse a YAML file; I/O and size problems become located diagnostics too."""
+    name = str(path)
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError([Diagnostic(name, 1, 1, (), f"the file is {size / 1048576:.1f} MB; specs are limited to {MAX_BYTES // 1048576} MB")])
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError([Diagnostic(name, 1, 1, (), f"cannot read the file: {exc.strerror or exc}")]) from None
+    if b"\x00" in raw:
+        return _binary(name, raw, raw.index(b"\x00"))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _binary(name, raw, exc.start)
+    return load_text(text, name)
+
+
+def _binary(name: str, raw: bytes, offset: int) -> Document:
+    line = raw.count(b"\n", 0, offset) + 1
+    col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    raise SpecError([Diagnostic(name, line, col, (), "the file is not UTF-8 text (binary data found); a spec is a YAML text file")])
+
+
+def _pos(lc_entry: Any, key: bool) -> tuple[int, int] | None:
+    if not lc_entry:
+        return None
+    if key:
+        return lc_entry[0] + 1, lc_entry[1] + 1
+    if len(lc_entry) >= 4:
+        return lc_entry[2] + 1, lc_entry[3] + 1
+    return lc_entry[0] + 1, lc_entry[1] + 1
+
+
+def _merged_position(node: CommentedMap, key: Any) -> tuple[list[int] | None, list[int] | None]:
+    for item in getattr(node, "merge", None) or []:
+        source = item[1] if isinstance(item, tuple) else item
+        if isinstance(source, CommentedMap):
+            entry = source.lc.data.get(key)
+            if entry:
+                return entry, entry
+            found = _merged_position(source, key)
+            if found[0]:
+                return found
+    return None, None
+
+
+def _convert(node: Any, path: KeyPath, doc: Document, diags: list[Diagnostic], budget: list[int], depth: int) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        if budget[0] == -1:
+            diags.append(doc.diagnostic((), f"the document expands to more than {MAX_NODES} nodes (aliases repeated too often?); refusing to load it"))
+        return None
+    if depth > MAX_DEPTH:
+        diags.append(doc.diagnostic(path[:3], f"nested more than {MAX_DEPTH} levels deep; flatten the structure"))
+        budget[0] = -2
+        return None
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key in node:
+            entry = node.lc.data.get(key)
+            if entry is None:
+                entry, _ = _merged_position(node, key)
+            if isinstance(key, str):
+                skey: str = key
+            elif isinstance(key, int) and not isinstance(key, bool) and path and path[-1] in INTEGER_KEY_PARENTS:
+                skey = str(key)
+            else:
+                kp = _pos(entry, True)
+                where = path + (str(key),)
+                line, col = kp or doc.locate(path)
+                kind = {"NoneType": "null", "int": "an integer", "float": "a number", "bool": "a boolean"}.get(
+                    type(key).__name__, f"a {type(key).__name__}")
+                diags.append(Diagnostic(doc.file, line, col, where, f"keys must be strings, found {kind} key {key!r}; quote it"))
+                continue
+            child_path = path + (skey,)
+            kpos, vpos = _pos(entry, True), _pos(entry, False)
+            if kpos:
+                doc.key_positions[child_path] = kpos
+            value = node[key]
+            if vpos and not isinstance(value, (CommentedMap, CommentedSeq)):
+                doc.value_positions[child_path] = vpos
+            elif isinstance(value, (CommentedMap, CommentedSeq)) and value.lc.line is not None:
+                doc.value_positions[child_path] = (value.lc.line + 1, value.lc.col + 1)
+            elif vpos:
+                doc.value_positions[child_path] = vpos
+            out[skey] = _convert(value, child_path, doc, diags, budget, depth + 1)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, value in enumerate(node):
+            child_path = path + (i,)
+            entry = node.lc.data.get(i)
+            if isinstance(value, (CommentedMap, CommentedSeq)) and value.lc.line is not None:
+                doc.value_positions[child_path] = (value.lc.line + 1, value.lc.col + 1)
+            elif entry:
+                doc.value_positions[child_path] = (entry[0] + 1, entry[1] + 1)
+            items.append(_convert(value, child_path, doc, diags, budget, depth + 1))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    # timestamps and other YAML tags: keep their text form
+    return str(node)

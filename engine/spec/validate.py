@@ -1,0 +1,54 @@
+"""Validate spec files: load (positions), JSON Schema, then the semantic checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.diagnostics import Diagnostic, SpecError
+from engine.spec.checker import run_checks
+from engine.spec.loader import Document, load_file, load_text
+from engine.spec.schema import check_schema
+
+
+def check_document(doc: Document) -> list[Diagnostic]:
+    """Schema problems and semantic problems of a loaded document, sorted by position."""
+    if not isinstance(doc.data, dict):
+        found = "a list" if isinstance(doc.data, list) else f"a {type(doc.data).__name__}"
+        return [Diagnostic(doc.file, 1, 1, (), f"the top level must be a mapping with spec_version, name and actions; found {found}")]
+    diags = check_schema(doc)
+    try:
+        diags.extend(run_checks(doc))
+    except (TypeError, AttributeError, KeyError, ValueError):
+        if not diags:
+            raise
+        # a check tripped over a shape the schema already reported; those reports stand
+    return sorted(set(diags))
+
+
+def validate_text(text: str, file: str = "<string>") -> list[Diagnostic]:
+    try:
+        doc = load_text(text, file)
+    except SpecError as exc:
+        return exc.diagnostics
+    return check_document(doc)
+
+
+def validate_path(path: str | Path) -> list[Diagnostic]:
+    try:
+        doc = load_file(path)
+    except SpecError as exc:
+        return exc.diagnostics
+    return check_document(doc)
+
+
+def spec_files(paths: list[str]) -> list[Path]:
+    """Expand directories to the spec files in them (`*.yaml`, `*.yml`, not `*.tests.yaml`)."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir()
+                              if p.suffix in (".yaml", ".yml") and not p.name.endswith((".tests.yaml", ".tests.yml"))))
+        else:
+            out.append(path)
+    return out
