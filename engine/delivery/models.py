@@ -1,0 +1,140 @@
+"""What the delivery layer takes (`PreparedRequest`) and gives back (`Response`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from engine.jsvalues import UNDEFINED
+from engine.secrets import Masker
+
+EXCERPT_LIMIT = 500
+
+
+def _decode_json(data: bytes) -> Any:
+    """Parsed JSON, or UNDEFINED when `data` is not JSON."""
+    try:
+        return orjson.loads(data)
+    except (orjson.JSONDecodeError, ValueError):
+        return UNDEFINED
+
+
+@dataclass
+class PreparedRequest:
+    """One HTTP request, fully rendered, ready to send.
+
+    `body` is what goes on the wire; `json` is the same body as data (UNDEFINED when the body
+    is not JSON), kept for display. When `body` is None and `json` is set, the JSON is encoded
+    at send time.
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    json: Any = UNDEFINED
+    timeout: float | None = None
+    step: str | None = None
+
+    @classmethod
+    def from_json(
+        cls,
+        method: str,
+        url: str,
+        data: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        step: str | None = None,
+    ) -> PreparedRequest:
+        """A request whose body is `data` encoded as JSON (content-type set unless given)."""
+        merged = dict(headers or {})
+        if not any(k.lower() == "content-type" for k in merged):
+            merged["content-type"] = "application/json"
+        return cls(method, url, merged, encode_json(data), data, timeout, step)
+
+    def wire_body(self) -> bytes | None:
+        """The bytes to send."""
+        if self.body is not None:
+            return self.body
+        if self.json is UNDEFINED:
+            return None
+        return encode_json(self.json)
+
+    def wire_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.body is None and self.json is not UNDEFINED:
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["content-type"] = "application/json"
+        return headers
+
+    def display_body(self) -> Any:
+        """The body as data: parsed JSON, else text, else None."""
+        if self.json is not UNDEFINED:
+            return self.json
+        if self.body is None or self.body == b"":
+            return None
+        parsed = _decode_json(self.body)
+        if parsed is not UNDEFINED:
+            return parsed
+        return self.body.decode("utf-8", "replace")
+
+    def to_display(self, masker: Masker | None = None) -> dict[str, Any]:
+        """`{"method", "url", "headers", "body"}` for `engine plan`, secrets masked."""
+        shown = {
+            "method": self.method.upper(),
+            "url": self.url,
+            "headers": dict(self.wire_headers()),
+            "body": self.display_body(),
+        }
+        return (masker or Masker.empty()).mask(shown)
+
+
+def encode_json(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+
+
+@dataclass
+class Response:
+    """An HTTP response as later steps see it: `steps.<id>.status/.headers/.json/.text`.
+
+    Header names are lower-case; repeated headers are joined with ", ". `json` is the parsed
+    body, or None when the body is empty or not JSON.
+    """
+
+    status: int
+    headers: dict[str, str]
+    text: str
+    json: Any = None
+
+    @classmethod
+    def from_httpx(cls, response: httpx.Response) -> Response:
+        headers: dict[str, str] = {}
+        for name, value in response.headers.multi_items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        content = response.content
+        data = None
+        if content.strip():
+            parsed = _decode_json(content)
+            data = None if parsed is UNDEFINED else parsed
+        try:
+            text = response.text
+        except (LookupError, ValueError):
+            text = content.decode("utf-8", "replace")
+        return cls(response.status_code, headers, text, data)
+
+    def to_context(self) -> dict[str, Any]:
+        """The mapping a template sees under `steps.<id>`."""
+        return {"status": self.status, "headers": self.headers, "json": self.json, "text": self.text}
+
+    def excerpt(self, masker: Masker | None = None, limit: int = EXCERPT_LIMIT) -> str:
+        """The body text, masked, cut to `limit` characters."""
+        text = (masker or Masker.empty()).mask_text(self.text)
+        text = " ".join(text.split())
+        if len(text) > limit:
+            text = text[: limit - 1] + "…"
+        return text
