@@ -1,0 +1,27 @@
+"""Fakes of the four seed destination APIs, as plain ASGI apps, plus a loopback server helper.
+
+Import as ``emulators`` (pytest puts ``tests/`` on sys.path while ``tests/`` has no ``__init__.py``)
+or ``tests.emulators``.
+"""
+
+from .base import ConnectionDropped, Emulator, Fault, Faults, Recorded, Response
+from .server import ServerHandle, serve_in_thread
+from .usercom import UserComEmulator
+from .usermaven import UsermavenEmulator
+from .usermotion import UserMotionEmulator
+from .userpilot import UserpilotEmulator
+
+__all__ = [
+    "ConnectionDropped",
+    "Emulator",
+    "Fault",
+    "Faults",
+    "Recorded",
+    "Response",
+    "ServerHandle",
+    "UserComEmulator",
+    "UserMotionEmulator",
+    "UsermavenEmulator",
+    "UserpilotEmulator",
+    "serve_in_thread",
+]
