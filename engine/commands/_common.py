@@ -1,0 +1,81 @@
+"""Options and loading shared by the commands that run a destination (plan, send, auth, delete)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the heavy stages load only when a command runs, keeping `engine --help` fast
+    from engine.runtime.destination import Destination, Subscription
+    from engine.secrets import Masker
+
+
+def print_error(message: str) -> None:
+    print(f"engine: {message}", file=sys.stderr)
+
+
+def add_dest_options(p: argparse.ArgumentParser, *, events: bool = True) -> None:
+    p.add_argument("dest", metavar="DEST", help="a spec name in specs/ (e.g. usermotion) or a path to a spec file")
+    p.add_argument("--settings", metavar="JSON|@FILE", help="the destination's settings as JSON text or @file")
+    p.add_argument("--show-secrets", action="store_true", help="print password settings instead of ****")
+    if events:
+        p.add_argument("--action", metavar="NAME", help="run this action on every event (default: the spec's presets)")
+        p.add_argument("--mapping", metavar="JSON|@FILE", help="with --action: overrides of the action's field defaults")
+        p.add_argument("input", nargs="?", default="-", metavar="FILE", help="events file (default: standard input)")
+
+
+def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
+                     ) -> int | tuple[Destination, dict[str, Any], list[Subscription], Masker]:
+    """Load the destination, settings and subscriptions; on a problem print it and return an exit code."""
+    from engine.diagnostics import SpecError
+    from engine.events import parse_json_arg
+    from engine.runtime.destination import load_destination
+    from engine.runtime.settings import SettingsError, resolve_settings, secret_values
+    from engine.secrets import Masker
+
+    try:
+        dest = load_destination(args.dest)
+    except FileNotFoundError as exc:
+        print_error(str(exc))
+        return 2
+    except SpecError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        print_error(f"{args.dest}: the spec is invalid ({len(exc.diagnostics)} problems); fix it first (engine validate)")
+        return 2
+    try:
+        given = parse_json_arg(args.settings, "--settings") or {}
+        if not isinstance(given, dict):
+            raise ValueError("--settings: expected a JSON object")
+        if placeholders:
+            missing = [k for k, s in dest.settings_spec.items()
+                       if s.get("required") and given.get(k) in (None, "") and s.get("default") in (None, "")]
+            if missing:
+                print_error(f"settings not given: {', '.join(missing)}; showing placeholders like <{missing[0]}>")
+                given = {**given, **{k: f"<{k}>" for k in missing}}
+        settings = resolve_settings(dest.settings_spec, given)
+    except (ValueError, SettingsError) as exc:
+        print_error(str(exc))
+        return 2
+    masker = Masker.empty() if args.show_secrets else Masker(secret_values(dest.settings_spec, settings))
+    subs: list[Subscription]
+    try:
+        overrides = parse_json_arg(getattr(args, "mapping", None), "--mapping")
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ValueError("--mapping: expected a JSON object of field -> mapping value")
+        if overrides and not getattr(args, "action", None):
+            raise ValueError("--mapping needs --action (which action's fields it overrides)")
+        subs = dest.subscriptions(getattr(args, "action", None), overrides)
+    except (ValueError, KeyError) as exc:
+        print_error(str(exc).strip("'\""))
+        return 2
+    except Exception as exc:  # a mapping override that does not compile
+        from engine.mapping import MappingError
+
+        if not isinstance(exc, MappingError):
+            raise
+        for issue in exc.issues:
+            print_error(f"--mapping: {issue.message}")
+        return 2
+    return dest, settings, subs, masker

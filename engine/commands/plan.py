@@ -1,0 +1,63 @@
+"""`engine plan`: show the requests events become, without sending anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from engine.commands._common import add_dest_options, load_for_command, print_error
+
+EPILOG = """\
+examples:
+  engine plan usermotion events.jsonl
+  echo '{"type":"identify","userId":"u1","traits":{"email":"a@b.co"}}' | engine plan usermotion
+  engine plan usercom --settings @settings.json --action identify events.json
+  engine plan specs/acme.yaml --action track --mapping '{"eventName": {"@path": "$.event"}}' -
+
+Input: JSON lines, a JSON array, or a Segment batch object {"batch": [...]}.
+Output: one JSON line per input event:
+  {"results": [{"action", "preset", "status": "ok"|"invalid"|"error", "error", "requests": [...]}]}
+Without --action the event goes through the spec's presets in order; with --action that action runs
+on its default mapping (plus --mapping overrides) regardless of triggers. Multi-step actions list the
+requests that need no earlier response and name the steps that do ("unplanned").
+Secrets (password settings) are shown as **** unless --show-secrets. Missing required settings are
+filled with placeholders such as <apiKey> so a spec can be explored without credentials.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "plan", help="show the requests events become (sends nothing)",
+        description="Route events through a destination's presets (or one action), map, validate and render "
+                    "the requests, and print them. Nothing is sent.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dest_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+
+    from engine.events import open_input, read_events
+
+    loaded = load_for_command(args, placeholders=True)
+    if isinstance(loaded, int):
+        return loaded
+    dest, settings, subs, masker = loaded
+    try:
+        stream = open_input(args.input)
+    except OSError as exc:
+        print_error(f"{args.input}: {exc.strerror}")
+        return 2
+    out = sys.stdout
+    with stream:
+        for item in read_events(stream):
+            line: dict[str, Any]
+            if item.error:
+                line = {"error": item.error}
+            else:
+                line = {"results": [r.to_json(masker) for r in dest.plan_event(item.event, settings, subs)]}
+            out.write(orjson.dumps(line).decode() + "\n")
+    return 0

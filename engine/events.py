@@ -1,0 +1,109 @@
+"""Reading events from files or standard input: JSON lines, a JSON array, or a Segment batch object."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+
+@dataclass
+class InputItem:
+    """One event read from input (`event`), or the reason a line could not be read (`error`)."""
+
+    number: int  # 1-based position: line number for JSON lines, index+1 in an array or batch
+    event: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def open_input(name: str | None) -> IO[bytes]:
+    if name in (None, "-"):
+        return sys.stdin.buffer
+    return Path(name).open("rb")
+
+
+def _items(values: Any, where: str) -> Iterator[InputItem]:
+    if isinstance(values, dict) and isinstance(values.get("batch"), list):
+        values = values["batch"]
+    if not isinstance(values, list):
+        values = [values]
+    for i, value in enumerate(values, 1):
+        if isinstance(value, dict):
+            yield InputItem(i, value)
+        else:
+            yield InputItem(i, error=f"{where} item {i}: expected a JSON object, found {type(value).__name__}")
+
+
+def read_events(stream: IO[bytes]) -> Iterator[InputItem]:
+    """Events from JSON lines, or one JSON document (array, batch object, or a pretty-printed event)."""
+    first = stream.readline()
+    while first and not first.strip():
+        first = stream.readline()
+    if not first:
+        return
+    try:
+        value = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        value = None
+        whole = first + stream.read()
+        stripped = whole.lstrip()
+        if stripped[:1] in (b"[", b"{"):
+            try:
+                value = orjson.loads(whole)
+            except orjson.JSONDecodeError as exc:
+                yield InputItem(1, error=f"line 1: invalid JSON: {exc}")
+                # fall back to JSON lines for the rest
+                yield from _lines(whole.splitlines(keepends=True)[1:], 2)
+                return
+            yield from _items(value, "input")
+            return
+        yield InputItem(1, error="line 1: invalid JSON")
+        yield from _lines(whole.splitlines(keepends=True)[1:], 2)
+        return
+    if isinstance(value, list) or (isinstance(value, dict) and isinstance(value.get("batch"), list)):
+        yield from _items(value, "line 1:")
+        # further lines may carry more arrays or events
+        yield from _lines(stream, 2)
+        return
+    if isinstance(value, dict):
+        yield InputItem(1, value)
+    else:
+        yield InputItem(1, error=f"line 1: expected a JSON object, found {type(value).__name__}")
+    yield from _lines(stream, 2)
+
+
+def _lines(lines: Any, start: int) -> Iterator[InputItem]:
+    for number, line in enumerate(lines, start):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield InputItem(number, error=f"line {number}: invalid JSON: {exc}")
+            continue
+        if isinstance(value, dict) and isinstance(value.get("batch"), list):
+            for item in _items(value, f"line {number}:"):
+                yield InputItem(number, item.event, item.error)
+        elif isinstance(value, dict):
+            yield InputItem(number, value)
+        else:
+            yield InputItem(number, error=f"line {number}: expected a JSON object, found {type(value).__name__}")
+
+
+def parse_json_arg(text: str | None, what: str) -> Any:
+    """A command-line JSON argument: literal JSON text, or @FILE holding it."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"{what}: cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{what}: invalid JSON: {exc}") from None

@@ -1,0 +1,211 @@
+"""A destination compiled from its spec: presets (trigger + mapping closures), actions
+(payload validator + runnable), settings. Per event: route, map, validate, render.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.diagnostics import Diagnostic, SpecError
+from engine.jsvalues import UNDEFINED, truthy
+from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
+from engine.payload import PayloadError, compile_fields
+from engine.runtime.steps import Plan, Runnable, compile_runnable
+from engine.spec.loader import Document, load_file
+from engine.spec.validate import check_document
+from engine.trigger import compile_trigger
+
+SPECS_DIR = Path(__file__).resolve().parent.parent.parent / "specs"
+
+
+def resolve_spec_path(dest: str) -> Path:
+    """DEST is a path to a spec file, or a name looked up in ./specs and then the project's specs/."""
+    path = Path(dest)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"{dest}: no such spec file")
+        return path
+    for folder in (Path("specs"), SPECS_DIR):
+        candidate = folder / f"{dest}.yaml"
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"no spec named '{dest}' (looked for specs/{dest}.yaml)")
+
+
+@dataclass
+class Action:
+    key: str
+    title: str
+    fields: dict[str, Any]
+    defaults: dict[str, Any]
+    validate: Callable[..., dict[str, Any]]
+    runnable: Runnable
+    default_mapping: Callable[[dict[str, Any]], Any]
+
+    def mapping_with(self, overrides: dict[str, Any] | None) -> Callable[[dict[str, Any]], Any]:
+        if not overrides:
+            return self.default_mapping
+        return compile_mapping({**self.defaults, **overrides})
+
+
+@dataclass
+class Preset:
+    name: str
+    trigger: Callable[[dict[str, Any]], bool]
+    action: Action
+    mapping: Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class Subscription:
+    """What an event runs: a preset, a config mapping, or an action named on the command line."""
+
+    name: str | None
+    action: Action
+    mapping: Callable[[dict[str, Any]], Any]
+    trigger: Callable[[dict[str, Any]], bool] | None = None
+
+
+@dataclass
+class ActionResult:
+    action: str
+    preset: str | None
+    status: str  # "ok" | "invalid" | "error"
+    error: str | None = None
+    payload: Any = UNDEFINED
+    plan: Plan | None = None
+
+    def to_json(self, masker: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "preset": self.preset, "status": self.status,
+                               "error": masker.mask_text(self.error) if self.error else None,
+                               "requests": [r.to_display(masker) for r in (self.plan.requests if self.plan else [])]}
+        if self.plan and self.plan.unplanned:
+            out["unplanned"] = self.plan.unplanned
+        return out
+
+
+@dataclass
+class Destination:
+    doc: Document
+    name: str
+    slug: str
+    accepts: frozenset[str]
+    settings_spec: dict[str, dict[str, Any]]
+    actions: dict[str, Action]
+    presets: list[Preset]
+    errors: dict[int, dict[str, Any]]
+    test_authentication: Runnable | None = None
+    on_delete: Runnable | None = None
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.doc.data
+
+    def allows(self, event: dict[str, Any]) -> bool:
+        """The event's type is accepted and its integrations object does not exclude us."""
+        if self.accepts and event.get("type") not in self.accepts:
+            return False
+        integrations = event.get("integrations")
+        if isinstance(integrations, dict):
+            if self.name in integrations:
+                return truthy(integrations[self.name])
+            return integrations.get("All", True) is not False
+        return True
+
+    def subscriptions(self, action: str | None = None, mapping: dict[str, Any] | None = None) -> list[Subscription]:
+        """The presets, or one action on its defaults plus `mapping` (no trigger)."""
+        if action is None:
+            return [Subscription(p.name, p.action, p.mapping, p.trigger) for p in self.presets]
+        if action not in self.actions:
+            raise KeyError(f"no action '{action}' in {self.slug}; actions: {', '.join(self.actions)}")
+        act = self.actions[action]
+        return [Subscription(None, act, act.mapping_with(mapping))]
+
+    def matching(self, event: dict[str, Any], subs: list[Subscription]) -> Iterator[Subscription]:
+        if not self.allows(event):
+            return
+        for sub in subs:
+            if sub.trigger is None or sub.trigger(event):
+                yield sub
+
+    def prepare(self, event: dict[str, Any], sub: Subscription) -> ActionResult:
+        """Map and validate: the payload, or an invalid/error result."""
+        try:
+            mapped = sub.mapping(event)
+        except MappingRuntimeError as exc:
+            return ActionResult(sub.action.key, sub.name, "error", f"mapping failed: {exc}")
+        if mapped is UNDEFINED or not isinstance(mapped, dict):
+            mapped = {}
+        try:
+            payload = sub.action.validate(mapped)
+        except PayloadError as exc:
+            return ActionResult(sub.action.key, sub.name, "invalid", str(exc))
+        return ActionResult(sub.action.key, sub.name, "ok", payload=payload)
+
+    def context(self, payload: Any, settings: dict[str, Any]) -> dict[str, Any]:
+        return {"payload": payload, "settings": settings, "steps": {}, "now": _dt.datetime.now(_dt.UTC)}
+
+    def plan_event(self, event: dict[str, Any], settings: dict[str, Any], subs: list[Subscription]) -> list[ActionResult]:
+        results = []
+        for sub in self.matching(event, subs):
+            result = self.prepare(event, sub)
+            if result.status == "ok":
+                try:
+                    result.plan = sub.action.runnable.plan(self.context(result.payload, settings))
+                except Exception as exc:  # template render errors are the spec's problem, shown per event
+                    from engine.templates import TemplateError
+
+                    if not isinstance(exc, TemplateError):
+                        raise
+                    result.status, result.error = "error", f"template failed: {exc}"
+            results.append(result)
+        return results
+
+
+def _fail(doc: Document, diags: list[Diagnostic]) -> None:
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        raise SpecError(errors)
+
+
+def compile_document(doc: Document) -> Destination:
+    """Check a loaded spec fully, then compile it; SpecError lists every problem."""
+    diags = check_document(doc)
+    _fail(doc, diags)
+    data = doc.data
+    actions: dict[str, Action] = {}
+    for key, spec in data["actions"].items():
+        fields = spec.get("fields") or {}
+        defaults = {k: f["default"] for k, f in fields.items() if "default" in f}
+        actions[key] = Action(
+            key=key, title=spec["title"], fields=fields, defaults=defaults,
+            validate=compile_fields(fields), runnable=compile_runnable(spec, data),
+            default_mapping=compile_mapping(defaults),
+        )
+    presets = []
+    for p in data.get("presets") or []:
+        action = actions[p["action"]]
+        presets.append(Preset(p["name"], compile_trigger(p["subscribe"]), action, action.mapping_with(p.get("mapping"))))
+    return Destination(
+        doc=doc, name=data["name"], slug=data["slug"], accepts=frozenset(data.get("accepts") or ()),
+        settings_spec=data.get("settings") or {}, actions=actions, presets=presets,
+        errors={int(k): v for k, v in (data.get("errors") or {}).items()},
+        test_authentication=compile_runnable(data["test_authentication"], data) if "test_authentication" in data else None,
+        on_delete=compile_runnable(data["on_delete"], data) if "on_delete" in data else None,
+        warnings=[d for d in diags if d.severity == "warning"],
+    )
+
+
+def load_destination(dest: str | Path) -> Destination:
+    """Load, check and compile a spec by name or path (raises SpecError, FileNotFoundError)."""
+    path = resolve_spec_path(str(dest))
+    return compile_document(load_file(path))
+
+
+__all__ = ["Action", "ActionResult", "Destination", "MappingError", "Preset", "Subscription",
+           "compile_document", "load_destination", "resolve_spec_path"]

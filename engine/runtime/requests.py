@@ -1,0 +1,96 @@
+"""Request templates compiled once: method, URL, headers, query and body closures.
+
+`CompiledRequest.render(context)` is the per-event work: call the closures and assemble
+a PreparedRequest. request_defaults are merged in at compile time (action headers win).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from engine.delivery.models import PreparedRequest, encode_json
+from engine.jsvalues import UNDEFINED, js_string
+from engine.templates import compile_url, compile_value
+
+Render = Callable[[dict[str, Any]], Any]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else js_string(value)
+
+
+@dataclass
+class CompiledRequest:
+    method: str
+    url: Callable[[dict[str, Any]], str]
+    headers: Render
+    query: Render | None
+    body_kind: str | None  # "json" | "form" | "body" | None
+    body: Render | None
+    timeout: float | None
+
+    def render(self, context: dict[str, Any], step: str | None = None) -> PreparedRequest:
+        url = self.url(context)
+        if self.query is not None:
+            query = self.query(context)
+            if isinstance(query, dict):
+                pairs = []
+                for key, value in query.items():
+                    if value is UNDEFINED or value is None:
+                        continue
+                    if isinstance(value, list):
+                        pairs.extend((key, _text(v)) for v in value if v is not None and v is not UNDEFINED)
+                    else:
+                        pairs.append((key, _text(value)))
+                if pairs:
+                    url += ("&" if "?" in url else "?") + urlencode(pairs)
+        headers = {}
+        for key, value in self.headers(context).items():
+            if value is UNDEFINED or value is None:
+                continue
+            headers[key] = _text(value)
+        if self.body_kind == "json":
+            data = self.body(context)  # type: ignore[misc]
+            if data is UNDEFINED:
+                return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
+            return PreparedRequest(self.method, url, headers, encode_json(data), data, self.timeout, step)
+        if self.body_kind == "form":
+            data = self.body(context)  # type: ignore[misc]
+            pairs = [(k, _text(v)) for k, v in (data or {}).items() if v is not UNDEFINED and v is not None]
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return PreparedRequest(self.method, url, headers, urlencode(pairs).encode(), UNDEFINED, self.timeout, step)
+        if self.body_kind == "body":
+            data = self.body(context)  # type: ignore[misc]
+            raw = None if data is UNDEFINED or data is None else _text(data).encode("utf-8")
+            return PreparedRequest(self.method, url, headers, raw, UNDEFINED, self.timeout, step)
+        return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
+
+
+def merged_headers(defaults: dict[str, Any] | None, own: dict[str, Any] | None) -> dict[str, Any]:
+    """request_defaults headers under the request's own; names compare case-insensitively."""
+    merged: dict[str, Any] = {}
+    for source in (defaults or {}, own or {}):
+        for key, value in source.items():
+            for existing in [k for k in merged if k.lower() == key.lower()]:
+                del merged[existing]
+            merged[key] = value if isinstance(value, str) else js_string(value)
+    return merged
+
+
+def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> CompiledRequest:
+    defaults = defaults or {}
+    body_kind = next((k for k in ("json", "form", "body") if k in spec), None)
+    timeout = spec.get("timeout", defaults.get("timeout"))
+    return CompiledRequest(
+        method=spec["method"],
+        url=compile_url(spec["url"]),
+        headers=compile_value(merged_headers(defaults.get("headers"), spec.get("headers"))),
+        query=compile_value(spec["query"]) if spec.get("query") else None,
+        body_kind=body_kind,
+        body=compile_value(spec[body_kind]) if body_kind else None,
+        timeout=float(timeout) if timeout is not None else None,
+    )
