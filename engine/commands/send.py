@@ -1,0 +1,151 @@
+"""`engine send`: deliver events to a destination, with retries, a report and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from engine.commands._common import add_dest_options, load_for_command, print_error
+
+EPILOG = """\
+examples:
+  engine send usermotion --settings '{"apiKey": "..."}' events.jsonl
+  engine send usercom --settings @usercom.json --route acme.user.com=http://127.0.0.1:9000 events.json
+  engine send userpilot --settings @up.json --report verdicts.jsonl --concurrency 32 -
+
+Every event gets a verdict per matching action: delivered, filtered (no trigger matched or the
+integrations object excluded it), invalid (payload validation failed; nothing sent) or failed
+(a permanent error, or retries exhausted). Network errors, timeouts, 408, 423, 429 and 5xx other
+than 501 are retried with exponential backoff and full jitter, honouring Retry-After.
+--route HOST=BASE_URL sends requests for HOST to BASE_URL instead (TLS verification stays on).
+Ctrl-C stops reading input, finishes the requests in flight and reports what was not sent.
+Exit status: 0 when nothing failed or was invalid, 1 otherwise, 2 for usage errors.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "send", help="deliver events to a destination with retries",
+        description="Deliver events to a destination: route through presets (or one action), map, validate, "
+                    "send with retries, and summarise the verdicts.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dest_options(p)
+    p.add_argument("--concurrency", type=int, default=16, metavar="N", help="events in flight at once (default 16)")
+    p.add_argument("--report", metavar="FILE", help="write one JSON line of verdicts per event to FILE")
+    p.add_argument("--route", action="append", default=[], metavar="HOST=BASE_URL",
+                   help="send requests for HOST to BASE_URL instead (repeatable)")
+    p.add_argument("--attempts", type=int, default=5, metavar="N", help="attempts per request, retries included (default 5)")
+    p.add_argument("--deadline", type=float, default=120.0, metavar="SECONDS",
+                   help="give up retrying a request after this long (default 120)")
+    p.add_argument("--transport", choices=["auto", "aiohttp", "httpx", "sink"], default="auto",
+                   help="HTTP transport: auto (aiohttp under httpx when installed), httpx, or sink (capture, send nothing)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1 or args.attempts < 1:
+        print_error("--concurrency and --attempts must be at least 1")
+        return 2
+    from engine.delivery.transports import parse_routes
+
+    try:
+        routes = parse_routes(args.route)
+    except ValueError as exc:
+        print_error(str(exc))
+        return 2
+    loaded = load_for_command(args)
+    if isinstance(loaded, int):
+        return loaded
+    try:
+        return asyncio.run(_send(args, routes, *loaded))
+    except OSError as exc:
+        print_error(f"{exc.filename or args.input}: {exc.strerror}")
+        return 2
+
+
+async def _send(args: argparse.Namespace, routes: dict[str, str], dest: Any, settings: dict[str, Any],
+                subs: list[Any], masker: Any) -> int:
+    import orjson
+    from tqdm import tqdm
+
+    from engine.delivery.client import Deliverer
+    from engine.delivery.retry import RetryPolicy
+    from engine.delivery.transports import make_transport
+    from engine.delivery.verdicts import Summary
+    from engine.events import open_input, read_events
+    from engine.runtime.deliver import deliver_event
+
+    summary = Summary()
+    report = open(args.report, "wb") if args.report else None  # noqa: SIM115 - closed below
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    except (NotImplementedError, RuntimeError):
+        pass
+    progress = tqdm(unit=" events", disable=args.no_progress or not sys.stderr.isatty(), file=sys.stderr)
+    slots = asyncio.Semaphore(args.concurrency)
+    pending: set[asyncio.Task[Any]] = set()
+    unread = False
+    stream = open_input(args.input)
+    deliverer = Deliverer(
+        make_transport(routes, args.transport, max_connections=args.concurrency),
+        RetryPolicy(attempts=args.attempts, deadline=args.deadline),
+        concurrency=args.concurrency, masker=masker, errors_table=dest.spec.get("errors"),
+        default_timeout=float((dest.spec.get("request_defaults") or {}).get("timeout", 10.0)),
+    )
+
+    def write(number: int, verdicts: list[Any], error: str | None = None) -> None:
+        if report is not None:
+            line = {"input": number, "error": error} if error else {"input": number, "verdicts": [v.to_json() for v in verdicts]}
+            report.write(orjson.dumps(line) + b"\n")
+        progress.update(1)
+
+    async def one(number: int, event: dict[str, Any]) -> None:
+        try:
+            verdicts = await deliver_event(dest, event, settings, subs, deliverer)
+            summary.extend(verdicts)
+            write(number, verdicts)
+        finally:
+            slots.release()
+
+    invalid_input = 0
+    try:
+        async with deliverer:
+            with stream:
+                for item in read_events(stream):
+                    if stop.is_set():
+                        unread = True
+                        break
+                    if item.error:
+                        invalid_input += 1
+                        print_error(item.error)
+                        write(item.number, [], item.error)
+                        continue
+                    await slots.acquire()
+                    if stop.is_set():
+                        slots.release()
+                        unread = True
+                        break
+                    task = asyncio.create_task(one(item.number, item.event))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                if pending:
+                    await asyncio.gather(*pending)
+    finally:
+        progress.close()
+        if report is not None:
+            report.close()
+    print(summary.render_text(), file=sys.stderr)
+    if invalid_input:
+        print(f"{invalid_input} input line{'s' if invalid_input != 1 else ''} could not be read as events", file=sys.stderr)
+    if unread:
+        print(f"interrupted: the rest of {args.input if args.input != '-' else 'standard input'} was not read or sent "
+              f"(events read and finished: {summary.total})", file=sys.stderr)
+        return 1
+    return 1 if summary.has_failures or invalid_input else 0

@@ -1,0 +1,58 @@
+"""Deliver one event to one destination: route, map, validate, run the steps, give verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.delivery.client import Deliverer, Outcome
+from engine.delivery.models import PreparedRequest
+from engine.delivery.verdicts import FAILED, FILTERED, INVALID, Verdict
+from engine.runtime.destination import Destination, Subscription
+from engine.runtime.steps import CompiledStep
+from engine.templates import TemplateError
+
+
+async def deliver_event(dest: Destination, event: dict[str, Any], settings: dict[str, Any],
+                        subs: list[Subscription], deliverer: Deliverer) -> list[Verdict]:
+    """Verdicts for every subscription the event matches (one `filtered` verdict when none does)."""
+    verdicts: list[Verdict] = []
+    for sub in dest.matching(event, subs):
+        result = dest.prepare(event, sub)
+        if result.status != "ok":
+            verdicts.append(Verdict(INVALID if result.status == "invalid" else FAILED, sub.action.key, sub.name,
+                                    error=deliverer.masker.mask_text(result.error or ""),
+                                    reason=_first_sentence(result.error)))
+            continue
+        verdicts.append(await run_action(dest, sub.action.runnable, result.payload, settings, deliverer,
+                                         action=sub.action.key, preset=sub.name))
+    if not verdicts:
+        reason = "excluded by the integrations object or event type" if not dest.allows(event) else "no subscription matched"
+        verdicts.append(Verdict(FILTERED, reason=reason))
+    return verdicts
+
+
+async def run_action(dest: Destination, runnable: Any, payload: Any, settings: dict[str, Any], deliverer: Deliverer,
+                     *, action: str | None = None, preset: str | None = None) -> Verdict:
+    async def send(request: PreparedRequest, step: CompiledStep) -> Outcome:
+        return await deliverer.send(request, expect=step.expects)
+
+    try:
+        results = await runnable.execute(dest.context(payload, settings), send)
+    except TemplateError as exc:
+        message = deliverer.masker.mask_text(f"template failed: {exc}")
+        return Verdict(FAILED, action, preset, error=message, reason="template failed")
+    if not results:
+        return Verdict(FAILED, action, preset, error="no step ran (every step's 'when' was false)", reason="no step ran")
+    step, outcome = results[-1]
+    multi = len(runnable.steps) > 1
+    verdict = Verdict.from_outcome(outcome, action=action, preset=preset, step=step.id if multi else None)
+    if outcome.ok:
+        return Verdict(verdict.status, action, preset, attempts=sum(o.attempts for _, o in results))
+    return verdict
+
+
+def _first_sentence(text: str | None) -> str | None:
+    if not text:
+        return text
+    head = text.split(". ")[0].rstrip(".")
+    return head if len(head) <= 160 else head[:159] + "…"
