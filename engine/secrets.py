@@ -3,7 +3,7 @@
 A secret is a setting value of type `password` (or anything else the caller registers).
 Besides the raw value, the masker knows the forms a secret takes on the way into an HTTP
 request: base64 (alone or inside `Basic base64(user:secret)`, at any byte alignment),
-URL-encoding (path, query, form) and JSON string escaping. Every occurrence is replaced by
+URL-encoding (path, query, form; either hex case) and JSON string escaping. Every occurrence is replaced by
 `****`.
 
 Secrets shorter than 4 characters cannot be masked inside text without masking half the
@@ -23,7 +23,7 @@ MASK = "****"
 MIN_SUBSTRING_LENGTH = 4
 # A base64 fragment taken from the middle of a longer base64 text must be at least this long
 # to be masked on its own; shorter fragments would match unrelated base64 too often.
-_MIN_B64_FRAGMENT = 6
+_MIN_B64_FRAGMENT = 4
 
 
 def _base64_forms(secret: str) -> set[str]:
@@ -45,16 +45,23 @@ def _base64_forms(secret: str) -> set[str]:
     return forms
 
 
-def _lower_percent(text: str) -> str:
-    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+def _hex_class(char: str) -> str:
+    return f"[{char}{char.lower()}]" if char.isalpha() else char
+
+
+def _form_regex(form: str) -> str:
+    """`form` as a regex in which percent-escapes match in either hex case (%2F and %2f)."""
+    return re.sub(
+        r"%([0-9A-F])([0-9A-F])",
+        lambda m: "%" + _hex_class(m.group(1)) + _hex_class(m.group(2)),
+        re.escape(form),
+    )
 
 
 def secret_forms(secret: str) -> set[str]:
     """Every text form of `secret` that the masker replaces (raw, base64, URL, JSON escaped)."""
     forms = {secret}
-    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
-        forms.add(encoded)
-        forms.add(_lower_percent(encoded))
+    forms |= {quote(secret, safe=""), quote(secret), quote_plus(secret)}
     forms.add(json.dumps(secret)[1:-1])
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     forms |= _base64_forms(secret)
@@ -81,10 +88,9 @@ class Masker:
         if forms:
             # Longest first, so a full form wins over a fragment of it.
             ordered = sorted(forms, key=lambda f: (-len(f), f))
-            self._pattern: re.Pattern[str] | None = re.compile("|".join(re.escape(f) for f in ordered))
-            self._pattern_bytes: re.Pattern[bytes] | None = re.compile(
-                b"|".join(re.escape(f.encode("utf-8")) for f in ordered)
-            )
+            regex = "|".join(_form_regex(f) for f in ordered)
+            self._pattern: re.Pattern[str] | None = re.compile(regex)
+            self._pattern_bytes: re.Pattern[bytes] | None = re.compile(regex.encode("utf-8"))
         else:
             self._pattern = None
             self._pattern_bytes = None

@@ -115,6 +115,9 @@ class Deliverer:
         return httpx.Timeout(total, connect=min(total, self.connect_timeout))
 
     async def _attempt(self, req: PreparedRequest) -> httpx.Response:
+        url = httpx.URL(req.url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise httpx.UnsupportedProtocol(f"only http(s) URLs with a host can be sent, got {req.url!r}")
         request = self.client.build_request(
             req.method.upper(),
             req.url,
