@@ -52,3 +52,7 @@ def spec_files(paths: list[str]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+# The language checks register themselves into the checker's registry on import.
+import engine.spec.language_checks  # noqa: E402,F401

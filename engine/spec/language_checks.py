@@ -1,0 +1,124 @@
+"""Checks that need the languages: triggers parse, mappings are well formed, templates compile,
+read only what exists, and URLs take their hosts from the spec or settings only.
+
+Registered into engine.spec.checker's registry when that module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from engine.diagnostics import Diagnostic, KeyPath
+from engine.mapping import MappingError, validate_mapping
+from engine.spec.checker import CheckContext, check, expanded_steps
+from engine.spec.schema import suggest
+from engine.templates import TemplateError, check_url, compile_template, compile_value, referenced_names
+from engine.trigger import TriggerError, compile_trigger
+
+
+@check
+def triggers_parse(ctx: CheckContext) -> Iterator[Diagnostic]:
+    places: list[tuple[KeyPath, Any]] = [(("presets", i, "subscribe"), p.get("subscribe"))
+                                         for i, p in enumerate(ctx.data.get("presets") or [])]
+    places += [(("actions", k, "default_subscription"), a.get("default_subscription")) for k, a in ctx.actions()]
+    for path, text in places:
+        if not isinstance(text, str):
+            continue
+        try:
+            compile_trigger(text)
+        except TriggerError as exc:
+            yield ctx.error(path, f"invalid trigger: {exc}")
+
+
+def _mapping_issues(ctx: CheckContext, path: KeyPath, value: Any) -> Iterator[Diagnostic]:
+    try:
+        issues = validate_mapping(value)
+    except MappingError as exc:  # some implementations raise instead of returning
+        issues = exc.issues
+    for issue in issues:
+        yield ctx.error(path + tuple(issue.path), f"invalid mapping: {issue.message}")
+
+
+@check
+def mappings_well_formed(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for key, action in ctx.actions():
+        for fkey, field in (action.get("fields") or {}).items():
+            if isinstance(field, dict) and "default" in field:
+                yield from _mapping_issues(ctx, ("actions", key, "fields", fkey, "default"), field["default"])
+    for i, preset in enumerate(ctx.data.get("presets") or []):
+        mapping = preset.get("mapping")
+        if isinstance(mapping, dict):
+            for fkey, value in mapping.items():
+                yield from _mapping_issues(ctx, ("presets", i, "mapping", fkey), value)
+
+
+def _template_sites(request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for key in ("headers", "query", "json", "form", "body"):
+        if key in request:
+            yield key, request[key]
+
+
+def _check_reads(ctx: CheckContext, path: KeyPath, tree: Any, fields: dict[str, Any], done_steps: list[str],
+                 all_steps: list[str]) -> Iterator[Diagnostic]:
+    settings = list((ctx.data.get("settings") or {}).keys())
+    for name in sorted(referenced_names(tree), key=str):
+        if len(name) < 2:
+            continue
+        root, first = name[0], str(name[1])
+        if root == "payload" and first not in fields:
+            yield ctx.error(path, f"reads payload.{first}, which is not a field of this action{suggest(first, list(fields))}")
+        elif root == "settings" and first not in settings:
+            yield ctx.error(path, f"reads settings.{first}, which is not a setting{suggest(first, settings)}")
+        elif root == "steps" and first not in done_steps:
+            if first in all_steps:
+                yield ctx.error(path, f"reads steps.{first} before that step runs; a step can read only the steps before it")
+            else:
+                yield ctx.error(path, f"reads steps.{first}, but no step has that id{suggest(first, all_steps)}")
+
+
+@check
+def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
+    for base, runnable, fields in ctx.runnables():
+        if isinstance(runnable.get("request"), dict):
+            steps = [(base, {"id": None, "request": runnable["request"]})]
+        elif isinstance(runnable.get("steps"), list):
+            steps = list(expanded_steps(ctx.data, runnable["steps"], base + ("steps",)))
+        else:
+            continue
+        all_ids = [s.get("id") for _, s in steps if isinstance(s.get("id"), str)]
+        done: list[str] = []
+        for step_path, step in steps:
+            request = step.get("request")
+            req_path = step_path + ("request",)
+            if isinstance(step.get("when"), str):
+                try:
+                    compile_template(step["when"])
+                except TemplateError as exc:
+                    yield ctx.error(step_path + ("when",), f"template does not compile: {exc}")
+                yield from _check_reads(ctx, step_path + ("when",), step["when"], fields, done, all_ids)
+            if isinstance(request, dict):
+                url = request.get("url")
+                if isinstance(url, str):
+                    for problem in check_url(url):
+                        yield ctx.error(req_path + ("url",), problem)
+                    yield from _check_reads(ctx, req_path + ("url",), url, fields, done, all_ids)
+                for key, tree in _template_sites(request):
+                    try:
+                        compile_value(tree)
+                    except TemplateError as exc:
+                        sub = tuple(getattr(exc, "path", ()) or ())
+                        yield ctx.error(req_path + (key,) + sub, f"template does not compile: {exc}")
+                    yield from _check_reads(ctx, req_path + (key,), tree, fields, done, all_ids)
+            if isinstance(step.get("id"), str):
+                done.append(step["id"])
+    defaults = (ctx.data.get("request_defaults") or {}).get("headers")
+    if isinstance(defaults, dict):
+        try:
+            compile_value(defaults)
+        except TemplateError as exc:
+            yield ctx.error(("request_defaults", "headers"), f"template does not compile: {exc}")
+        for name in referenced_names(defaults):
+            if len(name) >= 2 and name[0] in ("payload", "steps"):
+                yield ctx.error(("request_defaults", "headers"),
+                                f"request_defaults may read only settings, not {name[0]}.{name[1]}")
