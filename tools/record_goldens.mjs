@@ -195,6 +195,16 @@ async function recordDestination(slug) {
   const dest = new Destination(def)
   const settings = SETTINGS[slug]
   const lines = []
+  // Optional (PAYLOADS_DIR=...): also dump the validated payload each perform received, to debug a spec.
+  let lastPayload
+  for (const action of Object.values(dest.actions)) {
+    const perform = action.definition.perform
+    action.definition.perform = (request, data) => {
+      lastPayload = JSON.parse(JSON.stringify(data.payload))
+      return perform(request, data)
+    }
+  }
+  const payloadLines = []
   for (const event of EVENTS) {
     const results = []
     for (const preset of def.presets) {
@@ -203,6 +213,7 @@ async function recordDestination(slug) {
       if (fql.error || !validate(fql, event)) continue
       captured = []
       dest.responses = []
+      lastPayload = undefined
       const result = { preset: preset.name, action: preset.partnerAction, status: 'ok', error: null, requests: [] }
       try {
         await dest.executeAction(preset.partnerAction, {
@@ -223,6 +234,7 @@ async function recordDestination(slug) {
       }
       result.requests = captured
       results.push(result)
+      payloadLines.push(JSON.stringify({ event, preset: preset.name, payload: lastPayload ?? null, result }))
     }
     const line = { event, results }
     const nd = nondeterministicPaths(slug, event, results)
@@ -230,6 +242,9 @@ async function recordDestination(slug) {
     lines.push(JSON.stringify(line))
   }
   fs.writeFileSync(path.join(outDir, `${slug}.jsonl`), lines.join('\n') + '\n')
+  if (process.env.PAYLOADS_DIR) {
+    fs.writeFileSync(path.join(process.env.PAYLOADS_DIR, `${slug}.payloads.jsonl`), payloadLines.join('\n') + '\n')
+  }
 
   // auth test and deletion (when the destination has them)
   const meta = { settings }
