@@ -1,0 +1,322 @@
+"""Compiling value trees whose strings may be templates into render closures, once per spec load.
+
+A string without `{{` or `{%` is a constant. A string that is exactly one `{{ expression }}` renders
+to the expression's native value; other templates render to text. Pure lookups (`{{ payload.a.b }}`,
+`{{ settings.x }}`, `{{ steps.id.json[0] }}`, also inside text such as `Basic {{ settings.key }}`)
+become direct lookup closures with the same semantics as the sandbox; everything else runs in Jinja.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+
+from engine.jsvalues import UNDEFINED
+from engine.templates.environment import (
+    CONTEXT_NAMES,
+    MAX_OUTPUT,
+    TemplateCompileError,
+    TemplateEnvironment,
+    TemplateRenderError,
+    make_environment,
+    parse,
+    run_guarded,
+    to_text,
+)
+
+Renderer = Callable[[dict[str, Any]], Any]
+Path = tuple[str | int, ...]
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def make_context(
+    payload: Any = UNDEFINED,
+    settings: Any = UNDEFINED,
+    steps: Any = UNDEFINED,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The render context; `now` defaults to the current UTC time, `steps` to an empty object."""
+    return {
+        "payload": payload,
+        "settings": settings,
+        "steps": {} if steps is UNDEFINED else steps,
+        "now": dt.datetime.now(dt.UTC) if now is None else now,
+    }
+
+
+# -- AST helpers ----------------------------------------------------------------------------------
+
+Chain = tuple[str, tuple[tuple[bool, str | int], ...]]
+
+
+def lookup_chain(node: nodes.Node) -> Chain | None:
+    """`payload.a["b"][0]` -> ("payload", ((True, "a"), (False, "b"), (False, 0))); None if not a pure lookup."""
+    steps: list[tuple[bool, str | int]] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            steps.append((True, node.attr))
+            node = node.node
+        elif isinstance(node, nodes.Getitem):
+            arg = node.arg
+            if not isinstance(arg, nodes.Const) or type(arg.value) not in (str, int):
+                return None
+            steps.append((False, arg.value))
+            node = node.node
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in CONTEXT_NAMES:
+            return node.name, tuple(reversed(steps))
+        else:
+            return None
+
+
+def _const_prefix(node: nodes.Node) -> tuple[tuple[str | int, ...] | None, bool]:
+    if isinstance(node, nodes.Name):
+        return ((node.name,), True) if node.ctx == "load" else (None, False)
+    if isinstance(node, nodes.Getattr):
+        path, whole = _const_prefix(node.node)
+        return (path + (node.attr,), True) if path and whole else (path, False)
+    if isinstance(node, nodes.Getitem):
+        path, whole = _const_prefix(node.node)
+        arg = node.arg
+        if path and whole and isinstance(arg, nodes.Const) and type(arg.value) in (str, int):
+            return path + (arg.value,), True
+        return path, False
+    return None, False
+
+
+def ast_paths(ast: nodes.Node, roots: tuple[str, ...] = CONTEXT_NAMES) -> set[tuple[str | int, ...]]:
+    """The longest constant lookup paths the AST reads under `roots`."""
+    found: set[tuple[str | int, ...]] = set()
+
+    def walk(node: nodes.Node, inside_chain: bool) -> None:
+        if not inside_chain and isinstance(node, (nodes.Name, nodes.Getattr, nodes.Getitem)):
+            path, _ = _const_prefix(node)
+            if path and path[0] in roots:
+                found.add(path)
+        if isinstance(node, nodes.Getattr):
+            walk(node.node, True)
+            return
+        if isinstance(node, nodes.Getitem):
+            walk(node.node, True)
+            walk(node.arg, False)
+            return
+        for child in node.iter_child_nodes():
+            walk(child, False)
+
+    walk(ast, False)
+    return found
+
+
+def referenced_names(tree: Any) -> set[tuple[str | int, ...]]:
+    """Paths like ("payload", "userId") or ("steps", "lookup", "json") read by any template in the tree.
+
+    Paths are the longest constant lookup chains (`payload.a[x]` gives ("payload", "a")); only the
+    context names payload, settings, steps and now are reported. Invalid templates raise
+    TemplateCompileError with the path inside the tree.
+    """
+    env = make_environment()
+    found: set[tuple[str | int, ...]] = set()
+
+    def visit(value: Any, path: Path) -> None:
+        if isinstance(value, str):
+            if is_template(value):
+                try:
+                    found.update(ast_paths(parse(env, value)))
+                except TemplateCompileError as exc:
+                    raise exc.with_path(path) from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, (*path, key))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, (*path, index))
+
+    visit(tree, ())
+    return found
+
+
+def single_expression(ast: nodes.Template) -> nodes.Expr | None:
+    """The expression of a template that is exactly `{{ expr }}`, else None."""
+    if len(ast.body) == 1 and isinstance(ast.body[0], nodes.Output):
+        children = ast.body[0].nodes
+        if len(children) == 1 and not isinstance(children[0], nodes.TemplateData):
+            return children[0]
+    return None
+
+
+# -- renderers ------------------------------------------------------------------------------------
+
+
+def lookup_renderer(env: TemplateEnvironment, chain: Chain) -> Renderer:
+    """A closure equivalent to rendering `{{ chain }}` natively in `env`."""
+    root, steps = chain
+    getattr_ = env.getattr
+    getitem_ = env.getitem
+    undefined = env.undefined
+    jinja_undefined = jinja2.Undefined
+
+    if len(steps) == 1:  # the common `{{ payload.x }}`
+        (is_attr, key), = steps
+
+        def lookup_one(ctx: dict[str, Any]) -> Any:
+            value = ctx[root] if root in ctx else undefined(name=root)
+            if type(value) is dict and key in value:
+                return value[key]
+            value = getattr_(value, key) if is_attr else getitem_(value, key)
+            return UNDEFINED if isinstance(value, jinja_undefined) else value
+
+        return lookup_one
+
+    def lookup(ctx: dict[str, Any]) -> Any:
+        value = ctx.get(root, UNDEFINED)
+        if value is UNDEFINED and root not in ctx:
+            value = undefined(name=root)
+        for is_attr, key in steps:
+            if type(value) is dict and key in value:
+                value = value[key]
+                if value is UNDEFINED:
+                    value = undefined(name=key)
+            else:
+                value = getattr_(value, key) if is_attr else getitem_(value, key)
+        if value is UNDEFINED or isinstance(value, jinja_undefined):
+            return UNDEFINED
+        return value
+
+    return lookup
+
+
+def _with_path(render: Renderer, path: Path) -> Renderer:
+    def render_at(ctx: dict[str, Any]) -> Any:
+        try:
+            return render(ctx)
+        except TemplateRenderError as exc:
+            if not exc.path:
+                exc.path = path
+            raise
+
+    return render_at
+
+
+def text_renderer(env: TemplateEnvironment, ast: nodes.Template, fast: bool = True) -> Renderer:
+    """Renders a parsed template to text; templates of only text and lookups skip Jinja."""
+    if fast and all(isinstance(n, nodes.Output) for n in ast.body):
+        parts: list[str | Renderer] = []
+        for output in ast.body:
+            for child in output.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    parts.append(child.data)
+                    continue
+                chain = lookup_chain(child)
+                if chain is None:
+                    break
+                parts.append(lookup_renderer(env, chain))
+            else:
+                continue
+            break
+        else:
+            return _concat_renderer(parts)
+    template = env.from_string(ast)
+    render_text = template.render_text  # type: ignore[attr-defined]
+    return lambda ctx: run_guarded(render_text, ctx)
+
+
+def _concat_renderer(parts: list[str | Renderer]) -> Renderer:
+    frozen = tuple(parts)
+
+    def concat(ctx: dict[str, Any]) -> str:
+        text = "".join(p if type(p) is str else to_text(p(ctx)) for p in frozen)  # type: ignore[operator]
+        if len(text) > MAX_OUTPUT:
+            raise TemplateRenderError(f"the template's output is longer than {MAX_OUTPUT} characters")
+        return text
+
+    return concat
+
+
+def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = True) -> Renderer:
+    """Renders one expression to its native value (UNDEFINED when it is undefined)."""
+    if fast:
+        chain = lookup_chain(expr)
+        if chain is not None:
+            return lookup_renderer(env, chain)
+    lineno = expr.lineno or 1
+    ast = nodes.Template([nodes.Assign(nodes.Name("result", "store", lineno=lineno), expr, lineno=lineno)], lineno=1)
+    ast.set_environment(env)
+    template = env.from_string(ast)
+    render_native = template.render_native  # type: ignore[attr-defined]
+    return lambda ctx: run_guarded(render_native, ctx)
+
+
+def _compile_string(text: str, env: TemplateEnvironment, fast: bool) -> Renderer:
+    ast = parse(env, text)
+    expr = single_expression(ast)
+    if expr is not None:
+        return native_renderer(env, expr, fast)
+    return text_renderer(env, ast, fast)
+
+
+def compile_template(text: str, *, fast: bool = True) -> Renderer:
+    """One string: a constant, the native value of `{{ expr }}`, or text. Raises TemplateCompileError."""
+    if not is_template(text):
+        return lambda ctx: text
+    return _with_path(_compile_string(text, make_environment(), fast), ())
+
+
+def compile_value(tree: Any, *, fast: bool = True) -> Renderer:
+    """Compiles a tree of dicts/lists/scalars whose strings may be templates; call the result per event.
+
+    Rendering returns fresh dicts/lists: an object key whose value renders undefined is left out, an
+    array item that renders undefined is dropped; null stays. Compile errors carry `.path` (keys and
+    indices from the tree root) and `.line` (inside the template). `fast=False` forces Jinja everywhere
+    (for testing that the fast paths agree with it).
+    """
+    env = make_environment()
+    return _compile_node(tree, (), env, fast)
+
+
+def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool) -> Renderer:
+    if isinstance(tree, str):
+        if not is_template(tree):
+            return lambda ctx: tree
+        try:
+            return _with_path(_compile_string(tree, env, fast), path)
+        except TemplateCompileError as exc:
+            raise exc.with_path(path) from None
+    if isinstance(tree, dict):
+        entries = tuple(
+            (key, *_const_or_renderer(value, (*path, key), env, fast)) for key, value in tree.items()
+        )
+
+        def render_dict(ctx: dict[str, Any]) -> dict[Any, Any]:
+            out = {}
+            for key, const, item in entries:
+                value = item if const else item(ctx)
+                if value is not UNDEFINED:
+                    out[key] = value
+            return out
+
+        return render_dict
+    if isinstance(tree, (list, tuple)):
+        items = tuple(_const_or_renderer(value, (*path, i), env, fast) for i, value in enumerate(tree))
+
+        def render_list(ctx: dict[str, Any]) -> list[Any]:
+            out = []
+            for const, item in items:
+                value = item if const else item(ctx)
+                if value is not UNDEFINED:
+                    out.append(value)
+            return out
+
+        return render_list
+    return lambda ctx: tree
+
+
+def _const_or_renderer(value: Any, path: Path, env: TemplateEnvironment, fast: bool) -> tuple[bool, Any]:
+    if isinstance(value, (dict, list, tuple)) or (isinstance(value, str) and is_template(value)):
+        return False, _compile_node(value, path, env, fast)
+    return True, value

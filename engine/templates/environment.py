@@ -1,0 +1,498 @@
+"""The sandboxed Jinja2 environment that renders request templates, and its limits.
+
+Templates come from spec authors and read event data, so they run in
+`jinja2.sandbox.ImmutableSandboxedEnvironment` (no `__class__`-style escapes, no mutation of the
+payload, no loader, so no file access and no imports) with three extra bounds per render:
+
+* a work budget (`MAX_STEPS`): every loop iteration, every call and every item `range()` makes
+  costs one step, so nested loops cannot run forever;
+* an output bound (`MAX_OUTPUT`): the text a render produces, and any string or list an operator
+  (`*`, `+`, `~`, `%`) or size-taking filter would build, is at most that many characters/items;
+* recursion errors become `TemplateRenderError`.
+
+Values print JavaScript-style (see `to_text`), and undefined values are `JsUndefined`, which the
+compile layer turns into `engine.jsvalues.UNDEFINED`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import importlib.metadata
+import re
+import types
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import orjson
+from jinja2 import nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
+
+from engine.jsvalues import UNDEFINED, number_to_string, remove_undefined
+
+MAX_OUTPUT = 1_000_000
+"""Most characters one render may produce (and most items an operator may build)."""
+MAX_RANGE = 10_000
+"""Most items one `range()` call may produce."""
+MAX_STEPS = 100_000
+"""Work budget of one render: loop iterations + calls + items made by `range()`."""
+MAX_POWER_BITS = 100_000
+"""Largest integer (in bits) `**` may produce."""
+
+CONTEXT_NAMES = ("payload", "settings", "steps", "now")
+
+
+class TemplateError(Exception):
+    """Base of every template problem."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TemplateCompileError(TemplateError):
+    """A template that cannot be used: found when the spec loads."""
+
+    def __init__(self, message: str, line: int | None = None, path: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.line = line
+        self.path = path
+
+    def with_path(self, path: tuple[str | int, ...]) -> TemplateCompileError:
+        return TemplateCompileError(self.message, self.line, path)
+
+
+class TemplateRenderError(TemplateError):
+    """A template that failed while rendering one event; `.path` is where in the compiled tree."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.path = path
+
+
+# -- values -------------------------------------------------------------------------------------
+
+
+class JsUndefined(jinja2.ChainableUndefined):
+    """Undefined that chains (`payload.a.b` is undefined when `a` is missing) and prints as ""."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return "JsUndefined"
+
+
+def is_undefined(value: Any) -> bool:
+    return value is UNDEFINED or isinstance(value, jinja2.Undefined)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        return None
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} values cannot be written as JSON")
+
+
+def to_json_text(value: Any) -> str:
+    """Compact JSON like JS `JSON.stringify`: undefined object keys are dropped, in arrays they are null."""
+    value = normalize(value)
+    return orjson.dumps(
+        remove_undefined(value), default=_json_default, option=orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+def iso_z(value: dt.datetime) -> str:
+    """Like JS `toISOString()`: UTC, milliseconds, `Z`. Naive datetimes are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def to_text(value: Any) -> str:
+    """How a value prints inside text: "" for undefined, null, true/false, JS numbers, JSON for containers."""
+    if type(value) is str:
+        return value
+    if value is UNDEFINED or isinstance(value, jinja2.Undefined):
+        return ""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return number_to_string(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return iso_z(value)
+    if isinstance(value, (dict, list, tuple)):
+        return to_json_text(value)
+    return str(value)
+
+
+def normalize(value: Any) -> Any:
+    """Jinja undefined objects -> UNDEFINED, recursively; returns the same object when nothing changes."""
+    if isinstance(value, jinja2.Undefined):
+        return UNDEFINED
+    if type(value) is dict:
+        out = None
+        for k, v in value.items():
+            n = normalize(v)
+            if n is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = n
+        return value if out is None else out
+    if type(value) in (list, tuple):
+        items = [normalize(v) for v in value]
+        if any(a is not b for a, b in zip(items, value, strict=True)):
+            return items if type(value) is list else tuple(items)
+    return value
+
+
+# -- the per-render budget ------------------------------------------------------------------------
+
+
+class Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int = MAX_STEPS):
+        self.left = steps
+
+    def spend(self, n: int = 1) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise TemplateRenderError(
+                f"the template did too much work (more than {MAX_STEPS} loop iterations and calls in one render)"
+            )
+
+
+_BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("template_budget", default=None)
+
+
+def _spend(n: int = 1) -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.spend(n)
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_OUTPUT:
+        raise TemplateRenderError(f"the template tried to build {what} longer than {MAX_OUTPUT} characters or items")
+
+
+def limited_range(*args: int) -> range:
+    """`range()` inside templates: at most MAX_RANGE items, each costs one budget step."""
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise TemplateRenderError(f"range() may make at most {MAX_RANGE} items, this one would make {len(rng)}")
+    _spend(len(rng))
+    return rng
+
+
+_BIG_WIDTH = re.compile(r"\d{7,}")
+
+
+def _check_format_string(text: Any) -> None:
+    if isinstance(text, str):
+        for match in _BIG_WIDTH.finditer(text):
+            if int(match.group()) > MAX_OUTPUT:
+                raise TemplateRenderError(f"format widths may be at most {MAX_OUTPUT}")
+
+
+def _check_int_args(args: Iterable[Any]) -> None:
+    for arg in args:
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_OUTPUT:
+            raise TemplateRenderError(f"size arguments may be at most {MAX_OUTPUT}, got {arg}")
+
+
+def _sized_filter(func: Callable[..., Any], format_arg: bool = False) -> Callable[..., Any]:
+    """Wraps a builtin filter whose integer arguments are sizes (center, indent, batch...)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = [a for a in args if not isinstance(a, (Context, jinja2.Environment))]
+        _check_int_args(values[1:])
+        _check_int_args(kwargs.values())
+        if format_arg and values:
+            _check_format_string(values[0])
+        return func(*args, **kwargs)
+
+    wrapper.__name__ = getattr(func, "__name__", "filter")
+    if hasattr(func, "jinja_pass_arg"):
+        wrapper.jinja_pass_arg = func.jinja_pass_arg  # type: ignore[attr-defined]
+    return wrapper
+
+
+_SIZED_FILTERS = ("center", "indent", "wordwrap", "truncate", "batch", "slice", "format")
+
+
+# -- compile-time transformation -----------------------------------------------------------------
+
+
+class _Guard(NodeTransformer):
+    """Routes loops through the budget and `~` through the size-checked, JS-style concatenation."""
+
+    def visit_For(self, node: nodes.For) -> nodes.For:
+        self.generic_visit(node)
+        node.iter = nodes.Call(
+            nodes.EnvironmentAttribute("counted_iter"), [node.iter], [], None, None, lineno=node.lineno
+        )
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Call:
+        self.generic_visit(node)
+        return nodes.Call(
+            nodes.EnvironmentAttribute("safe_concat"),
+            [nodes.List(node.nodes, lineno=node.lineno)],
+            [],
+            None,
+            None,
+            lineno=node.lineno,
+        )
+
+
+_FORBIDDEN_TAGS: tuple[tuple[type[nodes.Node], str], ...] = (
+    (nodes.Extends, "extends"),
+    (nodes.Include, "include"),
+    (nodes.Import, "import"),
+    (nodes.FromImport, "from ... import"),
+)
+
+
+def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
+    """Raises TemplateCompileError for unknown filters/tests, dunder access and loader tags."""
+    for node in ast.find_all((nodes.Filter, nodes.Test, nodes.Getattr, nodes.Getitem, nodes.Stmt)):
+        line = getattr(node, "lineno", None)
+        if isinstance(node, nodes.Filter) and node.name not in env.filters:
+            raise TemplateCompileError(f"unknown filter '{node.name}'", line)
+        if isinstance(node, nodes.Test) and node.name not in env.tests:
+            raise TemplateCompileError(f"unknown test '{node.name}'", line)
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("__"):
+            raise TemplateCompileError(f"templates may not access '{node.attr}'", line)
+        if (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+            and node.arg.value.startswith("__")
+        ):
+            raise TemplateCompileError(f"templates may not access '{node.arg.value}'", line)
+        for kind, tag in _FORBIDDEN_TAGS:
+            if isinstance(node, kind):
+                raise TemplateCompileError(f"templates may not use '{{% {tag} %}}' (there are no template files)", line)
+
+
+def parse(env: jinja2.Environment, text: str) -> nodes.Template:
+    """Parses and checks a template; raises TemplateCompileError with the line of the problem."""
+    try:
+        ast = env.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateCompileError(f"template syntax error: {exc.message}", exc.lineno) from None
+    check_ast(env, ast)
+    return ast
+
+
+# -- the environment -----------------------------------------------------------------------------
+
+
+class BoundedTemplate(jinja2.Template):
+    """A template whose every render is budgeted and size-checked, whichever way it is called."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return run_guarded(self.render_text, dict(*args, **kwargs))
+
+    def render_text(self, variables: dict[str, Any]) -> str:
+        ctx = self.new_context(variables)
+        parts: list[str] = []
+        total = 0
+        for part in self.root_render_func(ctx):
+            total += len(part)
+            if total > MAX_OUTPUT:
+                raise TemplateRenderError(f"the template's output is longer than {MAX_OUTPUT} characters")
+            parts.append(part)
+        return "".join(parts)
+
+    def render_native(self, variables: dict[str, Any]) -> Any:
+        """For templates built by `native_template`: the value of the single expression."""
+        ctx = self.new_context(variables)
+        for _ in self.root_render_func(ctx):
+            pass
+        value = ctx.vars.get("result", UNDEFINED)
+        if isinstance(value, str):
+            _check_size(len(value), "a string")
+        return normalize(value)
+
+
+def run_guarded(func: Callable[[Any], Any], arg: Any) -> Any:
+    """Runs one render with a fresh budget (unless one is running) and maps errors to TemplateRenderError."""
+    token = _BUDGET.set(Budget()) if _BUDGET.get() is None else None
+    try:
+        return func(arg)
+    except TemplateError:
+        raise
+    except RecursionError:
+        raise TemplateRenderError("the template recursed too deeply") from None
+    except SecurityError as exc:
+        raise TemplateRenderError(f"the template did something the sandbox forbids: {exc}") from None
+    except UndefinedError as exc:
+        raise TemplateRenderError(f"the template used an undefined value: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateRenderError(f"the template failed: {exc.message}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateRenderError(f"the template failed: {exc}") from None
+    except MemoryError:
+        raise TemplateRenderError("the template ran out of memory") from None
+    finally:
+        if token is not None:
+            _BUDGET.reset(token)
+
+
+def _method_self(obj: Any) -> Any:
+    inner = getattr(obj, "__wrapped__", obj)  # sandboxed str.format wrappers
+    if isinstance(inner, (types.MethodType, types.BuiltinMethodType)):
+        return getattr(inner, "__self__", None)
+    return None
+
+
+def _binop_size(left: Any, right: Any, op: str) -> int | None:
+    """Size of the str/list result of `left op right`, or None when it is not a sequence operation."""
+    if op == "*":
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                return len(seq) * max(n, 0)
+        return None
+    if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+        return len(left) + len(right)
+    return None
+
+
+class TemplateEnvironment(ImmutableSandboxedEnvironment):
+    """The one environment every request template is compiled in."""
+
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+    template_class = BoundedTemplate
+
+    def __init__(self) -> None:
+        super().__init__(
+            loader=None,
+            undefined=JsUndefined,
+            autoescape=False,
+            finalize=to_text,
+            keep_trailing_newline=True,
+            auto_reload=False,
+            cache_size=0,
+        )
+        self.globals["range"] = limited_range
+        for name in ("lipsum", "cycler", "joiner"):
+            self.globals.pop(name, None)
+
+    # -- attribute access: an object's own key wins over its methods (like JS) --
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            value = obj[attribute]
+            return self.undefined(obj=obj, name=attribute) if value is UNDEFINED else value
+        value = super().getattr(obj, attribute)
+        return self.undefined(obj=obj, name=attribute) if value is UNDEFINED else value
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        value = super().getitem(obj, argument)
+        return self.undefined(obj=obj, name=argument) if value is UNDEFINED else value
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        raise TemplateRenderError(f"templates may not access '{attribute}'")
+
+    # -- work and size bounds --
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _spend(1)
+        owner = _method_self(__obj)
+        if isinstance(owner, (str, list, tuple)):
+            _check_int_args(args)
+            _check_int_args(kwargs.values())
+            _check_format_string(owner)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
+                if right * abs(left).bit_length() > MAX_POWER_BITS:
+                    raise TemplateRenderError(f"the template tried to compute a number larger than 2**{MAX_POWER_BITS}")
+        elif operator == "%":
+            _check_format_string(left)
+            if isinstance(left, str):
+                _check_int_args(right if isinstance(right, tuple) else (right,))
+        else:
+            size = _binop_size(left, right, operator)
+            if size is not None:
+                _check_size(size, "a string or list")
+        return super().call_binop(context, operator, left, right)
+
+    def counted_iter(self, iterable: Any) -> Iterator[Any]:
+        for item in iterable:
+            _spend(1)
+            yield item
+
+    def url_component(self, value: Any) -> str:
+        """The text of a value percent-encoded for a URL path or query (only A-Z a-z 0-9 - . _ ~ stay)."""
+        return quote(to_text(value), safe="")
+
+    def safe_concat(self, values: list[Any]) -> str:
+        text = "".join(to_text(v) for v in values)
+        _check_size(len(text), "a string")
+        return text
+
+    # -- compilation --
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        ast = super()._parse(source, name, filename)
+        ast = _Guard().visit(ast)
+        ast.set_environment(self)
+        return ast
+
+
+def _load_entry_points(group: str) -> dict[str, Callable[..., Any]]:
+    found: dict[str, Callable[..., Any]] = {}
+    for ep in importlib.metadata.entry_points(group=group):
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            raise TemplateError(f"the {group} entry point '{ep.name}' failed to load: {exc}") from exc
+        items = loaded.items() if isinstance(loaded, dict) else [(ep.name, loaded)]
+        for name, func in items:
+            if not callable(func):
+                raise TemplateError(f"the {group} entry point '{ep.name}' provides '{name}', which is not callable")
+            found[name] = func
+    return found
+
+
+def build_environment() -> TemplateEnvironment:
+    """A new environment with the engine's filters and tests plus those of installed plugins."""
+    from engine.templates import filters
+
+    env = TemplateEnvironment()
+    for name in _SIZED_FILTERS:
+        env.filters[name] = _sized_filter(env.filters[name], format_arg=name == "format")
+    env.filters.update(filters.FILTERS)
+    env.tests.update(filters.TESTS)
+    env.globals.update(filters.GLOBALS)
+    for group, table in (("engine.filters", env.filters), ("engine.tests", env.tests)):
+        for name, func in _load_entry_points(group).items():
+            if name in table:
+                raise TemplateError(f"the {group} plugin '{name}' would replace a built-in of the same name")
+            table[name] = func
+    return env
+
+
+@cache
+def make_environment() -> TemplateEnvironment:
+    """The shared environment (built once)."""
+    return build_environment()

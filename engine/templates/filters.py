@@ -1,0 +1,305 @@
+"""The engine's template filters, tests and functions: one flat table each.
+
+Every filter is a small pure function of JS-like values. "Undefined" below means a value that is
+`engine.jsvalues.UNDEFINED` or a Jinja undefined (a key the event lacked). docs/templates.md
+documents each one with an example.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import math
+import re
+import secrets
+import uuid as _uuid
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from engine.jsvalues import UNDEFINED
+from engine.templates.environment import TemplateRenderError, is_undefined, iso_z, to_json_text, to_text
+
+MAX_RANDOM_DIGITS = 1000
+
+
+def _is_nothing(value: Any) -> bool:
+    return value is None or is_undefined(value)
+
+
+def _require_object(value: Any, name: str) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise TemplateRenderError(f"{name} needs an object, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if is_undefined(value):
+        return "undefined"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return "an object"
+
+
+# -- objects --------------------------------------------------------------------------------------
+
+
+def merge(*objects: Any) -> dict[Any, Any]:
+    """`{...a, ...b, ...}`: later keys win; undefined and null spread nothing."""
+    out: dict[Any, Any] = {}
+    for obj in objects:
+        if _is_nothing(obj):
+            continue
+        out.update(_require_object(obj, "merge"))
+    return out
+
+
+def omit(obj: Any, *keys: Any) -> Any:
+    """A copy of `obj` without `keys`; undefined and null pass through."""
+    if _is_nothing(obj):
+        return obj
+    drop = set(keys)
+    return {k: v for k, v in _require_object(obj, "omit").items() if k not in drop}
+
+
+def pick(obj: Any, *keys: Any) -> Any:
+    """A copy of `obj` with only `keys` (those it has, in the order given); undefined and null pass through."""
+    if _is_nothing(obj):
+        return obj
+    src = _require_object(obj, "pick")
+    return {k: src[k] for k in keys if k in src}
+
+
+def compact(value: Any, empty_strings: bool = True) -> Any:
+    """Drops object keys (or array items) whose value is undefined or null, and "" unless empty_strings=False.
+
+    Only the top level is compacted; undefined and null pass through.
+    """
+    if _is_nothing(value):
+        return value
+
+    def keep(v: Any) -> bool:
+        return not (_is_nothing(v) or (empty_strings and v == "" and isinstance(v, str)))
+
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if keep(v)}
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if keep(v)]
+    raise TemplateRenderError(f"compact needs an object or an array, got {_kind(value)}")
+
+
+# -- URLs and encodings --------------------------------------------------------------------------
+
+
+def url_host(value: Any) -> Any:
+    """The lower-case host name of an absolute URL; undefined when the value is not one."""
+    if not isinstance(value, str):
+        return UNDEFINED
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for an invalid port
+    except ValueError:
+        return UNDEFINED
+    if not parts.scheme or not host:
+        return UNDEFINED
+    return host
+
+
+def is_absolute_url(value: Any) -> bool:
+    """Test: a string that is an absolute http(s) URL with a host."""
+    if not isinstance(value, str) or value != value.strip():
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def encode_component(value: Any) -> str:
+    """Percent-encodes the text of a value, keeping only unreserved characters (A-Z a-z 0-9 - . _ ~)."""
+    return quote(to_text(value), safe="")
+
+
+def urlencode(value: Any) -> str:
+    """A URL component (like JS encodeURIComponent, but `!'()*` are encoded too).
+
+    An object (or array of [key, value] pairs) becomes a query string `k=v&k2=v2` with undefined
+    values left out.
+    """
+    if isinstance(value, dict):
+        pairs: Any = value.items()
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        pairs = value
+    else:
+        return encode_component(value)
+    return "&".join(f"{encode_component(k)}={encode_component(v)}" for k, v in pairs if not is_undefined(v))
+
+
+def b64encode(value: Any, urlsafe: bool = False) -> str:
+    """Base64 of the UTF-8 text of a value (`urlsafe=true` uses - and _)."""
+    data = to_text(value).encode()
+    out = base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)
+    return out.decode("ascii")
+
+
+def b64decode(value: Any) -> Any:
+    """The UTF-8 text of base64 (standard or URL-safe, padding optional); undefined when it is not valid."""
+    if not isinstance(value, str):
+        return UNDEFINED
+    text = value.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return UNDEFINED
+
+
+def tojson(value: Any) -> Any:
+    """Compact JSON text like JS `JSON.stringify` (undefined keys dropped, undefined alone stays undefined)."""
+    if is_undefined(value):
+        return UNDEFINED
+    try:
+        return to_json_text(value)
+    except TypeError as exc:
+        raise TemplateRenderError(f"tojson failed: {exc}") from None
+
+
+# -- time -----------------------------------------------------------------------------------------
+
+
+def _to_datetime(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return None
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def unix_seconds(value: Any) -> Any:
+    """Whole seconds since 1970 (rounded down) of an ISO-8601 string, a datetime or a number of seconds.
+
+    Times without an offset are UTC; anything else is undefined.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.floor(value) if math.isfinite(value) else UNDEFINED
+    moment = _to_datetime(value)
+    if moment is None:
+        return UNDEFINED
+    return math.floor(moment.timestamp())
+
+
+def iso8601(value: Any) -> Any:
+    """JS `toISOString()` text (`2024-05-01T12:00:00.000Z`) of a datetime, ISO string or seconds; else undefined."""
+    moment = _to_datetime(value)
+    if moment is None:
+        return UNDEFINED
+    try:
+        return iso_z(moment)
+    except (OverflowError, ValueError):
+        return UNDEFINED
+
+
+def tz_offset(name: Any, at: Any = None) -> Any:
+    """The UTC offset in minutes of the IANA time zone `name` now (or at `at`); undefined for unknown zones."""
+    if not isinstance(name, str) or not name:
+        return UNDEFINED
+    try:
+        zone = zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return UNDEFINED
+    moment = dt.datetime.now(dt.UTC) if at is None else _to_datetime(at)
+    if moment is None:
+        return UNDEFINED
+    offset = moment.astimezone(zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() // 60)
+
+
+# -- generated values and text -------------------------------------------------------------------
+
+
+def random_digits(n: Any) -> str:
+    """A string of `n` random decimal digits (0 <= n <= 1000)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RANDOM_DIGITS:
+        raise TemplateRenderError(f"random_digits needs a whole number from 0 to {MAX_RANDOM_DIGITS}, got {to_text(n)!r}")
+    return "".join(secrets.choice("0123456789") for _ in range(n))
+
+
+def uuid4(_value: Any = None) -> str:
+    """A random UUID (version 4) in lower-case hex with dashes; as a filter it ignores its input."""
+    return str(_uuid.uuid4())
+
+
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def snake_case(value: Any) -> str:
+    """Words of the text in lower case joined by "_": "userId" -> "user_id", "HTTPServer 2" -> "http_server_2"."""
+    return "_".join(w.lower() for w in _WORDS.findall(to_text(value)))
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "merge": merge,
+    "omit": omit,
+    "pick": pick,
+    "compact": compact,
+    "url_host": url_host,
+    "urlencode": urlencode,
+    "b64encode": b64encode,
+    "b64decode": b64decode,
+    "tojson": tojson,
+    "unix_seconds": unix_seconds,
+    "iso8601": iso8601,
+    "tz_offset": tz_offset,
+    "random_digits": random_digits,
+    "uuid4": uuid4,
+    "snake_case": snake_case,
+}
+
+
+def is_defined(value: Any) -> bool:
+    return not is_undefined(value)
+
+
+def is_undefined_test(value: Any) -> bool:
+    return is_undefined(value)
+
+
+TESTS: dict[str, Callable[..., bool]] = {
+    "absolute_url": is_absolute_url,
+    "defined": is_defined,
+    "undefined": is_undefined_test,
+}
+
+GLOBALS: dict[str, Callable[..., Any]] = {
+    "uuid4": uuid4,
+    "random_digits": random_digits,
+}
