@@ -11,6 +11,7 @@ import httpx
 
 from engine.delivery.models import PreparedRequest, Response
 from engine.delivery.retry import (
+    NETWORK_ERRORS,
     Classification,
     ErrorRule,
     RetryPolicy,
@@ -147,7 +148,7 @@ class Deliverer:
             retry_after: float | None = None
             try:
                 raw = await self._attempt(req)
-            except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, *NETWORK_ERRORS) as exc:
                 cls = classify_exception(exc)
                 detail = str(exc) or type(exc).__name__
             else:

@@ -25,6 +25,13 @@ from typing import Any
 
 import httpx
 
+try:  # the aiohttp transport maps most aiohttp errors to httpx ones, but not all of them
+    from aiohttp import ClientError as _AiohttpClientError
+except ImportError:  # pragma: no cover - aiohttp is optional
+    class _AiohttpClientError(Exception):  # type: ignore[no-redef]
+        pass
+
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, OSError, _AiohttpClientError)
 RETRYABLE_STATUSES = frozenset({408, 423, 429})
 
 
@@ -101,7 +108,7 @@ def classify_exception(exc: BaseException) -> Classification:
         return Classification(False, "invalid request")
     if isinstance(exc, httpx.TooManyRedirects):
         return Classification(False, "too many redirects")
-    if isinstance(exc, (httpx.TransportError, OSError)):
+    if isinstance(exc, NETWORK_ERRORS):
         return Classification(True, "network error")
     return Classification(False, type(exc).__name__)
 

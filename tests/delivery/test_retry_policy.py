@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
+import aiohttp
 import httpx
 import pytest
 
@@ -61,6 +62,8 @@ def test_errors_table_rejects_nonsense():
         (httpx.ConnectTimeout("slow"), True, "timeout"),
         (TimeoutError(), True, "timeout"),
         (ConnectionResetError(), True, "network error"),
+        (aiohttp.ServerDisconnectedError(), True, "network error"),
+        (aiohttp.ClientPayloadError("truncated"), True, "network error"),
         (httpx.UnsupportedProtocol("ftp"), False, "invalid url"),
         (httpx.InvalidURL("bad"), False, "invalid url"),
     ],
