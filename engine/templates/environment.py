@@ -271,9 +271,16 @@ _FORBIDDEN_TAGS: tuple[tuple[type[nodes.Node], str], ...] = (
 )
 
 
+def _post_order(node: nodes.Node) -> Iterator[nodes.Node]:
+    """Children before parents, so the leftmost part of `a.__b__.__c__` is reported first."""
+    for child in node.iter_child_nodes():
+        yield from _post_order(child)
+    yield node
+
+
 def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
     """Raises TemplateCompileError for unknown filters/tests, dunder access and loader tags."""
-    for node in ast.find_all((nodes.Filter, nodes.Test, nodes.Getattr, nodes.Getitem, nodes.Stmt)):
+    for node in _post_order(ast):
         line = getattr(node, "lineno", None)
         if isinstance(node, nodes.Filter) and node.name not in env.filters:
             raise TemplateCompileError(f"unknown filter '{node.name}'", line)
