@@ -88,7 +88,8 @@ def test_well_formed_mappings_only_raise_mapping_errors(mapping: Any, event: dic
         return
     if not is_directive(mapping):  # anything else is spread into an object first
         assert isinstance(result, dict)
-    _json_clean(result)
+    if result is not UNDEFINED:
+        _json_clean(result)
 
 
 ANY_JSON = st.recursive(
