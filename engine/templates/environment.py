@@ -34,7 +34,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
-from engine.jsvalues import UNDEFINED, number_to_string, remove_undefined
+from engine.jsvalues import UNDEFINED, js_string, number_to_string, remove_undefined
 
 MAX_OUTPUT = 1_000_000
 """Most characters one render may produce (and most items an operator may build)."""
@@ -138,7 +138,10 @@ def to_text(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return iso_z(value)
     if isinstance(value, (dict, list, tuple)):
-        return to_json_text(value)
+        try:
+            return to_json_text(value)
+        except TypeError:
+            return js_string(value)
     return str(value)
 
 

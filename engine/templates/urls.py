@@ -55,14 +55,19 @@ def _describe(path: tuple[str | int, ...]) -> str:
     return out
 
 
+def _names(node: nodes.Node) -> list[nodes.Name]:
+    found = list(node.find_all(nodes.Name))
+    return [node, *found] if isinstance(node, nodes.Name) else found
+
+
 def _stored_names(node: nodes.Node) -> set[str]:
-    return {n.name for n in node.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    return {n.name for n in _names(node) if n.ctx in ("store", "param")}
 
 
 def _forbidden_read(node: nodes.Node) -> str | None:
     """The first thing other than settings and constants the node reads, described; None if none."""
     local = _stored_names(node)
-    names = [n for n in node.find_all(nodes.Name) if n.ctx == "load" and n.name != "settings" and n.name not in local]
+    names = [n for n in _names(node) if n.ctx == "load" and n.name != "settings" and n.name not in local]
     if not names:
         return None
     from engine.templates.compile import ast_paths

@@ -1,0 +1,150 @@
+"""Each filter and test, through templates (so registration is covered) and directly for edge cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+import pytest
+
+from engine.jsvalues import UNDEFINED
+from engine.templates import TemplateRenderError, compile_template, make_context
+from engine.templates import filters as f
+
+NOW = dt.datetime(2024, 1, 15, 8, 0, tzinfo=dt.UTC)
+CTX = make_context(
+    {"a": {"x": 1, "y": 2}, "b": {"y": 3, "z": None}, "s": "a/b c=d&e", "n": None, "t": "2024-01-15T08:00:00Z"},
+    {"key": "user:pass"},
+    now=NOW,
+)
+
+
+def render(text: str):
+    return compile_template(text)(CTX)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{{ payload.a | merge(payload.b) }}", {"x": 1, "y": 3, "z": None}),
+        ("{{ payload.a | merge(payload.missing, payload.n, {'x': 0}) }}", {"x": 0, "y": 2}),
+        ("{{ payload.missing | merge(payload.b) }}", {"y": 3, "z": None}),
+        ("{{ payload.a | omit('x') }}", {"y": 2}),
+        ("{{ payload.a | omit('x', 'y', 'q') }}", {}),
+        ("{{ payload.a | pick('y', 'q', 'x') }}", {"y": 2, "x": 1}),
+        ("{{ payload.b | compact }}", {"y": 3}),
+        ("{{ {'e': '', 'u': payload.missing, 'z': 0, 'f': false} | compact }}", {"z": 0, "f": False}),
+        ("{{ {'e': '', 'n': none} | compact(empty_strings=false) }}", {"e": ""}),
+        ("{{ ['', none, 0, 'x'] | compact }}", [0, "x"]),
+        ("{{ 'https://API.Example.com:8443/v1?q=1' | url_host }}", "api.example.com"),
+        ("{{ 'not a url' | url_host }}", UNDEFINED),
+        ("{{ payload.s | urlencode }}", "a%2Fb%20c%3Dd%26e"),
+        ("{{ {'q': 'a b', 'skip': payload.missing, 'n': 1} | urlencode }}", "q=a%20b&n=1"),
+        ("{{ settings.key | b64encode }}", "dXNlcjpwYXNz"),
+        ("{{ 'ü?>' | b64encode(urlsafe=true) }}", "w7w_Pg=="),
+        ("{{ 'dXNlcjpwYXNz' | b64decode }}", "user:pass"),
+        ("{{ 'w7w_Pg' | b64decode }}", "ü?>"),
+        ("{{ '@@@' | b64decode }}", UNDEFINED),
+        ("{{ payload.b | tojson }}", '{"y":3,"z":null}'),
+        ("{{ {'u': payload.missing, 'l': [payload.missing, 1.0]} | tojson }}", '{"l":[null,1.0]}'),
+        ("{{ payload.missing | tojson }}", UNDEFINED),
+        ("{{ payload.t | unix_seconds }}", 1705305600),
+        ("{{ now | unix_seconds }}", 1705305600),
+        ("{{ 1705305600.9 | unix_seconds }}", 1705305600),
+        ("{{ '2024-01-15T09:00:00+01:00' | unix_seconds }}", 1705305600),
+        ("{{ 'yesterday' | unix_seconds }}", UNDEFINED),
+        ("{{ now | iso8601 }}", "2024-01-15T08:00:00.000Z"),
+        ("{{ '2024-01-15T09:00:00.5+01:00' | iso8601 }}", "2024-01-15T08:00:00.500Z"),
+        ("{{ 0 | iso8601 }}", "1970-01-01T00:00:00.000Z"),
+        ("{{ 'x' | iso8601 }}", UNDEFINED),
+        ("{{ 'Europe/Paris' | tz_offset(now) }}", 60),
+        ("{{ 'America/New_York' | tz_offset('2024-07-01T00:00:00Z') }}", -240),
+        ("{{ 'Asia/Kolkata' | tz_offset(now) }}", 330),
+        ("{{ 'Mars/Olympus' | tz_offset }}", UNDEFINED),
+        ("{{ 'userId' | snake_case }}", "user_id"),
+        ("{{ 'HTTPServer error 2' | snake_case }}", "http_server_error_2"),
+        ("{{ '--Foo-Bar--' | snake_case }}", "foo_bar"),
+        ("{{ 'https://x.test/a' is absolute_url }}", True),
+        ("{{ 'ftp://x.test/a' is absolute_url }}", False),
+        ("{{ '/relative' is absolute_url }}", False),
+        ("{{ 'https://' is absolute_url }}", False),
+        ("{{ payload.missing is undefined }}", True),
+        ("{{ payload.n is defined }}", True),
+        ("{{ payload.missing | default('d') }}", "d"),
+    ],
+)
+def test_filter_through_template(text: str, expected: object) -> None:
+    result = render(text)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_random_digits_and_uuid4() -> None:
+    digits = render("{{ 6 | random_digits }}")
+    assert re.fullmatch(r"[0-9]{6}", digits)
+    assert re.fullmatch(r"[0-9]{3}", render("{{ random_digits(3) }}"))
+    assert render("{{ 0 | random_digits }}") == ""
+    uuid_re = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+    assert re.fullmatch(uuid_re, render("{{ uuid4() }}"))
+    assert re.fullmatch(uuid_re, render("{{ none | uuid4 }}"))
+    assert render("{{ uuid4() }}") != render("{{ uuid4() }}")
+
+
+def test_random_digits_rejects_bad_counts() -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        render("{{ 5000 | random_digits }}")
+    assert info.value.message == "random_digits needs a whole number from 0 to 1000, got '5000'"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{{ payload.a | merge('x') }}", "merge needs an object, got a string"),
+        ("{{ [1] | omit('x') }}", "omit needs an object, got an array"),
+        ("{{ 3 | compact }}", "compact needs an object or an array, got a number"),
+    ],
+)
+def test_filter_type_errors(text: str, message: str) -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        render(text)
+    assert info.value.message == message
+
+
+def test_nothing_passes_through_object_filters() -> None:
+    assert f.omit(None, "a") is None
+    assert f.pick(UNDEFINED, "a") is UNDEFINED
+    assert f.compact(None) is None
+
+
+def test_tz_offset_defaults_to_now() -> None:
+    assert f.tz_offset("UTC") == 0
+    assert f.tz_offset("Etc/GMT-3") == 180
+
+
+def test_system_has_time_zone_database() -> None:
+    assert "Europe/Paris" in zoneinfo.available_timezones()
+
+
+def test_url_host_invalid_port_is_undefined() -> None:
+    assert f.url_host("https://x.test:99999/") is UNDEFINED
+    assert f.url_host(5) is UNDEFINED
+    assert f.is_absolute_url(" https://x.test") is False
+
+
+def test_unix_seconds_of_naive_datetime_is_utc() -> None:
+    assert f.unix_seconds(dt.datetime(1970, 1, 2)) == 86400
+    assert f.unix_seconds(float("inf")) is UNDEFINED
+    assert f.unix_seconds(True) is UNDEFINED
+
+
+def test_tojson_refuses_unserializable() -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        f.tojson({"x": object()})
+    assert info.value.message == "tojson failed: Type is not JSON serializable: object"
+
+
+def test_text_of_unserializable_container_falls_back_to_js_string() -> None:
+    ctx = make_context({"o": {"x": object()}, "l": [1, None, "a"]})
+    assert compile_template("o={{ payload.o }}")(ctx) == "o=[object Object]"
+    assert compile_template("o={{ payload.o }}", fast=False)(ctx) == "o=[object Object]"
