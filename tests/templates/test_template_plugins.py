@@ -37,11 +37,11 @@ def test_plugins_add_filters_and_tests(monkeypatch: pytest.MonkeyPatch) -> None:
                 FakeEntryPoint("shout", lambda s: s.upper() + "!"),
                 FakeEntryPoint("bundle", {"twice": lambda s: s * 2, "half": lambda n: n / 2}),
             ],
-            "engine.tests": [FakeEntryPoint("even", lambda n: n % 2 == 0)],
+            "engine.tests": [FakeEntryPoint("multiple_of_three", lambda n: n % 3 == 0)],
         },
     )
     env = build_environment()
-    template = env.from_string("{{ 'hi' | shout }} {{ 'ab' | twice }} {{ 3 | half }} {{ 4 is even }} {{ 3 is even }}")
+    template = env.from_string("{{ 'hi' | shout }} {{ 'ab' | twice }} {{ 3 | half }} {{ 6 is multiple_of_three }} {{ 4 is multiple_of_three }}")
     assert template.render() == "HI! abab 1.5 true false"
 
 
