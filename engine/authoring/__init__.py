@@ -1,0 +1,1 @@
+"""Tools for spec authors: catalog pages (docs), scaffolding (scaffold) and fixtures (fixtures)."""

@@ -1,0 +1,144 @@
+"""A destination's catalog page in Markdown, built from its loaded spec data.
+
+The page follows Segment's catalog pages: what the destination accepts and its name for the
+`integrations` object, the settings table, the presets table and one section per action with
+its default trigger and a Field | Description | Required | Type table.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+CALL_TYPES = {"track": "Track", "identify": "Identify", "page": "Page", "screen": "Screen",
+              "group": "Group", "alias": "Alias"}
+# Segment's pages name the fields a simple trigger compares.
+TRIGGER_FIELDS = {"type": "Event type", "event": "Event name"}
+_SIMPLE_CONDITION = re.compile(r'^\s*(type|event)\s*=\s*"([^"\\]*)"\s*$')
+
+
+def describe_trigger(trigger: str) -> str:
+    """Segment's wording for a trigger made of `type = "x"` / `event = "y"` joined by `or`:
+    `Event type = "track", Event type = "page"`; any other trigger is shown as FQL code."""
+    parts = re.split(r"\s+or\s+", trigger.strip())
+    described = []
+    for part in parts:
+        match = _SIMPLE_CONDITION.match(part)
+        if not match:
+            return f"`{' '.join(trigger.split())}`"
+        described.append(f'{TRIGGER_FIELDS[match[1]]} = "{match[2]}"')
+    return ", ".join(described)
+
+
+def _cell(text: Any) -> str:
+    """Text fit for one Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text or "").split()).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    cells = [header, *[[_cell(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    return [line(cells[0]), "| " + " | ".join("-" * w for w in widths) + " |", *(line(r) for r in cells[1:])]
+
+
+def field_type(spec: dict[str, Any]) -> str:
+    """The Type column of an action field: STRING, OBJECT, ...; `multiple` fields as `STRING[]`."""
+    kind = str(spec.get("type", "string")).upper()
+    return f"{kind}[]" if spec.get("multiple") else kind
+
+
+def _yes(flag: Any) -> str:
+    return "Yes" if flag else "No"
+
+
+def _anchor(title: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", title.lower()).strip().replace(" ", "-")
+
+
+def _accepts(types: list[str]) -> str:
+    names = [f"[{CALL_TYPES.get(t, t.title())}](/docs/segment/connections/spec/{t})" for t in types]
+    if len(names) > 1:
+        return ", ".join(names[:-1]) + f", {names[-1]}"
+    return names[0] if names else "no"
+
+
+def render_page(data: dict[str, Any]) -> str:
+    """The catalog page of a (valid) spec, as Markdown text ending in a newline."""
+    name = data["name"]
+    actions: dict[str, Any] = data.get("actions") or {}
+    out = [f"# {name} Destination", "", "## Destination Info", ""]
+    accepts = list(data.get("accepts") or CALL_TYPES)
+    out.append(f"* Accepts {_accepts(accepts)} calls.")
+    out.append(f"* Refer to it as **{name}** in the "
+               "[Integrations object.](/docs/segment/guides/filtering-data/#filtering-with-the-integrations-object)")
+    out.append("")
+    if data.get("description"):
+        out += [" ".join(str(data["description"]).split()), ""]
+
+    settings: dict[str, Any] = data.get("settings") or {}
+    out += ["## Destination Settings", ""]
+    if settings:
+        out += _table(["Field", "Description", "Required", "Type"],
+                      [[s.get("label", key), s.get("description", ""), _yes(s.get("required")),
+                        str(s.get("type", "string"))] for key, s in settings.items()])
+    else:
+        out.append(f"{name} has no settings.")
+    out.append("")
+
+    presets = data.get("presets") or []
+    out += ["## Available Presets", ""]
+    if presets:
+        out += [f"{name} has the following presets", ""]
+        out += _table(["Preset Name", "Trigger", "Default Action"],
+                      [[p["name"], describe_trigger(p["subscribe"]), actions[p["action"]]["title"]] for p in presets])
+    else:
+        out.append(f"{name} has no presets: every subscription is built by hand.")
+    out.append("")
+
+    out += ["## Available Actions", "",
+            f"Build your own Mappings. Combine supported triggers with the following {name}-supported actions:", ""]
+    out += [f"* [{a['title']}](#{_anchor(a['title'])})" for a in actions.values()]
+    out.append("")
+    for action in actions.values():
+        title = action["title"]
+        out += [f"### {title}", ""]
+        if action.get("description"):
+            out += [" ".join(str(action["description"]).split()), ""]
+        sentence = f"{title} is a **{str(data.get('mode', 'cloud')).title()}** action."
+        if action.get("default_subscription"):
+            sentence += f" The default Trigger is `{' '.join(str(action['default_subscription']).split())}`"
+        out += [sentence, ""]
+        fields: dict[str, Any] = action.get("fields") or {}
+        if fields:
+            out += _table(["Field", "Description", "Required", "Type"],
+                          [[f.get("label", key), f.get("description", ""), _yes(f.get("required")), field_type(f)]
+                           for key, f in fields.items()])
+        else:
+            out.append("This action has no fields.")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+class InvalidSpec(Exception):
+    """The spec has errors; `diagnostics` lists them (each prints as FILE:LINE:COL: ...)."""
+
+    def __init__(self, path: Path, diagnostics: list[Any]) -> None:
+        super().__init__(f"{path}: the spec is invalid ({len(diagnostics)} problems)")
+        self.diagnostics = diagnostics
+
+
+def page_for(path: str | Path) -> str:
+    """Validate the spec at `path`, then render its page; raise InvalidSpec with the diagnostics."""
+    from engine.spec.loader import load_file
+    from engine.spec.validate import validate_path
+
+    path = Path(path)
+    errors = [d for d in validate_path(path) if d.severity == "error"]
+    if errors:
+        raise InvalidSpec(path, errors)
+    return render_page(load_file(path).data)
