@@ -228,9 +228,19 @@ def text_renderer(env: TemplateEnvironment, ast: nodes.Template, fast: bool = Tr
 
 def _concat_renderer(parts: list[str | Renderer]) -> Renderer:
     frozen = tuple(parts)
+    if len(frozen) == 2 and type(frozen[0]) is str and callable(frozen[1]):  # "Basic {{ settings.key }}"
+        prefix, lookup = frozen
+
+        def prefixed(ctx: dict[str, Any]) -> str:
+            text = prefix + to_text(lookup(ctx))
+            if len(text) > MAX_OUTPUT:
+                raise TemplateRenderError(f"the template's output is longer than {MAX_OUTPUT} characters")
+            return text
+
+        return prefixed
 
     def concat(ctx: dict[str, Any]) -> str:
-        text = "".join(p if type(p) is str else to_text(p(ctx)) for p in frozen)  # type: ignore[operator]
+        text = "".join([p if type(p) is str else to_text(p(ctx)) for p in frozen])  # type: ignore[operator]
         if len(text) > MAX_OUTPUT:
             raise TemplateRenderError(f"the template's output is longer than {MAX_OUTPUT} characters")
         return text

@@ -322,8 +322,19 @@ class BoundedTemplate(jinja2.Template):
     def render(self, *args: Any, **kwargs: Any) -> str:
         return run_guarded(self.render_text, dict(*args, **kwargs))
 
+    _flat_globals: dict[str, Any] | None = None
+
+    def _context(self, variables: dict[str, Any]) -> Context:
+        """Like `new_context`, without re-reading the globals ChainMap on every render (it is slow)."""
+        flat = self._flat_globals
+        if flat is None:
+            flat = self._flat_globals = dict(self.globals)
+        return self.environment.context_class(
+            self.environment, {**flat, **variables}, self.name, self.blocks, globals=flat
+        )
+
     def render_text(self, variables: dict[str, Any]) -> str:
-        ctx = self.new_context(variables)
+        ctx = self._context(variables)
         parts: list[str] = []
         total = 0
         for part in self.root_render_func(ctx):
@@ -334,8 +345,8 @@ class BoundedTemplate(jinja2.Template):
         return "".join(parts)
 
     def render_native(self, variables: dict[str, Any]) -> Any:
-        """For templates built by `native_template`: the value of the single expression."""
-        ctx = self.new_context(variables)
+        """For templates that assign their one expression to `result`: its value."""
+        ctx = self._context(variables)
         for _ in self.root_render_func(ctx):
             pass
         value = ctx.vars.get("result", UNDEFINED)
