@@ -249,3 +249,11 @@ def test_describe_type() -> None:
     assert describe_type({"type": "string"}) == "STRING"
     assert describe_type({"type": "object"}) == "OBJECT"
     assert describe_type({"type": "number", "multiple": True}) == "NUMBER[]"
+
+
+def test_valueless_condition_coerces_the_dependant_to_null_like_ajv() -> None:
+    # ajv coerces inside `if`/`anyOf` too: the "is missing or null" test `{type: null}` turns 0 into null
+    fields = {"c": {"label": "C", "type": "number", "allow_null": True},
+              "d": {"label": "D", "type": "string",
+                    "required": {"conditions": [{"field_key": "c", "operator": "is"}]}}}
+    assert compile_fields(fields)({"c": 0, "d": "x"}) == {"c": None, "d": "x"}
