@@ -1,0 +1,157 @@
+"""The queue interface the runner delivers from: what `engine serve` needs, and nothing more.
+
+Delivery code talks only to `JobQueue`; `SQLiteQueue` is the embedded default and a distributed
+broker can implement the same methods later (see docs/runner.md). Times are seconds since the
+epoch from the queue's injectable clock. Verdicts are plain dicts (`Verdict.to_json()`), already
+masked by the caller: the queue stores what it is given.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Event = dict[str, Any]
+TimeLike = float | int | _dt.datetime
+
+DEFAULT_DEDUP_WINDOW = 24 * 3600.0
+
+
+def as_epoch(value: TimeLike | None) -> float | None:
+    """Seconds since the epoch for a number or a datetime (naive datetimes are taken as UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.UTC)
+        return value.timestamp()
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One event for one destination instance, as leased from the queue."""
+
+    id: int
+    instance: str
+    event: Event
+    message_id: str | None
+    attempts: int  # deliveries tried before this lease (0 on the first)
+    enqueued_at: float
+    available_at: float
+    leased_until: float | None = None
+    last_verdict: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A job that will not be retried: the event, the instance and why it failed."""
+
+    id: int
+    job_id: int
+    instance: str
+    event: Event
+    message_id: str | None
+    attempts: int
+    reason: str
+    verdict: dict[str, Any] = field(default_factory=dict)
+    enqueued_at: float = 0.0
+    failed_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "job_id": self.job_id, "instance": self.instance, "message_id": self.message_id,
+            "attempts": self.attempts, "reason": self.reason, "verdict": self.verdict,
+            "enqueued_at": _iso(self.enqueued_at), "failed_at": _iso(self.failed_at), "event": self.event,
+        }
+
+
+def _iso(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def verdict_reason(verdict: dict[str, Any]) -> str:
+    """The groupable cause of a verdict dict: its reason, else its error, else its status."""
+    for key in ("reason", "error", "status"):
+        value = verdict.get(key)
+        if value:
+            return str(value)
+    return "unknown"
+
+
+class DeadLetterStore(ABC):
+    """Dead letters of one queue. Filters combine with AND; `since`/`until` bound the failure time."""
+
+    @abstractmethod
+    def list(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
+             until: TimeLike | None = None, limit: int | None = 100) -> list[DeadLetter]:
+        """Matching dead letters, oldest failure first. `reason` matches a substring, case-insensitively."""
+
+    @abstractmethod
+    def get(self, dead_id: int) -> DeadLetter | None:
+        """One dead letter by id, or None."""
+
+    @abstractmethod
+    def count(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
+              until: TimeLike | None = None) -> int:
+        """How many dead letters match."""
+
+    @abstractmethod
+    def replay(self, ids: Iterable[int] | None = None, *, instance: str | None = None, reason: str | None = None,
+               since: TimeLike | None = None, until: TimeLike | None = None) -> int:
+        """Put matching dead letters back into the queue (available now, attempts 0); how many."""
+
+    @abstractmethod
+    def purge(self, ids: Iterable[int] | None = None, *, instance: str | None = None, reason: str | None = None,
+              since: TimeLike | None = None, until: TimeLike | None = None) -> int:
+        """Delete matching dead letters for good (no ids and no filters: all of them); how many."""
+
+
+class JobQueue(ABC):
+    """A durable, at-least-once job queue: one job per (event, destination instance).
+
+    Contract for implementations:
+    - `enqueue` returns only once the jobs are durable: after it returns, a crash of the process loses none.
+    - A leased job that is neither acked, retried nor dead-lettered before its lease ends is leased again.
+    - An event whose `messageId` was accepted within the dedup window is not enqueued again.
+    """
+
+    dlq: DeadLetterStore
+
+    @abstractmethod
+    def enqueue(self, events: list[Event], destinations: list[str]) -> int:
+        """One job per (event, destination) in one transaction, skipping messageIds seen within the
+        dedup window (also duplicates within `events`); the number of jobs created."""
+
+    @abstractmethod
+    def lease(self, limit: int, lease_seconds: float) -> list[Job]:
+        """Up to `limit` jobs that are due (available and not leased, or whose lease expired), oldest first,
+        each leased for `lease_seconds`."""
+
+    @abstractmethod
+    def ack(self, job_id: int) -> None:
+        """The job is done (delivered, filtered or invalid by decision of the caller): remove it."""
+
+    @abstractmethod
+    def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> None:
+        """Back to the queue, available after `delay` seconds, attempts + 1, `verdict` kept as the last one."""
+
+    @abstractmethod
+    def dead_letter(self, job_id: int, verdict: dict[str, Any]) -> None:
+        """Move the job to the dead letters with its last (masked) verdict."""
+
+    @abstractmethod
+    def depth(self) -> dict[str, int]:
+        """Jobs waiting or leased, per destination instance (instances with none are absent)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; the queue must not be used afterwards."""
+
+    def __enter__(self) -> JobQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

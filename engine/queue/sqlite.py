@@ -1,0 +1,340 @@
+"""The embedded queue: SQLite in WAL mode, one file `<data dir>/queue.db`, zero set-up.
+
+Durability. WAL mode with `synchronous=FULL` for the commits that make a promise (`enqueue`,
+dead-letter `replay`): the write-ahead log is fsynced before they return, so an event answered with
+200 survives a `kill -9` and a power loss. Bookkeeping commits (`lease`, `ack`, `retry`,
+`dead_letter`, `purge`) run with `synchronous=NORMAL`: in WAL mode a committed transaction is in the
+log file before the call returns, so a killed process loses nothing, and a power loss can at worst
+undo the last acks or retries, which only means a job is delivered again (at-least-once).
+`durability="normal"` uses NORMAL for everything: still safe against a killed process, not against
+power loss. See docs/runner.md.
+
+Threads. One connection guarded by a lock; every operation is one `BEGIN IMMEDIATE` transaction,
+which also makes leasing safe between processes sharing the file (the write lock is taken first).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from engine.queue.base import (
+    DEFAULT_DEDUP_WINDOW,
+    DeadLetter,
+    DeadLetterStore,
+    Event,
+    Job,
+    JobQueue,
+    TimeLike,
+    as_epoch,
+    verdict_reason,
+)
+
+DB_NAME = "queue.db"
+SCHEMA_VERSION = 1
+_CHUNK = 500  # bound for `IN (...)` lists
+_PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance TEXT NOT NULL,
+    message_id TEXT,
+    event BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued_at REAL NOT NULL,
+    available_at REAL NOT NULL,
+    leased_until REAL,
+    due REAL NOT NULL,              -- available_at when waiting, leased_until when leased
+    last_verdict BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due, id);
+CREATE INDEX IF NOT EXISTS jobs_instance_due ON jobs (instance, due, id);
+CREATE TABLE IF NOT EXISTS seen (
+    message_id TEXT PRIMARY KEY,
+    accepted_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_time ON seen (accepted_at);
+CREATE TABLE IF NOT EXISTS dead (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL,
+    instance TEXT NOT NULL,
+    message_id TEXT,
+    event BLOB NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    verdict BLOB NOT NULL,
+    enqueued_at REAL NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_time ON dead (failed_at, id);
+CREATE INDEX IF NOT EXISTS dead_instance ON dead (instance, failed_at);
+"""
+
+_JOB_COLUMNS = "id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict"
+_DEAD_COLUMNS = "id, job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at"
+
+
+def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _loads(blob: bytes | None) -> Any:
+    return None if blob is None else orjson.loads(blob)
+
+
+class SQLiteQueue(JobQueue):
+    """`JobQueue` on a SQLite file under `path` (a data directory, created if needed)."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
+                 dedup_window: float = DEFAULT_DEDUP_WINDOW, durability: Literal["full", "normal"] = "full",
+                 busy_timeout: float = 30.0) -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        self.dir = Path(path)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.file = self.dir / DB_NAME
+        self.clock = clock
+        self.dedup_window = float(dedup_window)
+        self.durability = durability
+        self._lock = threading.RLock()
+        self._sync: str | None = None
+        self._last_prune = float("-inf")
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.file, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        conn = self._conn
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.file}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        with self._tx("FULL"):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
+
+    def __repr__(self) -> str:
+        return f"SQLiteQueue({str(self.dir)!r})"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self, sync: str = "NORMAL") -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the thread lock and SQLite's write lock from the start."""
+        if self.durability == "normal":
+            sync = "NORMAL"
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("the queue is closed")
+            if self._sync != sync:
+                conn.execute(f"PRAGMA synchronous={sync}")
+                self._sync = sync
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the queue is closed")
+            yield self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- JobQueue -----------------------------------------------------------------------------
+
+    def enqueue(self, events: list[Event], destinations: list[str]) -> int:
+        now = self.clock()
+        prepared: list[tuple[str | None, bytes]] = []
+        ids_in_batch: set[str] = set()
+        for event in events:
+            mid = event.get("messageId")
+            mid = mid if isinstance(mid, str) and mid else None
+            if mid is not None:
+                if mid in ids_in_batch:
+                    continue
+                ids_in_batch.add(mid)
+            prepared.append((mid, orjson.dumps(event)))
+        with self._tx("FULL") as conn:
+            if now - self._last_prune >= _PRUNE_EVERY:
+                conn.execute("DELETE FROM seen WHERE accepted_at < ?", (now - self.dedup_window,))
+                self._last_prune = now
+            seen: set[str] = set()
+            for chunk in _chunks(list(ids_in_batch)):
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT message_id FROM seen WHERE message_id IN ({marks}) AND accepted_at >= ?",
+                                    (*chunk, now - self.dedup_window))
+                seen.update(r[0] for r in rows)
+            fresh = [(mid, blob) for mid, blob in prepared if mid is None or mid not in seen]
+            conn.executemany("INSERT OR REPLACE INTO seen (message_id, accepted_at) VALUES (?, ?)",
+                             [(mid, now) for mid, _ in fresh if mid is not None])
+            rows_out = [(dest, mid, blob, now, now, now) for mid, blob in fresh for dest in destinations]
+            conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
+                             "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
+        return len(rows_out)
+
+    def lease(self, limit: int, lease_seconds: float, *, instance: str | None = None) -> list[Job]:
+        if limit <= 0:
+            return []
+        now = self.clock()
+        until = now + lease_seconds
+        where, params = "due <= ?", [now]
+        if instance is not None:
+            where, params = "instance = ? AND due <= ?", [instance, now]
+        with self._tx() as conn:
+            rows = conn.execute(
+                f"UPDATE jobs SET leased_until = ?, due = ? WHERE id IN "
+                f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
+                (until, until, *params, limit)).fetchall()
+        jobs = [Job(id=r[0], instance=r[1], message_id=r[2], event=orjson.loads(r[3]), attempts=r[4],
+                    enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8])) for r in rows]
+        jobs.sort(key=lambda j: (j.available_at, j.id))
+        return jobs
+
+    def ack(self, job_id: int) -> bool:
+        """Remove the job; False when it no longer exists (acked already, or dead-lettered)."""
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
+
+    def ack_many(self, job_ids: Iterable[int]) -> int:
+        """Remove several jobs in one transaction; how many existed."""
+        ids = list(job_ids)
+        done = 0
+        with self._tx() as conn:
+            for chunk in _chunks(ids):
+                done += conn.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+        return done
+
+    def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> bool:
+        """Back in the queue after `delay` seconds; False when the job no longer exists."""
+        at = self.clock() + max(0.0, delay)
+        with self._tx() as conn:
+            cur = conn.execute("UPDATE jobs SET attempts = attempts + 1, available_at = ?, due = ?, leased_until = NULL, "
+                               "last_verdict = ? WHERE id = ?", (at, at, orjson.dumps(verdict), job_id))
+            return cur.rowcount > 0
+
+    def dead_letter(self, job_id: int, verdict: dict[str, Any]) -> bool:
+        """Move the job to the dead letters (attempts counts this last one); False when it no longer exists."""
+        now = self.clock()
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO dead (job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at) "
+                "SELECT id, instance, message_id, event, attempts + 1, ?, ?, enqueued_at, ? FROM jobs WHERE id = ?",
+                (verdict_reason(verdict), orjson.dumps(verdict), now, job_id))
+            if cur.rowcount == 0:
+                return False
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            return True
+
+    def depth(self) -> dict[str, int]:
+        with self._read() as conn:
+            return dict(conn.execute("SELECT instance, count(*) FROM jobs GROUP BY instance ORDER BY instance").fetchall())
+
+    def next_due(self) -> float | None:
+        """When the earliest job becomes due (now or in the past when one is ready); None when empty."""
+        with self._read() as conn:
+            row = conn.execute("SELECT min(due) FROM jobs").fetchone()
+        return row[0]
+
+
+class SQLiteDeadLetters(DeadLetterStore):
+    def __init__(self, queue: SQLiteQueue) -> None:
+        self._q = queue
+
+    @staticmethod
+    def _where(ids: Iterable[int] | None, instance: str | None, reason: str | None, since: TimeLike | None,
+               until: TimeLike | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if ids is not None:
+            id_list = [int(i) for i in ids]
+            clauses.append(f"id IN ({','.join('?' * len(id_list))})" if id_list else "0")
+            params += id_list
+        if instance is not None:
+            clauses.append("instance = ?")
+            params.append(instance)
+        if reason is not None:
+            clauses.append("instr(lower(reason), lower(?)) > 0")
+            params.append(reason)
+        if since is not None:
+            clauses.append("failed_at >= ?")
+            params.append(as_epoch(since))
+        if until is not None:
+            clauses.append("failed_at < ?")
+            params.append(as_epoch(until))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    @staticmethod
+    def _row(r: tuple[Any, ...]) -> DeadLetter:
+        return DeadLetter(id=r[0], job_id=r[1], instance=r[2], message_id=r[3], event=orjson.loads(r[4]),
+                          attempts=r[5], reason=r[6], verdict=orjson.loads(r[7]), enqueued_at=r[8], failed_at=r[9])
+
+    def list(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
+             until: TimeLike | None = None, limit: int | None = 100) -> list[DeadLetter]:
+        where, params = self._where(None, instance, reason, since, until)
+        sql = f"SELECT {_DEAD_COLUMNS} FROM dead{where} ORDER BY failed_at, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self._q._read() as conn:
+            return [self._row(r) for r in conn.execute(sql, params).fetchall()]
+
+    def get(self, dead_id: int) -> DeadLetter | None:
+        with self._q._read() as conn:
+            row = conn.execute(f"SELECT {_DEAD_COLUMNS} FROM dead WHERE id = ?", (int(dead_id),)).fetchone()
+        return self._row(row) if row else None
+
+    def count(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
+              until: TimeLike | None = None) -> int:
+        where, params = self._where(None, instance, reason, since, until)
+        with self._q._read() as conn:
+            return int(conn.execute(f"SELECT count(*) FROM dead{where}", params).fetchone()[0])
+
+    def _ids(self, conn: sqlite3.Connection, ids: Iterable[int] | None, instance: str | None, reason: str | None,
+             since: TimeLike | None, until: TimeLike | None) -> list[int]:
+        id_list = None if ids is None else [int(i) for i in ids]
+        if id_list is not None and len(id_list) > _CHUNK:
+            return [i for chunk in _chunks(id_list) for i in self._ids(conn, chunk, instance, reason, since, until)]
+        where, params = self._where(id_list, instance, reason, since, until)
+        return [r[0] for r in conn.execute(f"SELECT id FROM dead{where} ORDER BY id", params)]
+
+    def replay(self, ids: Iterable[int] | None = None, *, instance: str | None = None, reason: str | None = None,
+               since: TimeLike | None = None, until: TimeLike | None = None) -> int:
+        now = self._q.clock()
+        with self._q._tx("FULL") as conn:
+            found = self._ids(conn, ids, instance, reason, since, until)
+            for chunk in _chunks(found):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    "INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due, last_verdict) "
+                    f"SELECT instance, message_id, event, 0, ?, ?, ?, verdict FROM dead WHERE id IN ({marks}) ORDER BY id",
+                    (now, now, now, *chunk))
+                conn.execute(f"DELETE FROM dead WHERE id IN ({marks})", chunk)
+        return len(found)
+
+    def purge(self, ids: Iterable[int] | None = None, *, instance: str | None = None, reason: str | None = None,
+              since: TimeLike | None = None, until: TimeLike | None = None) -> int:
+        with self._q._tx() as conn:
+            found = self._ids(conn, ids, instance, reason, since, until)
+            for chunk in _chunks(found):
+                conn.execute(f"DELETE FROM dead WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return len(found)

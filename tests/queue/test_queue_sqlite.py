@@ -1,0 +1,291 @@
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.queue import JobQueue, SQLiteQueue, open_queue
+
+
+class FakeClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def events(n: int, prefix: str = "m") -> list[dict]:
+    return [{"type": "track", "event": "E", "messageId": f"{prefix}{i}"} for i in range(n)]
+
+
+@pytest.fixture
+def queue(tmp_path: Path, clock) -> SQLiteQueue:
+    q = SQLiteQueue(tmp_path / "data", clock=clock)
+    yield q
+    q.close()
+
+
+def test_creates_wal_database_under_data_dir(tmp_path: Path, clock) -> None:
+    q = open_queue(tmp_path / "new" / "dir", clock=clock)
+    assert isinstance(q, JobQueue)
+    db = tmp_path / "new" / "dir" / "queue.db"
+    assert db.exists()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    q.close()
+
+
+def test_one_job_per_event_and_destination(queue: SQLiteQueue) -> None:
+    assert queue.enqueue(events(3), ["a", "b"]) == 6
+    assert queue.depth() == {"a": 3, "b": 3}
+    jobs = queue.lease(10, 30)
+    assert len(jobs) == 6
+    assert {(j.instance, j.message_id) for j in jobs} == {(d, f"m{i}") for d in "ab" for i in range(3)}
+    assert all(j.attempts == 0 and j.event["event"] == "E" for j in jobs)
+
+
+def test_lease_ack_removes_jobs(queue: SQLiteQueue) -> None:
+    queue.enqueue(events(3), ["a"])
+    first = queue.lease(2, 30)
+    assert [j.message_id for j in first] == ["m0", "m1"]
+    assert [j.message_id for j in queue.lease(10, 30)] == ["m2"]  # leased jobs are not handed out again
+    assert queue.lease(10, 30) == []
+    for job in first:
+        assert queue.ack(job.id) is True
+    assert queue.ack(first[0].id) is False
+    assert queue.depth() == {"a": 1}
+
+
+def test_lease_zero_and_per_instance(queue: SQLiteQueue) -> None:
+    queue.enqueue(events(2), ["a", "b"])
+    assert queue.lease(0, 30) == []
+    jobs = queue.lease(10, 30, instance="b")
+    assert {j.instance for j in jobs} == {"b"} and len(jobs) == 2
+
+
+def test_expired_lease_is_delivered_again_after_crash(tmp_path: Path, clock) -> None:
+    q = SQLiteQueue(tmp_path, clock=clock)
+    q.enqueue(events(2), ["a"])
+    leased = q.lease(10, 30)
+    q.ack(leased[0].id)
+    q.close()  # the process "dies" holding a lease on the second job
+
+    again = SQLiteQueue(tmp_path, clock=clock)
+    assert again.lease(10, 30) == []  # lease still running
+    clock.advance(31)
+    redelivered = again.lease(10, 30)
+    assert [j.id for j in redelivered] == [leased[1].id]
+    again.close()
+
+
+def test_ack_and_enqueue_survive_reopen(tmp_path: Path, clock) -> None:
+    q = SQLiteQueue(tmp_path, clock=clock)
+    q.enqueue(events(5), ["a"])
+    for job in q.lease(3, 30):
+        q.ack(job.id)
+    q.close()
+    q2 = SQLiteQueue(tmp_path, clock=clock)
+    assert q2.depth() == {"a": 2}
+    q2.close()
+
+
+def test_dedup_window(tmp_path: Path, clock) -> None:
+    q = SQLiteQueue(tmp_path, clock=clock, dedup_window=3600)
+    assert q.enqueue(events(2), ["a", "b"]) == 4
+    clock.advance(3599)
+    assert q.enqueue(events(3), ["a", "b"]) == 2  # m0, m1 are a client's retry; m2 is new
+    # duplicates inside one batch count once; events without a messageId are never deduplicated
+    assert q.enqueue([{"messageId": "x"}, {"messageId": "x"}, {"type": "t"}, {"type": "t"}], ["a"]) == 3
+    q.close()
+    q = SQLiteQueue(tmp_path, clock=clock, dedup_window=3600)  # remembered across restarts
+    assert q.enqueue(events(1), ["a"]) == 0
+    clock.advance(3601)  # m2 was accepted 3601 s ago: outside the window, accepted again
+    assert q.enqueue(events(3), ["a"]) == 3
+    assert q.enqueue(events(3), ["a"]) == 0
+    q.close()
+
+
+def test_dedup_keeps_acked_messages(queue: SQLiteQueue, clock) -> None:
+    queue.enqueue(events(1), ["a"])
+    for job in queue.lease(10, 30):
+        queue.ack(job.id)
+    clock.advance(600)
+    assert queue.enqueue(events(1), ["a"]) == 0
+
+
+def test_retry_with_delay(queue: SQLiteQueue, clock) -> None:
+    queue.enqueue(events(1), ["a"])
+    job = queue.lease(1, 30)[0]
+    verdict = {"status": "failed", "reason": "HTTP 503 Service Unavailable"}
+    assert queue.retry(job.id, 10, verdict) is True
+    assert queue.lease(1, 30) == []
+    clock.advance(9.5)
+    assert queue.lease(1, 30) == []
+    clock.advance(0.5)
+    again = queue.lease(1, 30)
+    assert len(again) == 1
+    assert again[0].id == job.id and again[0].attempts == 1 and again[0].last_verdict == verdict
+    assert again[0].available_at == pytest.approx(clock.now)
+
+
+def test_next_due(queue: SQLiteQueue, clock) -> None:
+    assert queue.next_due() is None
+    queue.enqueue(events(1), ["a"])
+    job = queue.lease(1, 30)[0]
+    assert queue.next_due() == pytest.approx(clock.now + 30)
+    queue.retry(job.id, 5, {"status": "failed"})
+    assert queue.next_due() == pytest.approx(clock.now + 5)
+
+
+def test_dead_letter_keeps_event_instance_and_verdict(queue: SQLiteQueue, clock) -> None:
+    queue.enqueue([{"messageId": "m", "type": "identify", "userId": "u1"}], ["usermotion-prod"])
+    job = queue.lease(1, 30)[0]
+    queue.retry(job.id, 0, {"status": "failed", "reason": "HTTP 503"})
+    job = queue.lease(1, 30)[0]
+    verdict = {"status": "failed", "reason": "HTTP 400 Bad Request", "error": "permanent", "response_excerpt": "{\"x\":1}"}
+    assert queue.dead_letter(job.id, verdict) is True
+    assert queue.dead_letter(job.id, verdict) is False
+    assert queue.depth() == {}
+    [dead] = queue.dlq.list()
+    assert dead.instance == "usermotion-prod" and dead.event["userId"] == "u1" and dead.message_id == "m"
+    assert dead.verdict == verdict and dead.reason == "HTTP 400 Bad Request" and dead.attempts == 2
+    assert dead.failed_at == pytest.approx(clock.now)
+    assert queue.dlq.get(dead.id) == dead
+    assert queue.dlq.get(dead.id + 100) is None
+    assert dead.to_json()["failed_at"].endswith("Z")
+
+
+def _dead(queue: SQLiteQueue, clock, specs: list[tuple[str, str]]) -> None:
+    """One dead letter per (instance, reason), a minute apart."""
+    for i, (instance, reason) in enumerate(specs):
+        queue.enqueue([{"messageId": f"{instance}-{i}"}], [instance])
+        job = queue.lease(1, 30)[0]
+        queue.dead_letter(job.id, {"status": "failed", "reason": reason})
+        clock.advance(60)
+
+
+def test_dead_letter_filters(queue: SQLiteQueue, clock) -> None:
+    start = clock.now
+    _dead(queue, clock, [("a", "HTTP 400 Bad Request"), ("b", "HTTP 401 Unauthorized"),
+                         ("a", "timeout"), ("a", "HTTP 400 Bad Request")])
+    assert [d.instance for d in queue.dlq.list()] == ["a", "b", "a", "a"]
+    assert len(queue.dlq.list(instance="a")) == 3
+    assert [d.reason for d in queue.dlq.list(reason="http 4")] == ["HTTP 400 Bad Request", "HTTP 401 Unauthorized",
+                                                                   "HTTP 400 Bad Request"]
+    assert len(queue.dlq.list(instance="a", reason="400")) == 2
+    assert len(queue.dlq.list(since=start + 60)) == 3
+    assert len(queue.dlq.list(until=start + 60)) == 1
+    assert len(queue.dlq.list(since=start + 60, until=start + 180)) == 2
+    since = dt.datetime.fromtimestamp(start + 120, dt.UTC)
+    assert len(queue.dlq.list(since=since)) == 2
+    assert len(queue.dlq.list(limit=2)) == 2
+    assert queue.dlq.count(instance="a") == 3
+
+
+def test_replay_by_ids_and_filters(queue: SQLiteQueue, clock) -> None:
+    _dead(queue, clock, [("a", "HTTP 400"), ("b", "HTTP 400"), ("a", "timeout")])
+    first = queue.dlq.list()[0]
+    assert queue.dlq.replay([first.id]) == 1
+    jobs = queue.lease(10, 30)
+    assert len(jobs) == 1 and jobs[0].instance == "a" and jobs[0].attempts == 0
+    assert jobs[0].event == first.event and jobs[0].last_verdict == first.verdict
+    assert queue.dlq.replay(reason="400") == 1  # b's
+    assert queue.dlq.replay(instance="zzz") == 0
+    assert [d.reason for d in queue.dlq.list()] == ["timeout"]
+    assert queue.depth() == {"a": 1, "b": 1}
+
+
+def test_replay_ignores_dedup(queue: SQLiteQueue, clock) -> None:
+    _dead(queue, clock, [("a", "HTTP 400")])
+    assert queue.dlq.replay() == 1
+    assert queue.depth() == {"a": 1}
+
+
+def test_purge(queue: SQLiteQueue, clock) -> None:
+    _dead(queue, clock, [("a", "HTTP 400"), ("b", "HTTP 400"), ("a", "timeout"), ("c", "x")])
+    ids = [d.id for d in queue.dlq.list()]
+    assert queue.dlq.purge([ids[3]]) == 1
+    assert queue.dlq.purge(instance="a", reason="timeout") == 1
+    assert queue.dlq.purge([]) == 0
+    assert queue.dlq.count() == 2
+    assert queue.dlq.purge() == 2
+    assert queue.dlq.list() == []
+    assert queue.depth() == {}
+
+
+def test_many_ids_are_chunked(queue: SQLiteQueue, clock) -> None:
+    queue.enqueue(events(1200), ["a"])
+    jobs = queue.lease(2000, 30)
+    for job in jobs:
+        queue.dead_letter(job.id, {"status": "failed", "reason": "r"})
+    ids = [d.id for d in queue.dlq.list(limit=None)]
+    assert len(ids) == 1200
+    assert queue.dlq.replay(ids) == 1200
+    assert queue.ack_many(j.id for j in queue.lease(2000, 30)) == 1200
+    assert queue.depth() == {}
+
+
+def test_batch_enqueue_dedups_against_large_history(queue: SQLiteQueue) -> None:
+    assert queue.enqueue(events(1500), ["a"]) == 1500
+    assert queue.enqueue(events(1600), ["a"]) == 100
+
+
+def test_threads_share_one_queue_without_double_leasing(queue: SQLiteQueue) -> None:
+    queue.enqueue(events(400), ["a"])
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            jobs = queue.lease(7, 30)
+            if not jobs:
+                return
+            for job in jobs:
+                queue.ack(job.id)
+            with lock:
+                got.extend(j.id for j in jobs)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 400 and len(set(got)) == 400
+    assert queue.depth() == {}
+
+
+def test_closed_queue_refuses_work(tmp_path: Path) -> None:
+    q = SQLiteQueue(tmp_path)
+    q.close()
+    q.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        q.enqueue(events(1), ["a"])
+
+
+def test_durability_option_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="durability"):
+        SQLiteQueue(tmp_path, durability="fast")  # type: ignore[arg-type]
+    q = SQLiteQueue(tmp_path, durability="normal")
+    assert q.enqueue(events(2), ["a"]) == 2
+    q.close()
+
+
+def test_context_manager_closes(tmp_path: Path) -> None:
+    with SQLiteQueue(tmp_path) as q:
+        q.enqueue(events(1), ["a"])
+    with pytest.raises(RuntimeError):
+        q.depth()
