@@ -264,6 +264,26 @@ async function recordDestination(slug) {
       meta.on_delete = { userId: 'user-1', status: 'error', error: String(err.message || err), requests: captured }
     }
   }
+  if (slug === 'userpilot') {
+    // How the endpoint setting is used: parsed with `new URL()`, kept as given when it parses, else the default.
+    meta.endpoint_variants = []
+    const event = { type: 'track', userId: 'user-1', event: 'Endpoint Check', properties: {} }
+    for (const endpoint of ['https://analytex-eu.userpilot.io/', 'not a url', '', 'ftp://files.example/', 'HTTPS://Upper.Example']) {
+      captured = []
+      const variant = { endpoint, status: 'ok', error: null }
+      try {
+        await dest.executeAction('trackEvent', {
+          event, mapping: def.presets[2].mapping, settings: { ...settings, endpoint }, features: {}, statsContext: {},
+          logger: { info() {}, error() {}, warn() {}, debug() {} }, transactionContext: {}, stateContext: {}, subscriptionMetadata: {}
+        })
+      } catch (err) {
+        variant.status = classify(err)
+        variant.error = String(err.message || err)
+      }
+      variant.requests = captured
+      meta.endpoint_variants.push(variant)
+    }
+  }
   fs.writeFileSync(path.join(outDir, `${slug}.meta.json`), JSON.stringify(meta, null, 2) + '\n')
   return lines.length
 }
