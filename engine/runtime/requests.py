@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.delivery.models import PreparedRequest, encode_json
-from engine.jsvalues import UNDEFINED, js_string
+from engine.jsvalues import UNDEFINED, js_string, remove_undefined
 from engine.templates import compile_url, compile_value
 
 Render = Callable[[dict[str, Any]], Any]
@@ -56,6 +56,8 @@ class CompiledRequest:
             data = self.body(context)  # type: ignore[misc]
             if data is UNDEFINED:
                 return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
+            # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
+            data = remove_undefined(data)
             return PreparedRequest(self.method, url, headers, encode_json(data), data, self.timeout, step)
         if self.body_kind == "form":
             data = self.body(context)  # type: ignore[misc]

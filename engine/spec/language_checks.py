@@ -62,7 +62,11 @@ def _template_sites(request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 def _check_reads(ctx: CheckContext, path: KeyPath, tree: Any, fields: dict[str, Any], done_steps: list[str],
                  all_steps: list[str]) -> Iterator[Diagnostic]:
     settings = list((ctx.data.get("settings") or {}).keys())
-    for name in sorted(referenced_names(tree), key=str):
+    try:
+        names = referenced_names(tree)
+    except TemplateError:
+        return  # reported by the compile check at the same place
+    for name in sorted(names, key=str):
         if len(name) < 2:
             continue
         root, first = name[0], str(name[1])
@@ -118,7 +122,11 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
             compile_value(defaults)
         except TemplateError as exc:
             yield ctx.error(("request_defaults", "headers"), f"template does not compile: {exc}")
-        for name in referenced_names(defaults):
+        try:
+            names = referenced_names(defaults)
+        except TemplateError:
+            names = set()
+        for name in names:
             if len(name) >= 2 and name[0] in ("payload", "steps"):
                 yield ctx.error(("request_defaults", "headers"),
                                 f"request_defaults may read only settings, not {name[0]}.{name[1]}")
