@@ -63,7 +63,10 @@ def _ident_char(c: str) -> bool:
 
 
 def _show(c: str) -> str:
-    return {"\n": "'\\n'", "\t": "'\\t'", "\r": "'\\r'"}.get(c, f"'{c}'")
+    special = {"\n": "'\\n'", "\t": "'\\t'", "\r": "'\\r'"}
+    if c in special:
+        return special[c]
+    return f"'{c}'" if c.isprintable() else f"U+{ord(c):04X}"
 
 
 class _Lexer:
