@@ -58,6 +58,8 @@ class CompiledRequest:
                 return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
             # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
             data = remove_undefined(data)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
             return PreparedRequest(self.method, url, headers, encode_json(data), data, self.timeout, step)
         if self.body_kind == "form":
             data = self.body(context)  # type: ignore[misc]

@@ -101,19 +101,56 @@ def compact(value: Any, empty_strings: bool = True) -> Any:
 # -- URLs and encodings --------------------------------------------------------------------------
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
+
+
 def url_host(value: Any) -> Any:
-    """The lower-case host name of an absolute URL; undefined when the value is not one."""
+    """The host of an absolute URL as browsers give it (JavaScript's `new URL(v).host`): lower case,
+    internationalised names in their ASCII (punycode) form, and `:port` when the port is not the
+    scheme's default. Undefined when the value is not an absolute URL."""
     if not isinstance(value, str):
         return UNDEFINED
     try:
         parts = urlsplit(value.strip())
         host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for an invalid port
+        port = parts.port
     except ValueError:
         return UNDEFINED
     if not parts.scheme or not host:
         return UNDEFINED
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return UNDEFINED
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        return f"{host}:{port}"
     return host
+
+
+def user_agent(value: Any) -> Any:
+    """Parses a User-Agent string with the ua-parser library (the maintained port of uap-core):
+    {browser_family, browser_version, os_family, os_version, device_family}. Versions join the
+    known parts with "."; undefined for a value that is not a non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        return UNDEFINED
+    import ua_parser
+
+    result = ua_parser.parse(value)
+
+    def version(part: Any) -> Any:
+        if part is None:
+            return None
+        numbers = [p for p in (part.major, part.minor, part.patch) if p]
+        return ".".join(numbers) or None
+
+    return {
+        "browser_family": result.user_agent.family if result.user_agent else "Other",
+        "browser_version": version(result.user_agent),
+        "os_family": result.os.family if result.os else "Other",
+        "os_version": version(result.os),
+        "device_family": result.device.family if result.device else "Other",
+    }
 
 
 def is_absolute_url(value: Any) -> bool:
@@ -282,6 +319,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "random_digits": random_digits,
     "uuid4": uuid4,
     "snake_case": snake_case,
+    "user_agent": user_agent,
 }
 
 
