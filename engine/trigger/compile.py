@@ -7,6 +7,7 @@ Each Segment operator has one factory in OPERATORS: `factory(getter, value) -> p
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -60,6 +61,7 @@ def _getter(condition: Condition) -> Getter:
         def top(event: Event) -> Any:
             return event.get(key, UNDEFINED)
 
+        top.top_key = key  # type: ignore[attr-defined]  # lets = and != read the key directly
         return top
     root = condition.field
     keys = tuple(split_path(condition.name))
@@ -97,13 +99,19 @@ def _as_float(value: Any) -> float | None:
 
 
 def _eq(get: Getter, value: Any) -> Predicate:
-    text = js_string(value)
-    return lambda event: get(event) == text  # only a str equals a str: `A === String(E)`
+    text = js_string(value)  # only a str equals a str: `A === String(E)`
+    key = getattr(get, "top_key", None)
+    if key is not None:
+        return lambda event: event.get(key) == text
+    return lambda event: get(event) == text
 
 
 def _ne(get: Getter, value: Any) -> Predicate:
-    text = js_string(value)
-    return lambda event: get(event) != text  # a missing value is not the text: true
+    text = js_string(value)  # a missing value is not the text: true
+    key = getattr(get, "top_key", None)
+    if key is not None:
+        return lambda event: event.get(key) != text
+    return lambda event: get(event) != text
 
 
 def _numeric(compare: Callable[[float, float], bool]) -> Callable[[Getter, Any], Predicate]:
@@ -111,8 +119,13 @@ def _numeric(compare: Callable[[float, float], bool]) -> Callable[[Getter, Any],
         expected = js_number(value)
 
         def predicate(event: Event) -> bool:
-            actual = _as_float(get(event))
-            return actual is not None and compare(actual, expected)
+            actual = get(event)
+            kind = type(actual)
+            if kind is float:
+                return compare(actual, expected)
+            if kind is int:
+                return compare(_as_float(actual), expected)
+            return False  # `typeof A !== 'number'` (booleans included)
 
         return predicate
 
@@ -122,10 +135,14 @@ def _numeric(compare: Callable[[float, float], bool]) -> Callable[[Getter, Any],
 def _text(test: Callable[[str, str], bool], negate: bool = False) -> Callable[[Getter, Any], Predicate]:
     def factory(get: Getter, value: Any) -> Predicate:
         expected = js_string(value)
-
-        def predicate(event: Event) -> bool:
-            actual = get(event)
-            return type(actual) is str and test(actual, expected) is not negate
+        if negate:
+            def predicate(event: Event) -> bool:
+                actual = get(event)
+                return type(actual) is str and not test(actual, expected)
+        else:
+            def predicate(event: Event) -> bool:
+                actual = get(event)
+                return type(actual) is str and test(actual, expected)
 
         return predicate
 
@@ -144,21 +161,17 @@ def _is(expected: bool) -> Callable[[Getter, Any], Predicate]:
     return lambda get, value: lambda event: get(event) is expected
 
 
-def _contains(actual: str, expected: str) -> bool:
-    return expected in actual
-
-
 OPERATORS: dict[str, Callable[[Getter, Any], Predicate]] = {
     "=": _eq,
     "!=": _ne,
-    "number_equals": _numeric(lambda a, e: a == e),
-    "number_not_equals": _numeric(lambda a, e: a != e),
-    "<": _numeric(lambda a, e: a < e),
-    "<=": _numeric(lambda a, e: a <= e),
-    ">": _numeric(lambda a, e: a > e),
-    ">=": _numeric(lambda a, e: a >= e),
-    "contains": _text(_contains),
-    "not_contains": _text(_contains, negate=True),
+    "number_equals": _numeric(operator.eq),
+    "number_not_equals": _numeric(operator.ne),
+    "<": _numeric(operator.lt),
+    "<=": _numeric(operator.le),
+    ">": _numeric(operator.gt),
+    ">=": _numeric(operator.ge),
+    "contains": _text(str.__contains__),
+    "not_contains": _text(str.__contains__, negate=True),
     "starts_with": _text(str.startswith),
     "not_starts_with": _text(str.startswith, negate=True),
     "ends_with": _text(str.endswith),
@@ -180,8 +193,21 @@ def _compile(node: Node) -> Predicate:
             return lambda event: first(event) and second(event)
         return lambda event: first(event) or second(event)
     if node.operator == "and":
-        return lambda event: all(p(event) for p in parts)
-    return lambda event: any(p(event) for p in parts)
+        def all_of(event: Event) -> bool:
+            for part in parts:
+                if not part(event):
+                    return False
+            return True
+
+        return all_of
+
+    def any_of(event: Event) -> bool:
+        for part in parts:
+            if part(event):
+                return True
+        return False
+
+    return any_of
 
 
 @lru_cache(maxsize=4096)
