@@ -219,7 +219,7 @@ def _check_destination(ctx: _Ctx, raw: dict[str, Any], path: KeyPath, cache: dic
         except SpecError as exc:
             first = exc.diagnostics[0] if exc.diagnostics else None
             cache[spec_path] = None
-            ctx.error(path + ("spec",), f"the spec {spec_path} is invalid ({len(exc.diagnostics)} problems; "
+            ctx.error(path + ("spec",), f"the spec {spec_path} is invalid ({len(exc.diagnostics)} problem{'s' if len(exc.diagnostics) != 1 else ''}; "
                                         f"run engine validate {spec_path}){f'; first: {first}' if first else ''}")
     dest = cache[spec_path]
     if dest is None:
@@ -328,12 +328,15 @@ def check_config(path: str | Path, env: Mapping[str, str] | None = None) -> tupl
             value = _get(doc.data, p)
             if isinstance(value, str):
                 ctx.secrets.add(value)
-    env_failed = {d.path for d in ctx.diags}
-    ctx.diags.extend(d for d in check_schema(doc) if d.path not in env_failed)
+    env_diags = list(ctx.diags)
+    env_failed = {d.path for d in env_diags}
+    ctx.diags.extend(check_schema(doc))
     data = doc.data if isinstance(doc.data, dict) else {}
     config = _build(ctx, data)
     masker = Masker(ctx.secrets)
-    diags = sorted(replace(d, message=masker.mask_text(d.message)) for d in ctx.diags)
+    # a value whose variable is missing is reported once, not again for being empty
+    kept = [d for d in ctx.diags if d.path not in env_failed or any(d is e for e in env_diags)]
+    diags = sorted(replace(d, message=masker.mask_text(d.message)) for d in kept)
     if any(d.severity == "error" for d in diags):
         return None, diags
     config.warnings = [d for d in diags if d.severity == "warning"]
