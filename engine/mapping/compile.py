@@ -27,7 +27,8 @@ def compile_mapping(value: Any, *, strict: bool = True) -> Callable[[Any], Any]:
         raise MappingError(issues)
     node = compile_value(value, strict)
     if isinstance(node, Const):
-        constant = node.value
+        # directives folded at compile time may leave undefined members in a constant tree
+        constant = remove_undefined(node.value)
         if isinstance(constant, (dict, list)):
             return lambda event: copy_json(constant)
         return lambda event: constant
