@@ -28,7 +28,8 @@ def triggers_parse(ctx: CheckContext) -> Iterator[Diagnostic]:
         try:
             compile_trigger(text)
         except TriggerError as exc:
-            yield ctx.error(path, f"invalid trigger: {exc}")
+            offset = ctx.doc.inner_column(path, exc.column) if "\n" not in text else None
+            yield ctx.error(path, f"invalid trigger: {exc}", column_offset=offset)
 
 
 def _mapping_issues(ctx: CheckContext, path: KeyPath, value: Any) -> Iterator[Diagnostic]:

@@ -9,6 +9,7 @@ one located message instead.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class Document:
     file: str
     data: Any
     value_positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list, repr=False)
     key_positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
 
     def locate(self, path: KeyPath, *, key: bool = False) -> tuple[int, int]:
@@ -49,6 +51,15 @@ class Document:
                 return self.key_positions[path]
             path = path[:-1]
         return self.value_positions.get((), (1, 1))
+
+    def inner_column(self, path: KeyPath, offset: int) -> int | None:
+        """Column offset to character `offset` (1-based) inside the one-line scalar at `path`."""
+        line, col = self.locate(path)
+        if path not in self.value_positions or not 0 < line <= len(self.lines):
+            return None
+        text = self.lines[line - 1]
+        quoted = col <= len(text) and text[col - 1] in "\"'"
+        return offset - 1 + (1 if quoted else 0)
 
     def diagnostic(self, path: KeyPath, message: str, *, key: bool = False, severity: str = "error",
                    column_offset: int | None = None) -> Diagnostic:
@@ -73,6 +84,11 @@ def _mark_diag(file: str, exc: MarkedYAMLError) -> Diagnostic:
         key = text.split('"')[1] if '"' in text else "?"
         return Diagnostic(file, line, col, (), f"duplicate key '{key}': each key may appear once in a mapping")
     problem = (exc.problem or exc.context or "invalid YAML").strip()
+    context = exc.context or ""
+    if "<stream end>" in problem and exc.context_mark is not None and "flow" in context:
+        bracket, closer = ("[", "]") if "sequence" in context else ("{", "}")
+        return Diagnostic(file, exc.context_mark.line + 1, exc.context_mark.column + 1, (),
+                          f"invalid YAML: this '{bracket}' is never closed; expected ',' or '{closer}' before the end of the file")
     if "\\t" in problem or "'\\t'" in problem or "\t" in problem:
         problem = "a tab character is not allowed here; YAML indentation must use spaces"
     return Diagnostic(file, line, col, (), f"invalid YAML: {problem}")
@@ -83,7 +99,9 @@ def load_text(text: str, file: str = "<string>") -> Document:
     if not text.strip():
         raise SpecError([Diagnostic(file, 1, 1, (), "the file is empty; expected a mapping with spec_version, name and actions")])
     try:
-        docs = list(_yaml().load_all(text))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ruamel warns about reused anchors, which YAML allows
+            docs = list(_yaml().load_all(text))
     except MarkedYAMLError as exc:
         raise SpecError([_mark_diag(file, exc)]) from None
     except RecursionError:
@@ -94,7 +112,7 @@ def load_text(text: str, file: str = "<string>") -> Document:
         if not docs or all(d is None for d in docs):
             raise SpecError([Diagnostic(file, 1, 1, (), "the file has no content; expected a mapping with spec_version, name and actions")])
         raise SpecError([Diagnostic(file, 1, 1, (), f"the file holds {len(docs)} YAML documents; a spec is exactly one")])
-    doc = Document(file=file, data=None)
+    doc = Document(file=file, data=None, lines=text.splitlines())
     diags: list[Diagnostic] = []
     budget = [MAX_NODES]
     doc.value_positions[()] = (1, 1)
@@ -114,12 +132,12 @@ def load_file(path: str | Path) -> Document:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise SpecError([Diagnostic(name, 1, 1, (), f"cannot read the file: {exc.strerror or exc}")]) from None
-    if b"\x00" in raw:
-        return _binary(name, raw, raw.index(b"\x00"))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return _binary(name, raw, exc.start)
+    if "\x00" in text:
+        return _binary(name, raw, raw.index(b"\x00"))
     return load_text(text, name)
 
 
@@ -164,8 +182,9 @@ def _convert(node: Any, path: KeyPath, doc: Document, diags: list[Diagnostic], b
         return None
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
+        own = node.lc.data or {}
         for key in node:
-            entry = node.lc.data.get(key)
+            entry = own.get(key)
             if entry is None:
                 entry, _ = _merged_position(node, key)
             if isinstance(key, str):
@@ -178,7 +197,9 @@ def _convert(node: Any, path: KeyPath, doc: Document, diags: list[Diagnostic], b
                 line, col = kp or doc.locate(path)
                 kind = {"NoneType": "null", "int": "an integer", "float": "a number", "bool": "a boolean"}.get(
                     type(key).__name__, f"a {type(key).__name__}")
-                diags.append(Diagnostic(doc.file, line, col, where, f"keys must be strings, found {kind} key {key!r}; quote it"))
+                spelled = "null" if key is None else str(key).lower() if isinstance(key, bool) else repr(key)
+                where = path + (spelled,)
+                diags.append(Diagnostic(doc.file, line, col, where, f"keys must be strings, found {kind} key {spelled}; quote it"))
                 continue
             child_path = path + (skey,)
             kpos, vpos = _pos(entry, True), _pos(entry, False)
@@ -197,7 +218,7 @@ def _convert(node: Any, path: KeyPath, doc: Document, diags: list[Diagnostic], b
         items = []
         for i, value in enumerate(node):
             child_path = path + (i,)
-            entry = node.lc.data.get(i)
+            entry = (node.lc.data or {}).get(i)
             if isinstance(value, (CommentedMap, CommentedSeq)) and value.lc.line is not None:
                 doc.value_positions[child_path] = (value.lc.line + 1, value.lc.col + 1)
             elif entry:

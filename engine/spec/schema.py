@@ -100,13 +100,16 @@ def _messages(error: ValidationError, doc: Document) -> list[Diagnostic]:
         types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
         return [doc.diagnostic(path, f"expected {expected}, found {describe(value)}")]
+    if kind == "pattern" and "propertyNames" in error.absolute_schema_path:
+        return [_key_name(doc, path, str(value))]
     if kind == "pattern":
         return [doc.diagnostic(path, f"{value!r} does not match the pattern {error.validator_value}")]
-    if kind == "propertyNames":
-        return [doc.diagnostic(path + (str(value),), f"'{value}' is not a valid name here; use letters, digits and underscores, starting with a letter", key=True)]
     if kind in ("minLength", "minItems", "minProperties"):
-        noun = {"minLength": "characters", "minItems": "items", "minProperties": "entries"}[kind]
-        return [doc.diagnostic(path, f"must have at least {error.validator_value} {noun}")]
+        noun = {"minLength": "character", "minItems": "item", "minProperties": "entry"}[kind]
+        count = error.validator_value
+        plural = "" if count == 1 else ("ies" if noun == "entry" else "s")
+        noun = noun[:-1] if plural == "ies" else noun
+        return [doc.diagnostic(path, f"must have at least {count} {noun}{plural}")]
     if kind in ("minimum", "exclusiveMinimum", "maximum"):
         return [doc.diagnostic(path, f"{value!r} is out of range ({kind} {error.validator_value})")]
     if kind == "uniqueItems":
@@ -117,19 +120,21 @@ def _messages(error: ValidationError, doc: Document) -> list[Diagnostic]:
     return [doc.diagnostic(path, error.message)]
 
 
+def _key_name(doc: Document, parent: tuple[Any, ...], key: str) -> Diagnostic:
+    if parent[-1:] == ("errors",):
+        text = f"'{key}' is not an HTTP status; use a number from 100 to 599"
+    else:
+        text = f"'{key}' is not a valid name here; use letters, digits and underscores, starting with a letter"
+    return doc.diagnostic(parent + (key,), text, key=True)
+
+
 def check_schema(doc: Document) -> list[Diagnostic]:
     """Every schema problem of the document, located."""
     out: list[Diagnostic] = []
     for error in _validator().iter_errors(doc.data):
         if error.validator == "propertyNames" and error.context:
             # the key itself is the instance of the nested error
-            parent = tuple(error.absolute_path)
-            for sub in error.context:
-                if parent[-1:] == ("errors",):
-                    text = f"'{sub.instance}' is not an HTTP status; use a number from 100 to 599"
-                else:
-                    text = f"'{sub.instance}' is not a valid name here; use letters, digits and underscores, starting with a letter"
-                out.append(doc.diagnostic(parent + (str(sub.instance),), text, key=True))
+            out.extend(_key_name(doc, tuple(error.absolute_path), str(sub.instance)) for sub in error.context)
             continue
         out.extend(_messages(error, doc))
     return out

@@ -135,11 +135,6 @@ def test_invalid_utf8_is_binary(tmp_path: Path):
     assert rows(validate_path(path)) == [(2, 10, "", BINARY, "error")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/spec/loader.py:119-124 looks for NUL before decoding, so it reports the "
-    "first NUL (3:1) rather than the first byte that is not UTF-8 (the 0x89 at 1:1)",
-)
 def test_a_png_is_binary(tmp_path: Path):
     path = tmp_path / "logo.yaml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")

@@ -146,11 +146,6 @@ def test_the_whole_bad_folder_is_invalid_and_every_line_is_located(capsys):
     assert all(r["line"] >= 1 and r["column"] >= 1 and r["message"] for r in rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/spec/loader.py:82 lets ruamel's ReusedAnchorWarning through: a raw library warning naming "
-    "'<unicode string>' instead of the file, where a located diagnostic (or nothing) is expected",
-)
 def test_a_reused_anchor_is_not_a_raw_python_warning(capsys, tmp_path):
     import warnings
 
