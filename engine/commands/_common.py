@@ -25,6 +25,37 @@ def add_dest_options(p: argparse.ArgumentParser, *, events: bool = True) -> None
         p.add_argument("input", nargs="?", default="-", metavar="FILE", help="events file (default: standard input)")
 
 
+def add_delivery_options(p: argparse.ArgumentParser, *, concurrency: bool = True) -> None:
+    """Options of the commands that send requests (send, auth, delete)."""
+    if concurrency:
+        p.add_argument("--concurrency", type=int, default=16, metavar="N", help="requests in flight at once (default 16)")
+    p.add_argument("--route", action="append", default=[], metavar="HOST=BASE_URL",
+                   help="send requests for HOST to BASE_URL instead (repeatable)")
+    p.add_argument("--attempts", type=int, default=5, metavar="N", help="attempts per request, retries included (default 5)")
+    p.add_argument("--deadline", type=float, default=120.0, metavar="SECONDS",
+                   help="give up retrying a request after this long (default 120)")
+    p.add_argument("--transport", choices=["auto", "aiohttp", "httpx", "sink"], default="auto",
+                   help="HTTP transport: auto (aiohttp under httpx when installed), httpx, or sink (capture, send nothing)")
+
+
+def make_deliverer(args: argparse.Namespace, dest: Destination, masker: Masker) -> Any:
+    """A Deliverer for `dest` from the delivery options (raises ValueError for a bad --route)."""
+    from engine.delivery.client import Deliverer
+    from engine.delivery.retry import RetryPolicy
+    from engine.delivery.transports import make_transport, parse_routes
+
+    if getattr(args, "attempts", 1) < 1 or getattr(args, "concurrency", 1) < 1:
+        raise ValueError("--concurrency and --attempts must be at least 1")
+    routes = parse_routes(args.route)
+    concurrency = getattr(args, "concurrency", 4)
+    return Deliverer(
+        make_transport(routes, args.transport, max_connections=concurrency),
+        RetryPolicy(attempts=args.attempts, deadline=args.deadline),
+        concurrency=concurrency, masker=masker, errors_table=dest.spec.get("errors"),
+        default_timeout=float((dest.spec.get("request_defaults") or {}).get("timeout", 10.0)),
+    )
+
+
 def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
                      ) -> int | tuple[Destination, dict[str, Any], list[Subscription], Masker]:
     """Load the destination, settings and subscriptions; on a problem print it and return an exit code."""

@@ -8,7 +8,13 @@ import signal
 import sys
 from typing import Any
 
-from engine.commands._common import add_dest_options, load_for_command, print_error
+from engine.commands._common import (
+    add_delivery_options,
+    add_dest_options,
+    load_for_command,
+    make_deliverer,
+    print_error,
+)
 
 EPILOG = """\
 examples:
@@ -34,52 +40,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dest_options(p)
-    p.add_argument("--concurrency", type=int, default=16, metavar="N", help="events in flight at once (default 16)")
+    add_delivery_options(p)
     p.add_argument("--report", metavar="FILE", help="write one JSON line of verdicts per event to FILE")
-    p.add_argument("--route", action="append", default=[], metavar="HOST=BASE_URL",
-                   help="send requests for HOST to BASE_URL instead (repeatable)")
-    p.add_argument("--attempts", type=int, default=5, metavar="N", help="attempts per request, retries included (default 5)")
-    p.add_argument("--deadline", type=float, default=120.0, metavar="SECONDS",
-                   help="give up retrying a request after this long (default 120)")
-    p.add_argument("--transport", choices=["auto", "aiohttp", "httpx", "sink"], default="auto",
-                   help="HTTP transport: auto (aiohttp under httpx when installed), httpx, or sink (capture, send nothing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.concurrency < 1 or args.attempts < 1:
-        print_error("--concurrency and --attempts must be at least 1")
-        return 2
-    from engine.delivery.transports import parse_routes
-
-    try:
-        routes = parse_routes(args.route)
-    except ValueError as exc:
-        print_error(str(exc))
-        return 2
     loaded = load_for_command(args)
     if isinstance(loaded, int):
         return loaded
     try:
-        return asyncio.run(_send(args, routes, *loaded))
+        return asyncio.run(_send(args, *loaded))
+    except ValueError as exc:
+        print_error(str(exc))
+        return 2
     except OSError as exc:
         print_error(f"{exc.filename or args.input}: {exc.strerror}")
         return 2
 
 
-async def _send(args: argparse.Namespace, routes: dict[str, str], dest: Any, settings: dict[str, Any],
+async def _send(args: argparse.Namespace, dest: Any, settings: dict[str, Any],
                 subs: list[Any], masker: Any) -> int:
     import orjson
     from tqdm import tqdm
 
-    from engine.delivery.client import Deliverer
-    from engine.delivery.retry import RetryPolicy
-    from engine.delivery.transports import make_transport
     from engine.delivery.verdicts import Summary
     from engine.events import open_input, read_events
     from engine.runtime.deliver import deliver_event
 
+    deliverer = make_deliverer(args, dest, masker)
     summary = Summary()
     report = open(args.report, "wb") if args.report else None  # noqa: SIM115 - closed below
     stop = asyncio.Event()
@@ -93,12 +83,6 @@ async def _send(args: argparse.Namespace, routes: dict[str, str], dest: Any, set
     pending: set[asyncio.Task[Any]] = set()
     unread = False
     stream = open_input(args.input)
-    deliverer = Deliverer(
-        make_transport(routes, args.transport, max_connections=args.concurrency),
-        RetryPolicy(attempts=args.attempts, deadline=args.deadline),
-        concurrency=args.concurrency, masker=masker, errors_table=dest.spec.get("errors"),
-        default_timeout=float((dest.spec.get("request_defaults") or {}).get("timeout", 10.0)),
-    )
 
     def write(number: int, verdicts: list[Any], error: str | None = None) -> None:
         if report is not None:
