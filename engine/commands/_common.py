@@ -89,13 +89,15 @@ def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
     except (ValueError, SettingsError) as exc:
         print_error(str(exc))
         return 2
-    masker = Masker.empty() if args.show_secrets else Masker(secret_values(dest.settings_spec, settings))
+    placeheld = {k: v for k, v in given.items() if isinstance(v, str) and v == f"<{k}>"}
+    secrets = [v for v in secret_values(dest.settings_spec, settings) if v not in placeheld.values()]
+    masker = Masker.empty() if args.show_secrets else Masker(secrets)
     subs: list[Subscription]
     try:
         overrides = parse_json_arg(getattr(args, "mapping", None), "--mapping")
         if overrides is not None and not isinstance(overrides, dict):
             raise ValueError("--mapping: expected a JSON object of field -> mapping value")
-        if overrides and not getattr(args, "action", None):
+        if overrides is not None and not getattr(args, "action", None):
             raise ValueError("--mapping needs --action (which action's fields it overrides)")
         subs = dest.subscriptions(getattr(args, "action", None), overrides)
     except (ValueError, KeyError) as exc:

@@ -1,0 +1,149 @@
+"""`engine plan`: inputs, routing, overrides, masking, undefined-vs-null and multi-step planning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.cli import main
+
+UM = json.dumps({"apiKey": "um-very-secret"})
+IDENTIFY = {"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"email": "e@x.io", "plan": "pro"}}
+
+
+def plan(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], text: str) -> tuple[int, list[Any], str]:
+    source = tmp_path / "in.json"
+    source.write_text(text)
+    code = main(["plan", *args, str(source)])
+    out = capsys.readouterr()
+    return code, [json.loads(line) for line in out.out.splitlines()], out.err
+
+
+def test_one_line_per_event_with_requests(capsys, tmp_path) -> None:
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps(IDENTIFY) + "\n")
+    assert code == 0
+    [result] = lines[0]["results"]
+    assert (result["action"], result["preset"], result["status"], result["error"]) == ("identify", "Identify User", "ok", None)
+    [req] = result["requests"]
+    assert req["method"] == "POST" and req["url"] == "https://api.usermotion.com/v1/identify"
+    assert req["body"] == {"id": "u1", "anonymousId": "a1", "properties": {"email": "e@x.io", "plan": "pro"}}
+
+
+def test_secrets_are_masked_unless_asked(capsys, tmp_path) -> None:
+    code, lines, err = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps(IDENTIFY))
+    assert "um-very-secret" not in json.dumps(lines) + err
+    assert lines[0]["results"][0]["requests"][0]["headers"]["Authorization"] == "Basic ****"
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM, "--show-secrets"], json.dumps(IDENTIFY))
+    assert lines[0]["results"][0]["requests"][0]["headers"]["Authorization"] == "Basic um-very-secret"
+
+
+def test_missing_settings_show_placeholders(capsys, tmp_path) -> None:
+    code, lines, err = plan(capsys, tmp_path, ["usermotion"], json.dumps(IDENTIFY))
+    assert code == 0
+    assert "settings not given: apiKey" in err
+    assert lines[0]["results"][0]["requests"][0]["headers"]["Authorization"] == "Basic <apiKey>"
+
+
+def test_array_batch_object_and_bad_lines(capsys, tmp_path) -> None:
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps([IDENTIFY, IDENTIFY]))
+    assert len(lines) == 2 and all(line["results"][0]["status"] == "ok" for line in lines)
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps({"batch": [IDENTIFY]}))
+    assert len(lines) == 1
+    text = json.dumps(IDENTIFY) + "\n{oops\n[1]\n" + json.dumps(IDENTIFY) + "\n"
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], text)
+    assert code == 0
+    assert [("error" in line) for line in lines] == [False, True, True, False]
+    assert lines[1]["error"].startswith("line 2: invalid JSON")
+
+
+def test_integrations_object_and_unmatched_events(capsys, tmp_path) -> None:
+    events = [
+        {**IDENTIFY, "integrations": {"All": False, "UserMotion (Actions)": True}},
+        {**IDENTIFY, "integrations": {"UserMotion (Actions)": False}},
+        {**IDENTIFY, "integrations": {"All": False}},
+        {"type": "alias", "userId": "u1", "previousId": "u0"},
+    ]
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], "\n".join(map(json.dumps, events)))
+    assert [len(line["results"]) for line in lines] == [1, 0, 0, 0]
+
+
+def test_invalid_payload_is_reported_in_segments_words(capsys, tmp_path) -> None:
+    event = {"type": "identify", "userId": "u1", "traits": {}}
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps(event))
+    [result] = lines[0]["results"]
+    assert result["status"] == "invalid"
+    assert result["error"] == "The root value is missing the required field 'email'."
+    assert result["requests"] == []
+
+
+def test_action_with_mapping_override_ignores_triggers(capsys, tmp_path) -> None:
+    event = {"type": "identify", "userId": "u1", "anonymousId": "a1", "event": "ignored"}
+    mapping = json.dumps({"eventName": {"@template": "renamed {{userId}}"}})
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM, "--action", "track", "--mapping", mapping],
+                          json.dumps(event))
+    [result] = lines[0]["results"]
+    assert result["preset"] is None and result["action"] == "track"
+    assert result["requests"][0]["body"]["event"] == "renamed u1"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--mapping", "{}"], "--mapping needs --action"),
+    (["--action", "nope"], "no action 'nope' in usermotion"),
+    (["--action", "track", "--mapping", '{"eventName": {"@path": 5}}'], "/eventName/@path should be a string"),
+    (["--settings", "{bad"], "--settings: invalid JSON"),
+    (["--settings", '{"apiKey": "k", "typo": 1}'], "unknown setting 'typo'"),
+])
+def test_usage_errors_exit_2(capsys, tmp_path, args: list[str], message: str) -> None:
+    code, _, err = plan(capsys, tmp_path, ["usermotion", *args], json.dumps(IDENTIFY))
+    assert code == 2
+    assert message in err
+
+
+def test_unknown_destination_and_invalid_spec(capsys, tmp_path) -> None:
+    code, _, err = plan(capsys, tmp_path, ["nosuchdest"], "")
+    assert code == 2 and "no spec named 'nosuchdest'" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec_version: 1\nname: X\nslug: x\nactions: {}\n")
+    code, _, err = plan(capsys, tmp_path, [str(bad)], "")
+    assert code == 2 and "bad.yaml:4:10: actions: must have at least 1 entry" in err
+
+
+SPEC = """\
+spec_version: 1
+name: Nulls
+slug: nulls
+actions:
+  send:
+    title: Send
+    fields:
+      a: {label: A, type: string, allow_null: true, default: {"@path": "$.properties.a"}}
+      b: {label: B, type: string, default: {"@path": "$.properties.b"}}
+    request:
+      method: POST
+      url: https://api.example.com/x
+      json: {a: "{{ payload.a }}", b: "{{ payload.b }}", both: "{{ payload | pick('a', 'b') }}"}
+"""
+
+
+def test_undefined_is_left_out_and_null_is_kept(capsys, tmp_path) -> None:
+    spec = tmp_path / "nulls.yaml"
+    spec.write_text(SPEC)
+    events = [{"type": "track", "properties": {"a": None, "b": "x"}}, {"type": "track", "properties": {}}]
+    code, lines, err = plan(capsys, tmp_path, [str(spec), "--action", "send"], "\n".join(map(json.dumps, events)))
+    assert code == 0, err
+    bodies = [line["results"][0]["requests"][0]["body"] for line in lines]
+    assert bodies[0] == {"a": None, "b": "x", "both": {"a": None, "b": "x"}}
+    assert bodies[1] == {"both": {}}
+
+
+def test_multi_step_plan_names_the_steps_that_need_a_response(capsys, tmp_path) -> None:
+    settings = json.dumps({"apiKey": "uc-secret", "appSubdomain": "acme"})
+    event = {"type": "track", "userId": "u/1", "event": "Clicked", "timestamp": "2024-01-01T00:00:00Z"}
+    code, lines, _ = plan(capsys, tmp_path, ["usercom", "--settings", settings], json.dumps(event))
+    [result] = lines[0]["results"]
+    assert result["status"] == "ok"
+    assert [r["url"] for r in result["requests"]] == ["https://acme.user.com/api/public/users-by-id/u%2F1/"]
+    assert result["unplanned"] and all("needs the response of" in u for u in result["unplanned"])
