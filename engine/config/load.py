@@ -28,7 +28,8 @@ from engine.config.model import (
 )
 from engine.diagnostics import Diagnostic, KeyPath, SpecError
 from engine.spec.loader import Document, load_file
-from engine.spec.schema import _messages, suggest
+from engine.spec.schema import check_schema as _check_schema
+from engine.spec.schema import suggest
 
 SCHEMA_PATHS = (
     Path(__file__).resolve().parent.parent.parent / "schemas" / "config.schema.json",
@@ -50,12 +51,8 @@ def _validator() -> Draft202012Validator:
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
-    """Schema problems, worded by engine.spec.schema (its messages say 'the spec'; here it is the config)."""
-    out: list[Diagnostic] = []
-    for error in _validator().iter_errors(doc.data):
-        for diag in _messages(error, doc):
-            out.append(replace(diag, message=diag.message.replace("in the spec", "in the config")))
-    return out
+    """Schema problems of the config, worded and located as the spec's are."""
+    return _check_schema(doc, _validator(), subject="the config")
 
 
 @dataclass

@@ -73,7 +73,7 @@ def _one_of(options: list[Any]) -> str:
     return ", ".join(str(o) for o in options)
 
 
-def _messages(error: ValidationError, doc: Document) -> list[Diagnostic]:
+def _messages(error: ValidationError, doc: Document, subject: str = "the spec") -> list[Diagnostic]:
     path = tuple(error.absolute_path)
     kind = error.validator
     value = error.instance
@@ -89,7 +89,7 @@ def _messages(error: ValidationError, doc: Document) -> list[Diagnostic]:
         return out
     if kind == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
-        where = "the spec" if not path else "this mapping"
+        where = subject if not path else "this mapping"
         return [doc.diagnostic(path, f"missing required key '{k}' in {where}", key=bool(path)) for k in missing]
     if kind == "enum":
         options = [str(o) for o in error.validator_value]
@@ -128,13 +128,15 @@ def _key_name(doc: Document, parent: tuple[Any, ...], key: str) -> Diagnostic:
     return doc.diagnostic(parent + (key,), text, key=True)
 
 
-def check_schema(doc: Document) -> list[Diagnostic]:
-    """Every schema problem of the document, located."""
+def check_schema(doc: Document, validator: Draft202012Validator | None = None, *,
+                 subject: str = "the spec") -> list[Diagnostic]:
+    """Every schema problem of the document, located; `validator` defaults to the spec format's,
+    `subject` names the whole document in messages ("missing required key 'x' in the spec")."""
     out: list[Diagnostic] = []
-    for error in _validator().iter_errors(doc.data):
+    for error in (validator or _validator()).iter_errors(doc.data):
         if error.validator == "propertyNames" and error.context:
             # the key itself is the instance of the nested error
             out.extend(_key_name(doc, tuple(error.absolute_path), str(sub.instance)) for sub in error.context)
             continue
-        out.extend(_messages(error, doc))
+        out.extend(_messages(error, doc, subject))
     return out
