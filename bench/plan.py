@@ -1,0 +1,237 @@
+"""Plan-path benchmark: events -> presets -> mapping -> validation -> requests -> JSON, per destination.
+
+    .venv/bin/python bench/plan.py                      # 50,000 events through each of the four specs
+    .venv/bin/python bench/plan.py --events 200000
+    .venv/bin/python bench/plan.py --stream 1000000     # memory must stay flat over a long stream
+    .venv/bin/python bench/plan.py --cli                # also `engine plan` as a subprocess (start-up excluded)
+    .venv/bin/python bench/plan.py --profile usermaven  # cProfile of one destination's loop
+
+Per event the timed work is what `engine plan` does after reading a line: `dest.plan_event(...)`,
+`r.to_json(masker)` for each result and `orjson.dumps` of the line. JSON parsing of the input line is
+timed separately (it is the same for every destination). Latencies go into a 1-µs histogram (flat memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from bench.events import generate  # noqa: E402
+
+SLUGS = ["usermotion", "usermaven", "userpilot", "usercom"]
+SETTINGS: dict[str, dict[str, Any]] = {
+    "usermotion": {"apiKey": "test-key-123"},
+    "usermaven": {"api_key": "test-key-123", "server_token": "test-token-456"},
+    "userpilot": {"apiKey": "test-key-123", "endpoint": "https://analytex.userpilot.io/"},
+    "usercom": {"apiKey": "test-key-123", "appSubdomain": "acme"},
+}
+HIST_MAX_US = 20_000
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class Hist:
+    """Latency histogram in whole µs (flat memory however many events)."""
+
+    def __init__(self) -> None:
+        self.counts = array("Q", bytes(8 * (HIST_MAX_US + 1)))
+        self.n = 0
+
+    def add(self, ns: int) -> None:
+        us = ns // 1000
+        self.counts[us if us < HIST_MAX_US else HIST_MAX_US] += 1
+        self.n += 1
+
+    def merge(self, other: Hist) -> None:
+        for i, c in enumerate(other.counts):
+            if c:
+                self.counts[i] += c
+        self.n += other.n
+
+    def pct(self, p: float) -> float:
+        want, seen = p * self.n, 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= want and c:
+                return float(i)
+        return float(HIST_MAX_US)
+
+
+def load(slug: str) -> tuple[Any, dict[str, Any], list[Any], Any]:
+    from engine.runtime import load_destination
+    from engine.runtime.settings import resolve_settings, secret_values
+    from engine.secrets import Masker
+
+    dest = load_destination(slug)
+    settings = resolve_settings(dest.settings_spec, SETTINGS[slug])
+    return dest, settings, dest.subscriptions(), Masker(secret_values(dest.settings_spec, settings))
+
+
+def run_destination(slug: str, lines: list[bytes] | Any, hist: Hist | None = None) -> dict[str, Any]:
+    """Plan every line through `slug`; returns counts and timings."""
+    dest, settings, subs, masker = load(slug)
+    plan_event, loads, dumps, clock = dest.plan_event, orjson.loads, orjson.dumps, time.perf_counter_ns
+    hist = hist or Hist()
+    add = hist.add
+    n = requests = invalid = 0
+    busy = parse = 0
+    gc.collect()
+    for line in lines:
+        t0 = clock()
+        event = loads(line)
+        t1 = clock()
+        results = plan_event(event, settings, subs)
+        out = dumps({"results": [r.to_json(masker) for r in results]})
+        t2 = clock()
+        add(t2 - t1)
+        parse += t1 - t0
+        busy += t2 - t1
+        n += 1
+        for r in results:
+            if r.status == "ok":
+                requests += len(r.plan.requests)
+            else:
+                invalid += 1
+        del out
+    return {"slug": slug, "events": n, "requests": requests, "not_ok": invalid, "busy_ns": busy, "parse_ns": parse,
+            "hist": hist}
+
+
+def bench(n: int) -> list[dict[str, Any]]:
+    lines = [orjson.dumps(e) for e in generate(n)]
+    rows = [run_destination(slug, lines) for slug in SLUGS]
+    total = Hist()
+    for r in rows:
+        total.merge(r["hist"])
+    print(f"{n:,} events per destination (seeded mix, {sum(map(len, lines)) / n:.0f} B/event as JSON); "
+          f"timed: plan_event + to_json + orjson.dumps")
+    print(f"{'destination':<12} {'events/s':>10} {'µs p50':>7} {'µs p99':>7} {'requests':>9} {'not ok':>7}  (+ parse µs/event)")
+    for r in rows:
+        h = r["hist"]
+        print(f"{r['slug']:<12} {r['events'] / (r['busy_ns'] / 1e9):>10,.0f} {h.pct(.5):>7.0f} {h.pct(.99):>7.0f} "
+              f"{r['requests']:>9,} {r['not_ok']:>7,}  (+{r['parse_ns'] / r['events'] / 1000:.1f})")
+    ev, busy = sum(r["events"] for r in rows), sum(r["busy_ns"] for r in rows)
+    print(f"{'overall':<12} {ev / (busy / 1e9):>10,.0f} {total.pct(.5):>7.0f} {total.pct(.99):>7.0f} "
+          f"{sum(r['requests'] for r in rows):>9,} {sum(r['not_ok'] for r in rows):>7,}")
+    print(f"peak RSS {peak_rss_mb():.0f} MB (includes the {n:,} pre-serialised events)")
+    return rows
+
+
+def stream(n: int) -> None:
+    """`n` generated events through all four destinations round-robin, RSS checked as we go."""
+    loaded = [load(s) for s in SLUGS]
+    dumps, clock = orjson.dumps, time.perf_counter_ns
+    hist, busy, marks = Hist(), 0, []
+    step = max(n // 10, 1)
+    start = time.perf_counter()
+    for i, event in enumerate(generate(n)):
+        dest, settings, subs, masker = loaded[i & 3]
+        t0 = clock()
+        dumps({"results": [r.to_json(masker) for r in dest.plan_event(event, settings, subs)]})
+        t1 = clock()
+        hist.add(t1 - t0)
+        busy += t1 - t0
+        if (i + 1) % step == 0:
+            marks.append(current_rss_mb())
+            print(f"  {i + 1:>10,} events  RSS {marks[-1]:6.1f} MB  {(i + 1) / (time.perf_counter() - start):8,.0f} ev/s "
+                  f"(incl. generation)", flush=True)
+    growth = marks[-1] - marks[0]
+    print(f"stream of {n:,}: {n / (busy / 1e9):,.0f} events/s planned, p50 {hist.pct(.5):.0f} µs, p99 {hist.pct(.99):.0f} µs; "
+          f"RSS after 10% {marks[0]:.1f} MB, at end {marks[-1]:.1f} MB (growth {growth:+.1f} MB), "
+          f"peak {peak_rss_mb():.1f} MB -> {'FLAT' if growth < 5 else 'GROWING'}")
+
+
+def cli(n: int) -> None:
+    """`engine plan DEST FILE` as a subprocess; throughput from first output line to the last (start-up excluded)."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+        for e in generate(n):
+            f.write(orjson.dumps(e) + b"\n")
+        path = f.name
+    engine = [sys.executable, "-m", "engine"]
+    print(f"engine plan over {n:,} events (JSON lines file), start-up excluded:")
+    total_ev = total_s = 0.0
+    try:
+        for slug in SLUGS:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([*engine, "plan", slug, "--settings", orjson.dumps(SETTINGS[slug]).decode(), path],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+            assert proc.stdout is not None
+            proc.stdout.readline()
+            t1 = time.perf_counter()
+            count = 1
+            while chunk := proc.stdout.read(1 << 16):
+                count += chunk.count(b"\n")
+            t2 = time.perf_counter()
+            proc.wait()
+            rate = (count - 1) / (t2 - t1)
+            total_ev, total_s = total_ev + count - 1, total_s + t2 - t1
+            print(f"  {slug:<12} start-up {t1 - t0:5.2f} s   {rate:>9,.0f} events/s   ({count:,} lines)")
+        print(f"  {'overall':<12} {'':16} {total_ev / total_s:>9,.0f} events/s")
+    finally:
+        os.unlink(path)
+
+
+def profile(slug: str, n: int) -> None:
+    import cProfile
+    import pstats
+
+    lines = [orjson.dumps(e) for e in generate(n)]
+    prof = cProfile.Profile()
+    prof.enable()
+    run_destination(slug, lines)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--stream", type=int, metavar="N", help="stream N generated events, checking memory stays flat")
+    ap.add_argument("--cli", action="store_true", help="also time `engine plan` as a subprocess")
+    ap.add_argument("--profile", metavar="SLUG")
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}")
+    if args.profile:
+        profile(args.profile, args.events)
+    elif args.stream:
+        stream(args.stream)
+    else:
+        bench(args.events)
+        if args.cli:
+            cli(args.events)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
