@@ -60,26 +60,43 @@ def _template_sites(request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield key, request[key]
 
 
+def _leaves(tree: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """Every template string in a tree, with its key path (keys may be templates too)."""
+    if isinstance(tree, str):
+        yield path, tree
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, path + (key,))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from _leaves(value, path + (i,))
+
+
 def _check_reads(ctx: CheckContext, path: KeyPath, tree: Any, fields: dict[str, Any], done_steps: list[str],
                  all_steps: list[str]) -> Iterator[Diagnostic]:
+    """Each template reads only fields of the action, settings, and steps that ran before it;
+    a problem is located at the template that does the reading."""
     settings = list((ctx.data.get("settings") or {}).keys())
-    try:
-        names = referenced_names(tree)
-    except TemplateError:
-        return  # reported by the compile check at the same place
-    for name in sorted(names, key=str):
-        if len(name) < 2:
+    for leaf_path, text in _leaves(tree, path):
+        if "{" not in text:
             continue
-        root, first = name[0], str(name[1])
-        if root == "payload" and first not in fields:
-            yield ctx.error(path, f"reads payload.{first}, which is not a field of this action{suggest(first, list(fields))}")
-        elif root == "settings" and first not in settings:
-            yield ctx.error(path, f"reads settings.{first}, which is not a setting{suggest(first, settings)}")
-        elif root == "steps" and first not in done_steps:
-            if first in all_steps:
-                yield ctx.error(path, f"reads steps.{first} before that step runs; a step can read only the steps before it")
-            else:
-                yield ctx.error(path, f"reads steps.{first}, but no step has that id{suggest(first, all_steps)}")
+        try:
+            names = referenced_names(text)
+        except TemplateError:
+            continue  # reported by the compile check at the same place
+        for name in sorted(names, key=str):
+            if len(name) < 2:
+                continue
+            root, first = name[0], str(name[1])
+            if root == "payload" and first not in fields:
+                yield ctx.error(leaf_path, f"reads payload.{first}, which is not a field of this action{suggest(first, list(fields))}")
+            elif root == "settings" and first not in settings:
+                yield ctx.error(leaf_path, f"reads settings.{first}, which is not a setting{suggest(first, settings)}")
+            elif root == "steps" and first not in done_steps:
+                if first in all_steps:
+                    yield ctx.error(leaf_path, f"reads steps.{first} before that step runs; a step can read only the steps before it")
+                else:
+                    yield ctx.error(leaf_path, f"reads steps.{first}, but no step has that id{suggest(first, all_steps)}")
 
 
 @check
@@ -123,11 +140,11 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
             compile_value(defaults)
         except TemplateError as exc:
             yield ctx.error(("request_defaults", "headers"), f"template does not compile: {exc}")
-        try:
-            names = referenced_names(defaults)
-        except TemplateError:
-            names = set()
-        for name in names:
-            if len(name) >= 2 and name[0] in ("payload", "steps"):
-                yield ctx.error(("request_defaults", "headers"),
-                                f"request_defaults may read only settings, not {name[0]}.{name[1]}")
+        for leaf_path, text in _leaves(defaults, ("request_defaults", "headers")):
+            try:
+                names = referenced_names(text)
+            except TemplateError:
+                continue
+            for name in sorted(names, key=str):
+                if len(name) >= 2 and name[0] in ("payload", "steps"):
+                    yield ctx.error(leaf_path, f"request_defaults may read only settings, not {name[0]}.{name[1]}")

@@ -98,6 +98,11 @@ def load_text(text: str, file: str = "<string>") -> Document:
     """Parse YAML text into a Document; raise SpecError with located diagnostics on failure."""
     if not text.strip():
         raise SpecError([Diagnostic(file, 1, 1, (), "the file is empty; expected a mapping with spec_version, name and actions")])
+    too_deep = _flow_too_deep(text)
+    if too_deep is not None:
+        # refuse before parsing: the YAML composer recurses once per level and takes seconds on deep input
+        line, col = too_deep
+        raise SpecError([Diagnostic(file, line, col, (), f"nested more than {MAX_DEPTH} levels deep; flatten the structure")])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ruamel warns about reused anchors, which YAML allows
@@ -120,6 +125,36 @@ def load_text(text: str, file: str = "<string>") -> Document:
     if diags:
         raise SpecError(diags)
     return doc
+
+
+def _flow_too_deep(text: str) -> tuple[int, int] | None:
+    """Where `[`/`{` nesting first passes MAX_DEPTH (1-based line, column), ignoring quoted text and comments."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth, line, col, quote, prev = 0, 1, 0, "", "\n"
+    in_comment = False
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col, in_comment, prev = line + 1, 0, False, ch
+            continue
+        if in_comment:
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'" and (prev in " \t[{,:\n" or prev == ch):
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            in_comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, col
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = ch
+    return None
 
 
 def load_file(path: str | Path) -> Document:
