@@ -36,6 +36,7 @@ class Verdict:
     attempts: int = 0
     response_excerpt: str | None = None
     reason: str | None = None  # groupable cause; defaults to `error`
+    retryable: bool = False  # a failed request of a retryable kind (network, timeout, 429, 5xx): try again later
 
     @classmethod
     def from_outcome(
@@ -61,6 +62,7 @@ class Verdict:
             attempts=outcome.attempts,
             response_excerpt=outcome.response_excerpt,
             reason=outcome.reason,
+            retryable=outcome.retryable,
         )
 
     def masked(self, masker: Masker) -> Verdict:
@@ -74,6 +76,7 @@ class Verdict:
             self.attempts,
             masker.mask(self.response_excerpt),
             masker.mask(self.reason),
+            self.retryable,
         )
 
     @property

@@ -1,0 +1,237 @@
+"""The delivery loop of `engine serve`: lease jobs per destination instance, deliver, then ack, retry
+later or dead-letter.
+
+Per instance, at most `concurrency` jobs are in flight. Each job gets `deliver_event` (routing,
+triggers, mapping, validation, steps) through the instance's `Deliverer`, which retries retryable
+failures in-process with the config's retry policy. Then:
+
+    delivered / filtered            ack
+    invalid                         dead letter (a spec or config fix and `engine dlq replay` deliver it)
+    failed, retryable               queue.retry with exponential backoff by the job's attempts, until
+                                    `max_attempts` rounds or `max_age` seconds since it was accepted;
+                                    then dead letter
+    failed, permanent (e.g. a 400)  dead letter
+
+A job is never worked on longer than its lease (a per-job timeout a little shorter than the lease;
+running out counts as a retryable failure), so another worker never takes a job still in flight.
+On stop, in-flight jobs get `drain_timeout` seconds; those still running are cancelled and put back
+into the queue (available at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from engine.delivery import Deliverer, Verdict, make_transport
+from engine.delivery.verdicts import FAILED, INVALID, VerdictStatus
+from engine.runtime.deliver import deliver_event
+from engine.server.metrics import Metrics
+from engine.server.sandbox import SandboxLog, SandboxTransport
+
+if TYPE_CHECKING:
+    from engine.config import Config, DestinationConfig
+    from engine.queue import Job, JobQueue
+
+
+@dataclass
+class WorkerOptions:
+    max_attempts: int = 30  # delivery rounds (each with its in-process retries) before a dead letter
+    max_age: float = 4 * 3600.0  # seconds since the event was accepted after which a failing job is dead-lettered
+    backoff_cap: float = 600.0  # longest wait between rounds; the base is the config's retry.base
+    poll_interval: float = 0.5  # how often an idle instance looks for due jobs (enqueues wake it at once)
+    drain_timeout: float = 10.0  # on stop: how long in-flight jobs may take to finish
+    transport: str = "auto"  # make_transport kind
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # ack | retry | dead
+    counter: str  # metrics counter
+    verdict: dict[str, Any] | None = None
+    delay: float = 0.0
+
+
+def backoff(attempts: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Seconds before round `attempts + 1`: base·2^attempts capped, with jitter in [50 %, 100 %]."""
+    ceiling = min(cap, max(base, 0.01) * (2 ** min(attempts, 40)))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, max_age: float,
+           base: float, cap: float, rand: Callable[[], float] = random.random) -> Decision:
+    """What to do with a job after one delivery round (pure: no queue, no clock)."""
+    failed = [v for v in verdicts if v.status is FAILED]
+    invalid = [v for v in verdicts if v.status is INVALID]
+    deciding = (failed or invalid or [None])[0]
+    if deciding is None:
+        delivered = any(v.status is VerdictStatus.DELIVERED for v in verdicts)
+        return Decision("ack", "jobs_delivered_total" if delivered else "jobs_filtered_total")
+    record = deciding.to_json()
+    record["retryable"] = deciding.retryable
+    if len(verdicts) > 1:
+        record["verdicts"] = [v.to_json() for v in verdicts]
+    if failed:
+        retryable = [v for v in failed if v.retryable]
+        if retryable and len(retryable) == len(failed):
+            rounds = job.attempts + 1
+            if rounds >= max_attempts:
+                record["error"] = f"{record.get('error') or record.get('reason')} (gave up after {rounds} rounds)"
+                return Decision("dead", "jobs_failed_total", record)
+            if now - job.enqueued_at >= max_age:
+                record["error"] = (f"{record.get('error') or record.get('reason')} "
+                                   f"(gave up: accepted {now - job.enqueued_at:.0f} s ago)")
+                return Decision("dead", "jobs_failed_total", record)
+            return Decision("retry", "jobs_retried_total", record, backoff(job.attempts, base, cap, rand))
+        return Decision("dead", "jobs_failed_total", record)
+    return Decision("dead", "jobs_invalid_total", record)
+
+
+class InstanceWorker:
+    """Delivers the jobs of one destination instance."""
+
+    def __init__(self, dest: DestinationConfig, queue: JobQueue, deliverer: Deliverer, metrics: Metrics,
+                 options: WorkerOptions, lease_seconds: float) -> None:
+        self.dest = dest
+        self.queue = queue
+        self.deliverer = deliverer
+        self.metrics = metrics
+        self.options = options
+        self.lease_seconds = lease_seconds
+        self.job_timeout = max(0.5, lease_seconds - min(5.0, lease_seconds * 0.2))
+        self.masker = dest.masker()
+        self.wake = asyncio.Event()
+        self.inflight: dict[asyncio.Task[None], Job] = {}
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        stop_wait = asyncio.ensure_future(stopping.wait())
+        try:
+            while not stopping.is_set():
+                free = self.dest.concurrency - len(self.inflight)
+                if free <= 0:
+                    await asyncio.wait([*self.inflight, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                self.wake.clear()
+                try:
+                    jobs = await asyncio.to_thread(self.queue.lease, free, self.lease_seconds,
+                                                   instance=self.dest.id)  # type: ignore[call-arg]
+                except Exception as exc:  # the queue is unreachable: say so, wait, go on
+                    print(f"engine serve: {self.dest.id}: cannot lease jobs: {exc}", file=sys.stderr)
+                    jobs = []
+                for job in jobs:
+                    task = asyncio.create_task(self._process(job))
+                    self.inflight[task] = job
+                    task.add_done_callback(self._done)
+                if len(jobs) < free:  # nothing more due now: wait for an enqueue, a free slot, stop, or the poll
+                    wake = asyncio.ensure_future(self.wake.wait())
+                    await asyncio.wait([wake, stop_wait], timeout=self.options.poll_interval,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    wake.cancel()
+        finally:
+            stop_wait.cancel()
+        await self.drain()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.inflight.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            print(f"engine serve: {self.dest.id}: job failed in the worker: {task.exception()!r}", file=sys.stderr)
+
+    async def drain(self) -> None:
+        """Wait up to `drain_timeout` for in-flight jobs; cancel the rest and put them back in the queue."""
+        if not self.inflight:
+            return
+        pending = dict(self.inflight)
+        _, still = await asyncio.wait(list(pending), timeout=self.options.drain_timeout)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still)
+            verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
+            for task in still:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.queue.retry, pending[task].id, 0.0, verdict)
+
+    async def _process(self, job: Job) -> None:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.job_timeout):
+                verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
+                                               self.dest.subscriptions, self.deliverer)
+        except TimeoutError:
+            verdicts = [Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the lease)",
+                                reason="job timeout", retryable=True)]
+        except Exception as exc:  # a bug must not lose the job: retry it, in the end dead-letter it
+            message = self.masker.mask_text(f"engine error: {type(exc).__name__}: {exc}")
+            verdicts = [Verdict(FAILED, error=message, reason="engine error", retryable=True)]
+        self.metrics.observe(self.dest.id, time.monotonic() - started)
+        decision = decide(job, verdicts, now=time.time(), max_attempts=self.options.max_attempts,
+                          max_age=self.options.max_age, base=self.dest.retry.base, cap=self.options.backoff_cap)
+        verdict = self.masker.mask(decision.verdict) if decision.verdict is not None else None
+        if decision.action == "ack":
+            await asyncio.to_thread(self.queue.ack, job.id)
+        elif decision.action == "retry":
+            await asyncio.to_thread(self.queue.retry, job.id, decision.delay, verdict or {})
+        else:
+            await asyncio.to_thread(self.queue.dead_letter, job.id, verdict or {})
+        self.metrics.inc(decision.counter, self.dest.id)
+
+
+class Worker:
+    """One `InstanceWorker` per enabled destination instance, each with its own `Deliverer`."""
+
+    def __init__(self, config: Config, queue: JobQueue, metrics: Metrics, sandbox: SandboxLog,
+                 options: WorkerOptions | None = None, *, log: TextIO | None = sys.stderr) -> None:
+        self.config = config
+        self.queue = queue
+        self.metrics = metrics
+        self.sandbox = sandbox
+        self.options = options or WorkerOptions()
+        self.log = log
+        self.instances: list[InstanceWorker] = []
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.masker = config.masker()
+
+    def _deliverer(self, dest: DestinationConfig) -> Deliverer:
+        transport = make_transport(self.config.url_routes, self.options.transport,  # type: ignore[arg-type]
+                                   max_connections=dest.concurrency)
+        if self.config.sandbox_hosts:
+            transport = SandboxTransport(self.config.sandbox_hosts, transport, self.sandbox, dest.id)
+        spec = dest.destination.spec
+        return Deliverer(transport, dest.retry.policy(), concurrency=dest.concurrency,
+                         masker=self.masker.with_secrets(dest.secrets), errors_table=spec.get("errors"),
+                         default_timeout=float((spec.get("request_defaults") or {}).get("timeout", 10.0)))
+
+    async def start(self) -> None:
+        lease = float(self.config.queue.lease_seconds)
+        for dest in self.config.enabled_destinations:
+            if lease < dest.retry.deadline and self.log is not None:
+                print(f"engine serve: warning: {dest.id}: queue.lease_seconds ({lease:g}) is shorter than the retry "
+                      f"deadline ({dest.retry.deadline:g}); deliveries are cut at the lease", file=self.log)
+            worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease)
+            self.instances.append(worker)
+            self._tasks.append(asyncio.create_task(worker.run(self.stopping), name=f"worker:{dest.id}"))
+
+    def notify(self) -> None:
+        """New jobs were enqueued: wake idle instances."""
+        for worker in self.instances:
+            worker.wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(w.inflight) for w in self.instances)
+
+    async def stop(self) -> None:
+        """Stop leasing, let in-flight jobs finish (up to `drain_timeout`), close the clients."""
+        self.stopping.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for worker in self.instances:
+            with contextlib.suppress(Exception):
+                await worker.deliverer.aclose()
