@@ -94,6 +94,7 @@ async def _send(args: argparse.Namespace, dest: Any, settings: dict[str, Any],
         try:
             verdicts = await deliver_event(dest, event, settings, subs, deliverer)
             summary.extend(verdicts)
+            summary.events = (summary.events or 0) + 1
             write(number, verdicts)
         finally:
             slots.release()

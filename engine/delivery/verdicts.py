@@ -112,6 +112,8 @@ class Summary:
 
     def __init__(self) -> None:
         self.counts: Counter[VerdictStatus] = Counter()
+        # events behind the verdicts, when the caller counts them (an event may match several actions)
+        self.events: int | None = None
         self.groups: dict[tuple[VerdictStatus, str], FailureGroup] = {}
 
     def add(self, verdict: Verdict) -> None:
@@ -173,7 +175,10 @@ class Summary:
         """A short human summary: one counts line, then one block per failure reason."""
         noun = "event" if self.total == 1 else "events"
         counts = ", ".join(f"{self.counts[s]} {s.value}" for s in self.ORDER)
-        lines = [f"{self.total} {noun}: {counts}"]
+        head = f"{self.total} {noun}"
+        if self.events is not None and self.events != self.total:
+            head = f"{self.events} event{'s' if self.events != 1 else ''}, {self.total} results"
+        lines = [f"{head}: {counts}"]
         for g in self.failure_groups():
             actions = ", ".join(f"{a} ×{n}" if n > 1 else a for a, n in sorted(g.actions.items()))
             line = f"  {g.status.value} ×{g.count}: {g.reason}"

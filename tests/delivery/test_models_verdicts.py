@@ -95,6 +95,8 @@ def test_summary_counts_and_groups_failures_by_reason():
     ]
     text = summary.render_text()
     assert text.splitlines()[0] == "7 events: 2 delivered, 1 filtered, 1 invalid, 3 failed"
+    summary.events = 5  # two events matched two actions each
+    assert summary.render_text().splitlines()[0] == "5 events, 7 results: 2 delivered, 1 filtered, 1 invalid, 3 failed"
     assert "failed ×2: HTTP 503 Service Unavailable [track ×2]" in text
     assert "hint: The key was revoked." in text
     data = summary.to_json()
