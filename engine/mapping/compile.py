@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from engine.jsvalues import js_type, remove_undefined
 from engine.mapping import directives as _directives  # noqa: F401  (fills the registry)
 from engine.mapping.errors import MappingError, MappingIssue, MappingRuntimeError
@@ -33,9 +35,19 @@ def compile_mapping(value: Any, *, strict: bool = True) -> Callable[[Any], Any]:
             return lambda event: copy_json(constant)
         return lambda event: constant
     fn = node
+    dumps, option = orjson.dumps, orjson.OPT_PASSTHROUGH_SUBCLASS
 
     def run(event: Any) -> Any:
-        return remove_undefined(fn(event))
+        value = fn(event)
+        if type(value) is dict or type(value) is list:
+            # orjson refuses UNDEFINED (and anything that is not plain JSON): when it encodes the tree, there
+            # is nothing to remove, and the Python walk (most of a mapping's cost) is skipped
+            try:
+                dumps(value, option=option)
+            except TypeError:
+                return remove_undefined(value)
+            return value
+        return remove_undefined(value)
 
     return run
 

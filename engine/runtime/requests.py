@@ -11,11 +11,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 from engine.delivery.models import PreparedRequest, encode_json
 from engine.jsvalues import UNDEFINED, js_string, remove_undefined
 from engine.templates import compile_url, compile_value
 
 Render = Callable[[dict[str, Any]], Any]
+_PLAIN_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _encode_plain(data: Any) -> bytes:
+    """`encode_json(data)` when `data` is plain JSON data without UNDEFINED; TypeError otherwise."""
+    return orjson.dumps(data, option=_PLAIN_JSON)
 
 
 def _text(value: Any) -> str:
@@ -56,11 +64,15 @@ class CompiledRequest:
             data = self.body(context)  # type: ignore[misc]
             if data is UNDEFINED:
                 return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
-            # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
-            data = remove_undefined(data)
             if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = "application/json"
-            return PreparedRequest(self.method, url, headers, encode_json(data), data, self.timeout, step)
+            try:  # orjson refuses UNDEFINED: when it encodes, there is nothing to remove
+                body = _encode_plain(data)
+            except TypeError:
+                # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
+                data = remove_undefined(data)
+                body = encode_json(data)
+            return PreparedRequest(self.method, url, headers, body, data, self.timeout, step)
         if self.body_kind == "form":
             data = self.body(context)  # type: ignore[misc]
             pairs = [(k, _text(v)) for k, v in (data or {}).items() if v is not UNDEFINED and v is not None]

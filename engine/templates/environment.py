@@ -147,19 +147,36 @@ def to_text(value: Any) -> str:
 
 def normalize(value: Any) -> Any:
     """Jinja undefined objects -> UNDEFINED, recursively; returns the same object when nothing changes."""
+    if type(value) in _CONTAINERS:
+        # orjson refuses Jinja's undefined (and UNDEFINED): when it encodes the tree, nothing needs replacing,
+        # and the Python walk over a large merged object is skipped
+        try:
+            _dumps(value, option=_PLAIN)
+        except TypeError:
+            return _normalize(value)
+        return value
+    return _normalize(value)
+
+
+_CONTAINERS = (dict, list, tuple)
+_PLAIN = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_dumps = orjson.dumps
+
+
+def _normalize(value: Any) -> Any:
     if isinstance(value, jinja2.Undefined):
         return UNDEFINED
     if type(value) is dict:
         out = None
         for k, v in value.items():
-            n = normalize(v)
+            n = _normalize(v)
             if n is not v:
                 if out is None:
                     out = dict(value)
                 out[k] = n
         return value if out is None else out
     if type(value) in (list, tuple):
-        items = [normalize(v) for v in value]
+        items = [_normalize(v) for v in value]
         if any(a is not b for a, b in zip(items, value, strict=True)):
             return items if type(value) is list else tuple(items)
     return value
