@@ -56,6 +56,34 @@ def make_deliverer(args: argparse.Namespace, dest: Destination, masker: Masker) 
     )
 
 
+def run_once(args: argparse.Namespace, dest: Destination, settings: dict[str, Any], masker: Masker,
+             runnable: Any, payload: dict[str, Any], *, action: str, success: str, failure: str) -> int:
+    """Run one runnable (test_authentication, on_delete) with retries and report the verdict:
+    exit 0 with `success` printed, 1 with `failure`, the reason, the spec's hint and the response."""
+    import asyncio
+
+    from engine.runtime.deliver import run_action
+
+    async def go() -> Any:
+        async with make_deliverer(args, dest, masker) as deliverer:
+            return await run_action(dest, runnable, payload, settings, deliverer, action=action)
+
+    try:
+        verdict = asyncio.run(go())
+    except ValueError as exc:
+        print_error(str(exc))
+        return 2
+    if verdict.status.value == "delivered":
+        print(f"{dest.name}: {success}")
+        return 0
+    print(f"{dest.name}: {failure}: {verdict.error}", file=sys.stderr)
+    if verdict.hint:
+        print(f"hint: {verdict.hint}", file=sys.stderr)
+    if verdict.response_excerpt:
+        print(f"response: {verdict.response_excerpt}", file=sys.stderr)
+    return 1
+
+
 def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
                      ) -> int | tuple[Destination, dict[str, Any], list[Subscription], Masker]:
     """Load the destination, settings and subscriptions; on a problem print it and return an exit code."""

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-from typing import Any
 
 from engine.commands._common import (
     add_delivery_options,
     add_dest_options,
     load_for_command,
-    make_deliverer,
-    print_error,
+    run_once,
 )
 
 EPILOG = """\
@@ -46,24 +42,5 @@ def run(args: argparse.Namespace) -> int:
     if dest.test_authentication is None:
         print(f"{dest.name}: settings complete; the spec defines no test_authentication request, so nothing was sent")
         return 0
-    try:
-        verdict = asyncio.run(_check(args, dest, settings, masker))
-    except ValueError as exc:
-        print_error(str(exc))
-        return 2
-    if verdict.status.value == "delivered":
-        print(f"{dest.name}: credentials accepted")
-        return 0
-    print(f"{dest.name}: credentials not accepted: {verdict.error}", file=sys.stderr)
-    if verdict.hint:
-        print(f"hint: {verdict.hint}", file=sys.stderr)
-    if verdict.response_excerpt:
-        print(f"response: {verdict.response_excerpt}", file=sys.stderr)
-    return 1
-
-
-async def _check(args: argparse.Namespace, dest: Any, settings: dict[str, Any], masker: Any) -> Any:
-    from engine.runtime.deliver import run_action
-
-    async with make_deliverer(args, dest, masker) as deliverer:
-        return await run_action(dest, dest.test_authentication, {}, settings, deliverer, action="test_authentication")
+    return run_once(args, dest, settings, masker, dest.test_authentication, {}, action="test_authentication",
+                    success="credentials accepted", failure="credentials not accepted")

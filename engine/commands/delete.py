@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-from typing import Any
 
 from engine.commands._common import (
     add_delivery_options,
     add_dest_options,
     load_for_command,
-    make_deliverer,
     print_error,
+    run_once,
 )
 
 EPILOG = """\
@@ -49,22 +46,5 @@ def run(args: argparse.Namespace) -> int:
     if dest.on_delete is None:
         print_error(f"{dest.name} defines no on_delete: this destination has no deletion request")
         return 2
-    try:
-        verdict = asyncio.run(_delete(args, dest, settings, masker))
-    except ValueError as exc:
-        print_error(str(exc))
-        return 2
-    if verdict.status.value == "delivered":
-        print(f"{dest.name}: deletion of user {args.user_id!r} accepted")
-        return 0
-    print(f"{dest.name}: deletion failed: {verdict.error}", file=sys.stderr)
-    if verdict.hint:
-        print(f"hint: {verdict.hint}", file=sys.stderr)
-    return 1
-
-
-async def _delete(args: argparse.Namespace, dest: Any, settings: dict[str, Any], masker: Any) -> Any:
-    from engine.runtime.deliver import run_action
-
-    async with make_deliverer(args, dest, masker) as deliverer:
-        return await run_action(dest, dest.on_delete, {"userId": args.user_id}, settings, deliverer, action="on_delete")
+    return run_once(args, dest, settings, masker, dest.on_delete, {"userId": args.user_id}, action="on_delete",
+                    success=f"deletion of user {args.user_id!r} accepted", failure="deletion failed")
