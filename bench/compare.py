@@ -1,0 +1,72 @@
+"""Side by side, in one run, on the same events: this engine's plan path vs Segment's runtime (Node).
+
+    .venv/bin/python bench/compare.py [--events 50000]
+
+Segment's side is bench/segment_compare/run.mjs (actions-core 3.170.0 + action-destinations 3.497.0, network
+stubbed); it finds the npm packages in bench/segment_compare/node_modules or in $SEGREF (default /tmp/segref;
+see bench/segment_compare/README.md for installing them). Both sides time the same thing per event: preset
+matching, mapping, validation and request building (plus, here, `engine plan`'s JSON output line);
+parsing the input line is outside both timers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from bench.events import generate  # noqa: E402
+from bench.plan import cpu_model, run_destination  # noqa: E402
+
+SLUGS = ["usermotion", "usermaven", "userpilot"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=50_000)
+    args = ap.parse_args()
+    lines = [orjson.dumps(e) for e in generate(args.events)]
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+        f.write(b"\n".join(lines) + b"\n")
+        path = f.name
+    try:
+        proc = subprocess.run(["node", str(ROOT / "bench/segment_compare/run.mjs"), path, *SLUGS],
+                              capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+    finally:
+        os.unlink(path)
+    if proc.returncode != 0:
+        print(proc.stderr, file=sys.stderr)
+        print("Segment's runtime did not run (are the npm packages installed? see bench/segment_compare/README.md)",
+              file=sys.stderr)
+        return 1
+    seg = {row["slug"]: row for row in map(json.loads, proc.stdout.splitlines())}
+    ours = {slug: run_destination(slug, lines) for slug in SLUGS}
+    print(f"{args.events:,} events, {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}, "
+          f"node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}")
+    print(f"{'destination':<12} {'Segment ev/s':>13} {'p50 µs':>7} {'p99 µs':>7} | {'engine ev/s':>12} {'p50 µs':>7} "
+          f"{'p99 µs':>7} | {'ratio':>6}  requests (Segment/engine)")
+    seg_s = our_s = 0.0
+    for slug in SLUGS:
+        s, o = seg[slug], ours[slug]
+        o_rate = o["events"] / (o["busy_ns"] / 1e9)
+        seg_s, our_s = seg_s + s["seconds"], our_s + o["busy_ns"] / 1e9
+        print(f"{slug:<12} {s['events_per_s']:>13,.0f} {s['p50_us']:>7.0f} {s['p99_us']:>7.0f} | {o_rate:>12,.0f} "
+              f"{o['hist'].pct(.5):>7.0f} {o['hist'].pct(.99):>7.0f} | {o_rate / s['events_per_s']:>5.1f}x  "
+              f"{s['requests']:,}/{o['requests']:,}")
+    n = args.events * len(SLUGS)
+    print(f"{'overall':<12} {n / seg_s:>13,.0f} {'':>7} {'':>7} | {n / our_s:>12,.0f} {'':>7} {'':>7} | "
+          f"{seg_s / our_s:>5.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
