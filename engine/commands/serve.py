@@ -50,6 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown (the process then dies of the signal);
+        `engine serve` instead reports that it stopped and exits 0."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            self._captured_signals.clear()
+
+    return Server
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -78,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
+        sock.listen(2048)  # connections made after the 'listening' line wait in the backlog until uvicorn runs
     except OSError as exc:
         print(f"engine serve: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -96,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"engine serve: try: curl -u '{shown_key}:' {url}/v1/track -H 'Content-Type: application/json' "
           f"-d '{{\"userId\": \"u1\", \"event\": \"Signed Up\"}}'", flush=True)
     print(f"engine serve: health {url}/health, metrics {url}/metrics; Ctrl-C stops", flush=True)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _server_class()(uvicorn.Config(
         app, lifespan="on", log_level="warning", access_log=False, http="h11", ws="none",
         timeout_graceful_shutdown=max(1, int(args.drain_timeout)),
     ))

@@ -114,8 +114,8 @@ class ServeProcess:
         if not hasattr(self, "base_url"):
             self.kill()
             pytest.fail("engine serve did not start:\n" + "".join(lines) + self.stderr())
-        threading.Thread(target=self._drain_stdout, daemon=True).start()
         self.stdout_lines = lines
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
 
     def _drain_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -123,7 +123,6 @@ class ServeProcess:
             self.stdout_lines.append(line)
 
     def stderr(self) -> str:
-        self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def kill(self) -> None:
