@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from engine.jsvalues import js_type, remove_undefined
+from engine.jsvalues import UNDEFINED, js_type, remove_undefined
 from engine.mapping import directives as _directives  # noqa: F401  (fills the registry)
 from engine.mapping.errors import MappingError, MappingIssue, MappingRuntimeError
 from engine.mapping.paths import js_char_at, js_length
@@ -35,21 +35,40 @@ def compile_mapping(value: Any, *, strict: bool = True) -> Callable[[Any], Any]:
             return lambda event: copy_json(constant)
         return lambda event: constant
     fn = node
-    dumps, option = orjson.dumps, orjson.OPT_PASSTHROUGH_SUBCLASS
 
     def run(event: Any) -> Any:
-        value = fn(event)
-        if type(value) is dict or type(value) is list:
-            # orjson refuses UNDEFINED (and anything that is not plain JSON): when it encodes the tree, there
-            # is nothing to remove, and the Python walk (most of a mapping's cost) is skipped
-            try:
-                dumps(value, option=option)
-            except TypeError:
-                return remove_undefined(value)
-            return value
-        return remove_undefined(value)
+        return strip_undefined(fn(event))
 
     return run
+
+
+_dumps, _PLAIN = orjson.dumps, orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def strip_undefined(value: Any) -> Any:
+    """`remove_undefined(value)`, copying only the containers on the way to an undefined.
+
+    orjson refuses UNDEFINED (and anything that is not plain JSON): a subtree it encodes holds nothing to
+    remove and is kept as it is (large objects copied from the event are checked in C, not walked in Python).
+    """
+    kind = type(value)
+    if kind is dict:
+        try:
+            _dumps(value, option=_PLAIN)
+            return value
+        except TypeError:
+            return {k: strip_undefined(v) if isinstance(v, _CONTAINERS) else v
+                    for k, v in value.items() if v is not UNDEFINED}
+    if kind is list:
+        try:
+            _dumps(value, option=_PLAIN)
+            return value
+        except TypeError:
+            return [None if v is UNDEFINED else strip_undefined(v) if isinstance(v, _CONTAINERS) else v for v in value]
+    return remove_undefined(value)
+
+
+_CONTAINERS = (dict, list)
 
 
 def _spread(mapping: Any) -> dict:

@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import orjson
 
 from engine.delivery.models import PreparedRequest, encode_json
-from engine.jsvalues import UNDEFINED, js_string, remove_undefined
+from engine.jsvalues import UNDEFINED, js_string
+from engine.mapping.compile import strip_undefined
 from engine.templates import compile_url, compile_value
 
 Render = Callable[[dict[str, Any]], Any]
@@ -70,7 +71,7 @@ class CompiledRequest:
                 body = _encode_plain(data)
             except TypeError:
                 # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
-                data = remove_undefined(data)
+                data = strip_undefined(data)
                 body = encode_json(data)
             return PreparedRequest(self.method, url, headers, body, data, self.timeout, step)
         if self.body_kind == "form":

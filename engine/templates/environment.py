@@ -169,14 +169,14 @@ def _normalize(value: Any) -> Any:
     if type(value) is dict:
         out = None
         for k, v in value.items():
-            n = _normalize(v)
+            n = normalize(v)
             if n is not v:
                 if out is None:
                     out = dict(value)
                 out[k] = n
         return value if out is None else out
     if type(value) in (list, tuple):
-        items = [_normalize(v) for v in value]
+        items = [normalize(v) for v in value]
         if any(a is not b for a, b in zip(items, value, strict=True)):
             return items if type(value) is list else tuple(items)
     return value
