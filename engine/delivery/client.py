@@ -182,7 +182,7 @@ class Deliverer:
         message = cls.reason + (f": {detail}" if detail and detail != cls.reason else "")
         if cls.retryable:
             if attempts >= self.policy.attempts:
-                message += f" (gave up after {attempts} attempts)"
+                message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
             else:
                 message += f" (retry deadline of {self.policy.deadline:g}s reached after {attempts} attempts)"
         excerpt = response.excerpt(self.masker) if response is not None and response.text else None

@@ -94,7 +94,16 @@ class PreparedRequest:
 
 
 def encode_json(data: Any) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    """Compact JSON as JavaScript writes it; integers beyond 64 bits (which orjson refuses) go
+    through the standard library, which writes them exactly."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as exc:
+        if "Integer exceeds" not in str(exc):
+            raise
+        import json
+
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 @dataclass

@@ -7,9 +7,9 @@ from typing import Any
 from engine.delivery.client import Deliverer, Outcome
 from engine.delivery.models import PreparedRequest
 from engine.delivery.verdicts import FAILED, FILTERED, INVALID, Verdict
-from engine.runtime.destination import Destination, Subscription
+from engine.runtime.destination import Destination, Subscription, template_failure
 from engine.runtime.steps import CompiledStep
-from engine.templates import TemplateError
+from engine.templates import EventRejected, TemplateError
 
 
 async def deliver_event(dest: Destination, event: dict[str, Any], settings: dict[str, Any],
@@ -39,8 +39,9 @@ async def run_action(dest: Destination, runnable: Any, payload: Any, settings: d
     try:
         results = await runnable.execute(dest.context(payload, settings), send)
     except TemplateError as exc:
-        message = deliverer.masker.mask_text(f"template failed: {exc}")
-        return Verdict(FAILED, action, preset, error=message, reason="template failed")
+        message = deliverer.masker.mask_text(template_failure(exc))
+        reason = message if isinstance(exc, EventRejected) else "template failed"
+        return Verdict(FAILED, action, preset, error=message, reason=_first_sentence(reason))
     if not results:
         return Verdict(FAILED, action, preset, error="no step ran (every step's 'when' was false)", reason="no step ran")
     step, outcome = results[-1]

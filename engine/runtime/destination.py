@@ -17,6 +17,7 @@ from engine.payload import PayloadError, compile_fields
 from engine.runtime.steps import Plan, Runnable, compile_runnable
 from engine.spec.loader import Document, load_file
 from engine.spec.validate import check_document
+from engine.templates import EventRejected, TemplateError
 from engine.trigger import compile_trigger
 
 SPECS_DIR = Path(__file__).resolve().parent.parent.parent / "specs"
@@ -157,14 +158,15 @@ class Destination:
             if result.status == "ok":
                 try:
                     result.plan = sub.action.runnable.plan(self.context(result.payload, settings))
-                except Exception as exc:  # template render errors are the spec's problem, shown per event
-                    from engine.templates import TemplateError
-
-                    if not isinstance(exc, TemplateError):
-                        raise
-                    result.status, result.error = "error", f"template failed: {exc}"
+                except TemplateError as exc:  # render errors are the spec's problem, shown per event
+                    result.status, result.error = "error", template_failure(exc)
             results.append(result)
         return results
+
+
+def template_failure(exc: TemplateError) -> str:
+    """The error text of an event whose template failed: the spec's own words for `fail(...)`."""
+    return exc.message if isinstance(exc, EventRejected) else f"template failed: {exc}"
 
 
 def _fail(doc: Document, diags: list[Diagnostic]) -> None:

@@ -76,6 +76,10 @@ class TemplateRenderError(TemplateError):
         self.path = path
 
 
+class EventRejected(TemplateRenderError):
+    """Raised by `fail(message)`: the spec refuses this event with its own message (no request is sent)."""
+
+
 # -- values -------------------------------------------------------------------------------------
 
 

@@ -337,7 +337,16 @@ TESTS: dict[str, Callable[..., bool]] = {
     "undefined": is_undefined_test,
 }
 
+def fail(message: Any) -> Any:
+    """Refuses the event with the spec's own message: `{{ x if x is defined else fail('Invalid URL') }}`.
+    The event's verdict is an error with exactly this message; nothing is sent."""
+    from engine.templates.environment import EventRejected
+
+    raise EventRejected(to_text(message))
+
+
 GLOBALS: dict[str, Callable[..., Any]] = {
+    "fail": fail,
     "uuid4": uuid4,
     "random_digits": random_digits,
 }

@@ -128,3 +128,10 @@ def test_verdict_from_outcome():
     }
     masked = Verdict(FAILED, error=f"bad {SECRET}", reason=SECRET).masked(Masker([SECRET]))
     assert SECRET not in repr(masked)
+
+
+def test_integers_beyond_64_bits_are_encoded_exactly() -> None:
+    from engine.delivery.models import encode_json
+
+    assert encode_json({"n": 18446744073709551616, "s": "é"}) == '{"n":18446744073709551616,"s":"é"}'.encode()
+    assert encode_json({"n": -9223372036854775809}) == b'{"n":-9223372036854775809}'

@@ -154,3 +154,13 @@ def test_text_of_unserializable_container_falls_back_to_js_string() -> None:
     ctx = make_context({"o": {"x": object()}, "l": [1, None, "a"]})
     assert compile_template("o={{ payload.o }}")(ctx) == "o=[object Object]"
     assert compile_template("o={{ payload.o }}", fast=False)(ctx) == "o=[object Object]"
+
+
+def test_fail_refuses_the_event_with_the_specs_own_message() -> None:
+    from engine.templates import EventRejected, compile_value
+
+    render = compile_value({"host": "{{ (payload.url | url_host) or fail('Invalid URL: ' ~ payload.url) }}"})
+    assert render({"payload": {"url": "https://a.example:8080/x"}}) == {"host": "a.example:8080"}
+    with pytest.raises(EventRejected) as info:
+        render({"payload": {"url": "not a url"}})
+    assert info.value.message == "Invalid URL: not a url"
