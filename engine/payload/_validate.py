@@ -217,7 +217,23 @@ def compile_schema(schema: dict[str, Any]) -> Node:
             local = step(local, path, issues)
         return value if coercion_failed else local
 
+    if early or late or items_node is not None or object_step is not None or deferred_type:
+        return node
+    if not checks and not number_steps and not string_steps:
+        return _unchecked
+    if len(checks) == 1 and not number_steps and not string_steps:
+        # the common field `{"type": "string"}` / `{"type": "object"}`: a value of the type needs nothing else
+        check = checks[0]
+
+        def typed(value: Any, path: Path, issues: list[PayloadIssue]) -> Any:
+            return value if check(value) else node(value, path, issues)
+
+        return typed
     return node
+
+
+def _unchecked(value: Any, path: Path, issues: list[PayloadIssue]) -> Any:
+    return value
 
 
 def _coerce(value: Any, checks: list[Callable[[Any], bool]], coercers: list[Callable[[Any], Any]]) -> tuple[Any, bool]:
