@@ -191,6 +191,44 @@ def lookup_renderer(env: TemplateEnvironment, chain: Chain) -> Renderer:
     return lookup
 
 
+def merge_renderer(env: TemplateEnvironment, expr: nodes.Expr) -> Renderer | None:
+    """`{{ {} | merge(a.b, {'k': c.d}, ...) }}` (arguments: lookups, or object literals of lookups and constants)
+    without Jinja; None for any other expression."""
+    if not (isinstance(expr, nodes.Filter) and expr.name == "merge" and isinstance(expr.node, nodes.Dict)
+            and not expr.node.items and not expr.kwargs and expr.dyn_args is None and expr.dyn_kwargs is None):
+        return None
+    parts: list[Renderer] = []
+    for arg in expr.args:
+        chain = lookup_chain(arg)
+        if chain is not None:
+            parts.append(lookup_renderer(env, chain))
+            continue
+        if not isinstance(arg, nodes.Dict):
+            return None
+        entries: list[tuple[Any, bool, Any]] = []
+        for pair in arg.items:
+            if not isinstance(pair.key, nodes.Const) or type(pair.key.value) is not str:
+                return None
+            if isinstance(pair.value, nodes.Const) and type(pair.value.value) in (str, int, float, bool, type(None)):
+                entries.append((pair.key.value, True, pair.value.value))
+                continue
+            chain = lookup_chain(pair.value)
+            if chain is None:
+                return None
+            entries.append((pair.key.value, False, lookup_renderer(env, chain)))
+        frozen = tuple(entries)
+        parts.append(lambda ctx, frozen=frozen: {k: v if const else v(ctx) for k, const, v in frozen})
+    merge = env.filters["merge"]
+    renderers = tuple(parts)
+
+    def render_merge(ctx: dict[str, Any]) -> Any:
+        # a lookup that finds nothing gives UNDEFINED where Jinja gives its undefined object: merge skips both
+        # alike, and rendering natively turns Jinja's into UNDEFINED, so the results are the same
+        return merge(*[part(ctx) for part in renderers])
+
+    return lambda ctx: run_guarded(render_merge, ctx)
+
+
 def _with_path(render: Renderer, path: Path) -> Renderer:
     def render_at(ctx: dict[str, Any]) -> Any:
         try:
@@ -254,6 +292,9 @@ def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = Tru
         chain = lookup_chain(expr)
         if chain is not None:
             return lookup_renderer(env, chain)
+        merged = merge_renderer(env, expr)
+        if merged is not None:
+            return merged
     lineno = expr.lineno or 1
     ast = nodes.Template([nodes.Assign(nodes.Name("result", "store", lineno=lineno), expr, lineno=lineno)], lineno=1)
     ast.set_environment(env)
