@@ -8,6 +8,8 @@ Rows, at each concurrency, all against the same sink in the same run:
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp under httpx)
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
   bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine
+  engine, aiohttp direct (*) a PROTOTYPE: the engine's deliver_event() with a Deliverer stand-in that sends through
+                            aiohttp directly (no httpx models in between) — what changing engine/delivery would give
 Events are the bench mix through UserMotion's presets (identify/group/track/page; ~96% become one request).
 """
 
@@ -82,6 +84,72 @@ async def engine_library(events: list[dict[str, Any]], port: int, conc: int) -> 
             slots.release()
 
     async with deliverer:
+        tasks = set()
+        t0 = time.perf_counter()
+        for event in events:
+            await slots.acquire()
+            task = asyncio.create_task(one(event))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - t0, lat
+
+
+class AiohttpDeliverer:
+    """PROTOTYPE (what-if, not the engine's code): the Deliverer's `send` over one aiohttp.ClientSession, without
+    httpx in between; no retries. Shows what engine/delivery/client.py could reach by doing the same."""
+
+    def __init__(self, routes: dict[str, str], conc: int) -> None:
+        import aiohttp
+
+        from engine.secrets import Masker
+
+        self.masker = Masker.empty()
+        self.routes = [(f"https://{host}", base.rstrip("/")) for host, base in routes.items()]
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc))
+
+    async def __aenter__(self) -> AiohttpDeliverer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def send(self, req: Any, *, expect: Any = None) -> Any:
+        from engine.delivery.client import Outcome
+        from engine.delivery.models import Response
+
+        url = req.url
+        for prefix, base in self.routes:
+            if url.startswith(prefix) and url[len(prefix):len(prefix) + 1] in ("", "/", "?", ":"):
+                url = base + url[len(prefix):]
+        async with self.session.request(req.method, url, data=req.wire_body(), headers=req.wire_headers()) as r:
+            body = await r.read()
+        response = Response(r.status, {k.lower(): v for k, v in r.headers.items()}, body.decode("utf-8", "replace"),
+                            orjson.loads(body) if body.strip() else None)
+        return Outcome("delivered", 1, response, status=r.status, elapsed=0.0)
+
+
+async def engine_aiohttp_prototype(events: list[dict[str, Any]], port: int, conc: int) -> tuple[float, list[float]]:
+    from engine.runtime import load_destination
+    from engine.runtime.deliver import deliver_event
+    from engine.runtime.settings import resolve_settings
+
+    dest = load_destination(SLUG)
+    settings = resolve_settings(dest.settings_spec, SETTINGS[SLUG])
+    subs = dest.subscriptions()
+    lat: list[float] = []
+    slots = asyncio.Semaphore(conc)
+    async with AiohttpDeliverer({HOST: f"http://127.0.0.1:{port}"}, conc) as deliverer:
+
+        async def one(event: dict[str, Any]) -> None:
+            try:
+                t0 = time.perf_counter()
+                verdicts = await deliver_event(dest, event, settings, subs, deliverer)  # type: ignore[arg-type]
+                assert all(v.status in ("delivered", "invalid", "filtered") for v in verdicts), verdicts
+                lat.append(time.perf_counter() - t0)
+            finally:
+                slots.release()
+
         tasks = set()
         t0 = time.perf_counter()
         for event in events:
@@ -169,10 +237,14 @@ def main() -> None:
             secs, lat = asyncio.run(engine_library(events, port, conc))
             print(f"{'engine library':<26} {conc:>4} {n / secs:>9,.0f} {len(bodies) / secs:>9,.0f} "
                   f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)
+            secs, lat = asyncio.run(engine_aiohttp_prototype(events, port, conc))
+            print(f"{'engine, aiohttp direct (*)':<26} {conc:>4} {n / secs:>9,.0f} {len(bodies) / secs:>9,.0f} "
+                  f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)
             for name, fn in (("bare httpx", bare_httpx), ("bare aiohttp", bare_aiohttp)):
                 secs, lat = asyncio.run(fn(bodies, port, conc))
                 print(f"{name:<26} {conc:>4} {'':>9} {len(bodies) / secs:>9,.0f} "
                       f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)
+        print("(*) prototype in bench/deliver.py, not the engine's delivery code")
     finally:
         sink.terminate()
         sink.wait()
