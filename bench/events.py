@@ -9,7 +9,7 @@ Mix (by weight): track 50, page 20, identify 15, group 7, screen 4, alias 2, unk
 B2B SaaS source sends. Each event carries a full analytics.js-style context (page, campaign, userAgent,
 library, locale, timezone, screen, device/os for mobile), identify traits of ~12 keys with a nested address,
 track properties of ~8–14 keys (numbers, booleans, nested products), group traits of ~8 keys; about 1 event
-in 10 is anonymous (no userId) and 1 in 20 lacks an email. Typical size: 1.2–2 kB of JSON.
+in 10 is anonymous (no userId) and 1 in 20 lacks an email. Size: 0.7–1.7 kB of JSON, 1.13 kB on average.
 """
 
 from __future__ import annotations
