@@ -14,6 +14,7 @@ additional properties, properties), then the applicators not/anyOf/allOf/if (so 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from engine.jsvalues import UNDEFINED, number_to_string
@@ -126,8 +127,20 @@ def js_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _issue(title: Any, path: Path, text: str) -> PayloadIssue:
+def _make_issue(title: Any, path: Path, text: str) -> PayloadIssue:
     return PayloadIssue(msg.pointer(path), msg.finish(f"{msg.subject(title, path)} {text}"), msg.json_path(path))
+
+
+# The same few issues come up again and again (an `if` condition that fails for most events, in a scratch list
+# that is thrown away); building their messages is most of their cost, and issues are immutable.
+_cached_issue = lru_cache(maxsize=4096)(_make_issue)
+
+
+def _issue(title: Any, path: Path, text: str) -> PayloadIssue:
+    try:
+        return _cached_issue(title, path, text)
+    except TypeError:  # an unhashable title
+        return _make_issue(title, path, text)
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
