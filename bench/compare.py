@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,18 +39,22 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
         f.write(b"\n".join(lines) + b"\n")
         path = f.name
+    seg: dict[str, Any] = {}
+    ours: dict[str, Any] = {}
     try:
-        proc = subprocess.run(["node", str(ROOT / "bench/segment_compare/run.mjs"), path, *SLUGS],
-                              capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+        # one destination at a time, Segment then this engine, so that both see the same load on a shared machine
+        for slug in SLUGS:
+            proc = subprocess.run(["node", str(ROOT / "bench/segment_compare/run.mjs"), path, slug],
+                                  capture_output=True, text=True, env={**os.environ, "TZ": "UTC"})
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                print("Segment's runtime did not run (are the npm packages installed? see "
+                      "bench/segment_compare/README.md)", file=sys.stderr)
+                return 1
+            seg[slug] = json.loads(proc.stdout.splitlines()[-1])
+            ours[slug] = run_destination(slug, lines)
     finally:
         os.unlink(path)
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        print("Segment's runtime did not run (are the npm packages installed? see bench/segment_compare/README.md)",
-              file=sys.stderr)
-        return 1
-    seg = {row["slug"]: row for row in map(json.loads, proc.stdout.splitlines())}
-    ours = {slug: run_destination(slug, lines) for slug in SLUGS}
     print(f"{args.events:,} events, {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}, "
           f"node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}")
     print(f"{'destination':<12} {'Segment ev/s':>13} {'p50 µs':>7} {'p99 µs':>7} | {'engine ev/s':>12} {'p50 µs':>7} "

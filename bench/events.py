@@ -44,7 +44,7 @@ _CITIES = [("Berlin", "DE"), ("New York", "US"), ("San Francisco", "US"), ("Toky
 
 
 def _hex(rng: random.Random, n: int) -> str:
-    return "%0*x" % (n, rng.getrandbits(4 * n))
+    return f"{rng.getrandbits(4 * n):0{n}x}"
 
 
 def _uuid(rng: random.Random) -> str:
