@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from engine.commands._common import (
@@ -21,6 +23,7 @@ examples:
   engine send usermotion --settings '{"apiKey": "..."}' events.jsonl
   engine send usercom --settings @usercom.json --route acme.user.com=http://127.0.0.1:9000 events.json
   engine send userpilot --settings @up.json --report verdicts.jsonl --concurrency 32 -
+  engine send --config engine.yaml events.jsonl      every enabled instance of the config
 
 Every event gets a verdict per matching action: delivered, filtered (no trigger matched or the
 integrations object excluded it), invalid (payload validation failed; nothing sent) or failed
@@ -41,17 +44,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_dest_options(p)
     add_delivery_options(p)
+    p.add_argument("--config", metavar="FILE",
+                   help="deliver to every enabled instance of a runner config (engine.yaml) instead of one DEST: "
+                        "its settings, mappings, routes (sandbox too) and retry policy; give only the events FILE")
+    p.add_argument("--instance", action="append", default=[], metavar="ID", help="with --config: only these instances")
     p.add_argument("--report", metavar="FILE", help="write one JSON line of verdicts per event to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_for_command(args)
-    if isinstance(loaded, int):
-        return loaded
+    if args.config:
+        # `engine send --config engine.yaml FILE`: the one positional is the events file
+        if args.input != "-":
+            print_error("with --config give only the events FILE (the config names the destinations)")
+            return 2
+        args.input, args.dest = args.dest, None
+        loaded: Any = None
+    else:
+        if args.instance:
+            print_error("--instance needs --config")
+            return 2
+        loaded = load_for_command(args)
+        if isinstance(loaded, int):
+            return loaded
     try:
-        return asyncio.run(_send(args, *loaded))
+        return asyncio.run(_send(args, loaded))
     except ValueError as exc:
         print_error(str(exc))
         return 2
@@ -60,8 +78,47 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-async def _send(args: argparse.Namespace, dest: Any, settings: dict[str, Any],
-                subs: list[Any], masker: Any) -> int:
+@dataclass
+class Target:
+    """Where each event goes: a destination with its settings, subscriptions and Deliverer."""
+
+    label: str | None  # the config instance id; None for a single DEST
+    dest: Any
+    settings: dict[str, Any]
+    subs: list[Any]
+    deliverer: Any
+
+
+def _targets(args: argparse.Namespace, loaded: Any) -> list[Target] | int:
+    if loaded is not None:
+        dest, settings, subs, masker = loaded
+        return [Target(None, dest, settings, subs, make_deliverer(args, dest, masker))]
+    from engine.config import ConfigError, load_config
+    from engine.server.sandbox import SandboxLog
+    from engine.server.worker import instance_deliverer
+
+    try:
+        config = load_config(args.config)
+    except FileNotFoundError as exc:
+        print_error(str(exc))
+        return 2
+    except ConfigError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        print_error(f"{args.config}: the config is invalid; see engine config check")
+        return 2
+    chosen = [d for d in config.enabled_destinations if not args.instance or d.id in args.instance]
+    unknown = sorted(set(args.instance) - {d.id for d in config.destinations})
+    if unknown or not chosen:
+        print_error(f"no enabled instance {', '.join(unknown) or 'in the config'}; instances: "
+                    f"{', '.join(d.id for d in config.destinations)}")
+        return 2
+    sandbox = SandboxLog(config.masker(), stream=sys.stderr)
+    return [Target(d.id, d.destination, d.settings, d.subscriptions,
+                   instance_deliverer(config, d, sandbox, args.transport, config.masker())) for d in chosen]
+
+
+async def _send(args: argparse.Namespace, loaded: Any) -> int:
     import orjson
     from tqdm import tqdm
 
@@ -69,7 +126,9 @@ async def _send(args: argparse.Namespace, dest: Any, settings: dict[str, Any],
     from engine.events import open_input, read_events
     from engine.runtime.deliver import deliver_event
 
-    deliverer = make_deliverer(args, dest, masker)
+    targets = _targets(args, loaded)
+    if isinstance(targets, int):
+        return targets
     summary = Summary()
     report = open(args.report, "wb") if args.report else None  # noqa: SIM115 - closed below
     stop = asyncio.Event()
@@ -84,24 +143,31 @@ async def _send(args: argparse.Namespace, dest: Any, settings: dict[str, Any],
     unread = False
     stream = open_input(args.input)
 
-    def write(number: int, verdicts: list[Any], error: str | None = None) -> None:
+    def write(number: int, line: dict[str, Any]) -> None:
         if report is not None:
-            line = {"input": number, "error": error} if error else {"input": number, "verdicts": [v.to_json() for v in verdicts]}
-            report.write(orjson.dumps(line) + b"\n")
+            report.write(orjson.dumps({"input": number, **line}) + b"\n")
         progress.update(1)
 
     async def one(number: int, event: dict[str, Any]) -> None:
         try:
-            verdicts = await deliver_event(dest, event, settings, subs, deliverer)
-            summary.extend(verdicts)
+            results = await asyncio.gather(*(deliver_event(t.dest, event, t.settings, t.subs, t.deliverer)
+                                             for t in targets))
+            for verdicts in results:
+                summary.extend(verdicts)
             summary.events = (summary.events or 0) + 1
-            write(number, verdicts)
+            if targets[0].label is None:
+                write(number, {"verdicts": [v.to_json() for v in results[0]]})
+            else:
+                write(number, {"instances": {t.label: [v.to_json() for v in verdicts]
+                                             for t, verdicts in zip(targets, results, strict=True)}})
         finally:
             slots.release()
 
     invalid_input = 0
     try:
-        async with deliverer:
+        async with contextlib.AsyncExitStack() as clients:
+            for target in targets:
+                await clients.enter_async_context(target.deliverer)
             with stream:
                 for item in read_events(stream):
                     if stop.is_set():
@@ -110,7 +176,7 @@ async def _send(args: argparse.Namespace, dest: Any, settings: dict[str, Any],
                     if item.error:
                         invalid_input += 1
                         print_error(item.error)
-                        write(item.number, [], item.error)
+                        write(item.number, {"error": item.error})
                         continue
                     await slots.acquire()
                     if stop.is_set():

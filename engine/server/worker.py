@@ -38,6 +38,7 @@ from engine.server.sandbox import SandboxLog, SandboxTransport
 if TYPE_CHECKING:
     from engine.config import Config, DestinationConfig
     from engine.queue import Job, JobQueue
+    from engine.secrets import Masker
 
 
 @dataclass
@@ -182,6 +183,20 @@ class InstanceWorker:
         self.metrics.inc(decision.counter, self.dest.id)
 
 
+def instance_deliverer(config: Config, dest: DestinationConfig, sandbox: SandboxLog, transport: str = "auto",
+                       masker: Masker | None = None) -> Deliverer:
+    """The Deliverer of one configured instance: the config's routes, its sandbox hosts captured, the
+    instance's retry policy and concurrency, its secrets masked. `engine serve` and `engine send --config`
+    deliver through the same one."""
+    inner = make_transport(config.url_routes, transport, max_connections=dest.concurrency)  # type: ignore[arg-type]
+    if config.sandbox_hosts:
+        inner = SandboxTransport(config.sandbox_hosts, inner, sandbox, dest.id)
+    spec = dest.destination.spec
+    return Deliverer(inner, dest.retry.policy(), concurrency=dest.concurrency,
+                     masker=(masker or config.masker()).with_secrets(dest.secrets), errors_table=spec.get("errors"),
+                     default_timeout=float((spec.get("request_defaults") or {}).get("timeout", 10.0)))
+
+
 class Worker:
     """One `InstanceWorker` per enabled destination instance, each with its own `Deliverer`."""
 
@@ -199,14 +214,7 @@ class Worker:
         self.masker = config.masker()
 
     def _deliverer(self, dest: DestinationConfig) -> Deliverer:
-        transport = make_transport(self.config.url_routes, self.options.transport,  # type: ignore[arg-type]
-                                   max_connections=dest.concurrency)
-        if self.config.sandbox_hosts:
-            transport = SandboxTransport(self.config.sandbox_hosts, transport, self.sandbox, dest.id)
-        spec = dest.destination.spec
-        return Deliverer(transport, dest.retry.policy(), concurrency=dest.concurrency,
-                         masker=self.masker.with_secrets(dest.secrets), errors_table=spec.get("errors"),
-                         default_timeout=float((spec.get("request_defaults") or {}).get("timeout", 10.0)))
+        return instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
 
     async def start(self) -> None:
         lease = float(self.config.queue.lease_seconds)
