@@ -1,9 +1,16 @@
 """Transports behind httpx's `AsyncBaseTransport` interface.
 
-- `make_transport()` picks the pool: httpx over aiohttp when importable (several times faster
-  under concurrency than httpx's own pool), else httpx's `AsyncHTTPTransport(http2=True)`.
+- `make_transport()` picks the pool: aiohttp when importable (several times faster under
+  concurrency than httpx's own pool), else httpx's `AsyncHTTPTransport(http2=True)`.
+- `DirectAiohttpTransport` is an httpx transport over one `aiohttp.ClientSession` whose session the
+  `Deliverer` also drives directly (no httpx models per request): the fast default path.
 - `RouteTransport` sends requests for chosen hosts to another base URL (`--route HOST=BASE_URL`).
 - `SinkTransport` records every request in process and answers 200 `{}` (sandbox, dry runs).
+
+A transport that can be bypassed has `direct_route(url) -> (DirectAiohttpTransport, url) | None`:
+where a request for `url` (an origin: scheme, host, port) goes when sent directly, or None when it
+must go through httpx (a sandbox host, an inner transport that is not aiohttp). The `Deliverer` asks
+once per origin.
 
 TLS verification is never turned off here.
 """
@@ -20,6 +27,7 @@ import orjson
 
 TransportKind = Literal["auto", "aiohttp", "httpx", "sink"]
 DEFAULT_PORTS = {"http": 80, "https": 443}
+USER_AGENT = "engine/0.1"
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,12 @@ class RouteTransport(httpx.AsyncBaseTransport):
         raw_path = target.prefix.encode("ascii") + (url.raw_path or b"/")
         return url.copy_with(scheme=target.scheme, host=target.host, port=target.port, raw_path=raw_path)
 
+    def direct_route(self, url: httpx.URL) -> tuple[Any, httpx.URL] | None:
+        inner = getattr(self.inner, "direct_route", None)
+        if inner is None:
+            return None
+        return inner(self.rewrite(url) or url)  # type: ignore[no-any-return]
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         new_url = self.rewrite(request.url)
         if new_url is None:
@@ -157,8 +171,40 @@ class SinkTransport(httpx.AsyncBaseTransport):
         self.requests.clear()
 
 
+try:
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport as _AiohttpTransport
+except ImportError:  # pragma: no cover - aiohttp is optional
+    DirectAiohttpTransport: Any = None
+else:
+
+    class DirectAiohttpTransport(_AiohttpTransport):  # type: ignore[no-redef]
+        """httpx_aiohttp's transport (so it still works under httpx: the sandbox, redirects, tests),
+        whose `aiohttp.ClientSession` the `Deliverer` also sends through directly.
+
+        The session: one `TCPConnector` (limit = `max_connections`, keep-alive, this transport's
+        `ssl_context`: verification on, httpx's CA bundle), default User-Agent `engine/0.1`.
+        """
+
+        def get_client(self) -> aiohttp.ClientSession:
+            limit = {"limit": self.limits.max_connections} if self.limits.max_connections is not None else {}
+            connector = aiohttp.TCPConnector(keepalive_timeout=self.limits.keepalive_expiry, ssl=self.ssl_context,
+                                             **limit)  # type: ignore[arg-type]
+            return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
+
+        def session(self) -> aiohttp.ClientSession:
+            """The session (made on first use, inside the running loop)."""
+            client = self.client
+            if not isinstance(client, aiohttp.ClientSession):
+                client = self.client = self.get_client()
+            return client
+
+        def direct_route(self, url: httpx.URL) -> tuple[Any, httpx.URL] | None:
+            return self, url
+
+
 def aiohttp_available() -> bool:
-    return importlib.util.find_spec("httpx_aiohttp") is not None and importlib.util.find_spec("aiohttp") is not None
+    return DirectAiohttpTransport is not None
 
 
 def _limits(max_connections: int) -> httpx.Limits:
@@ -181,9 +227,9 @@ def make_transport(
     if kind == "sink":
         inner = SinkTransport()
     elif kind == "aiohttp" or (kind == "auto" and aiohttp_available()):
-        from httpx_aiohttp import AiohttpTransport
-
-        inner = AiohttpTransport(verify=True, limits=_limits(max_connections))
+        if DirectAiohttpTransport is None:
+            raise ValueError("the aiohttp transport needs the aiohttp and httpx-aiohttp packages")
+        inner = DirectAiohttpTransport(verify=True, limits=_limits(max_connections))
     elif kind in ("httpx", "auto"):
         http2 = importlib.util.find_spec("h2") is not None
         inner = httpx.AsyncHTTPTransport(verify=True, http2=http2, limits=_limits(max_connections))

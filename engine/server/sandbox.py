@@ -73,6 +73,13 @@ class SandboxTransport(httpx.AsyncBaseTransport):
         port = url.port if url.port is not None else DEFAULT_PORTS.get(url.scheme)
         return host in self.hosts or f"{host}:{port}" in self.hosts
 
+    def direct_route(self, url: httpx.URL) -> tuple[Any, httpx.URL] | None:
+        """For the Deliverer's direct path: captured hosts go through httpx (here), the rest as `inner` says."""
+        inner = getattr(self.inner, "direct_route", None)
+        if inner is None or self.captures(url):
+            return None
+        return inner(url)  # type: ignore[no-any-return]
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not self.captures(request.url):
             return await self.inner.handle_async_request(request)
