@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+REPORT_BATCH = 256  # report lines written at once
+
+
 @dataclass
 class Target:
     """Where each event goes: a destination with its settings, subscriptions and Deliverer."""
@@ -138,57 +141,67 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
     except (NotImplementedError, RuntimeError):
         pass
     progress = tqdm(unit=" events", disable=args.no_progress or not sys.stderr.isatty(), file=sys.stderr)
-    slots = asyncio.Semaphore(args.concurrency)
-    pending: set[asyncio.Task[Any]] = set()
     unread = False
     stream = open_input(args.input)
+    pending_lines: list[bytes] = []  # report lines, written in batches
+    dumps = orjson.dumps
+
+    def flush() -> None:
+        if report is not None and pending_lines:
+            report.write(b"".join(pending_lines))
+        pending_lines.clear()
 
     def write(number: int, line: dict[str, Any]) -> None:
         if report is not None:
-            report.write(orjson.dumps({"input": number, **line}) + b"\n")
+            pending_lines.append(dumps({"input": number, **line}) + b"\n")
+            if len(pending_lines) >= REPORT_BATCH:
+                flush()
         progress.update(1)
 
-    async def one(number: int, event: dict[str, Any]) -> None:
-        try:
+    single = targets[0] if len(targets) == 1 and targets[0].label is None else None
+    invalid_input = 0
+    items = iter(())
+
+    async def worker() -> None:
+        # `args.concurrency` of these pull events from one shared reader: as many events in flight as
+        # before (one task per event, a semaphore), without a task and a gather per event
+        nonlocal unread, invalid_input
+        for item in items:
+            if stop.is_set():
+                unread = True
+                return
+            if item.error:
+                invalid_input += 1
+                print_error(item.error)
+                write(item.number, {"error": item.error})
+                continue
+            event = item.event
+            if single is not None:
+                verdicts = await deliver_event(single.dest, event, single.settings, single.subs, single.deliverer)
+                summary.extend(verdicts)
+                summary.events = (summary.events or 0) + 1
+                write(item.number, {"verdicts": [v.to_json() for v in verdicts]})
+                continue
             results = await asyncio.gather(*(deliver_event(t.dest, event, t.settings, t.subs, t.deliverer)
                                              for t in targets))
             for verdicts in results:
                 summary.extend(verdicts)
             summary.events = (summary.events or 0) + 1
             if targets[0].label is None:
-                write(number, {"verdicts": [v.to_json() for v in results[0]]})
+                write(item.number, {"verdicts": [v.to_json() for v in results[0]]})
             else:
-                write(number, {"instances": {t.label: [v.to_json() for v in verdicts]
-                                             for t, verdicts in zip(targets, results, strict=True)}})
-        finally:
-            slots.release()
+                write(item.number, {"instances": {t.label: [v.to_json() for v in verdicts]
+                                                  for t, verdicts in zip(targets, results, strict=True)}})
 
-    invalid_input = 0
     try:
         async with contextlib.AsyncExitStack() as clients:
             for target in targets:
                 await clients.enter_async_context(target.deliverer)
             with stream:
-                for item in read_events(stream):
-                    if stop.is_set():
-                        unread = True
-                        break
-                    if item.error:
-                        invalid_input += 1
-                        print_error(item.error)
-                        write(item.number, {"error": item.error})
-                        continue
-                    await slots.acquire()
-                    if stop.is_set():
-                        slots.release()
-                        unread = True
-                        break
-                    task = asyncio.create_task(one(item.number, item.event))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                if pending:
-                    await asyncio.gather(*pending)
+                items = read_events(stream)
+                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     finally:
+        flush()
         progress.close()
         if report is not None:
             report.close()
