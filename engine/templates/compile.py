@@ -3,7 +3,9 @@
 A string without `{{` or `{%` is a constant. A string that is exactly one `{{ expression }}` renders
 to the expression's native value; other templates render to text. Pure lookups (`{{ payload.a.b }}`,
 `{{ settings.x }}`, `{{ steps.id.json[0] }}`, also inside text such as `Basic {{ settings.key }}`)
-become direct lookup closures with the same semantics as the sandbox; everything else runs in Jinja.
+become direct lookup closures with the same semantics as the sandbox; other expressions are compiled to
+closures by `engine.templates.fastexpr` (which leaves the subtrees it does not replicate to Jinja); templates
+with statements (`{% if %}`, `{% for %}`...) run in Jinja.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import jinja2
 from jinja2 import nodes
 
 from engine.jsvalues import UNDEFINED
+from engine.templates.fastexpr import ExprCompiler
 from engine.templates.environment import (
     CONTEXT_NAMES,
     MAX_OUTPUT,
     TemplateCompileError,
     TemplateEnvironment,
     TemplateRenderError,
+    _check_size,
     make_environment,
+    normalize,
     parse,
     run_guarded,
     to_text,
@@ -242,7 +247,8 @@ def _with_path(render: Renderer, path: Path) -> Renderer:
 
 
 def text_renderer(env: TemplateEnvironment, ast: nodes.Template, fast: bool = True) -> Renderer:
-    """Renders a parsed template to text; templates of only text and lookups skip Jinja."""
+    """Renders a parsed template to text; templates of only text and lookups skip Jinja, and so do templates
+    of only text and expressions (compiled by `fastexpr`)."""
     if fast and all(isinstance(n, nodes.Output) for n in ast.body):
         parts: list[str | Renderer] = []
         for output in ast.body:
@@ -259,9 +265,56 @@ def text_renderer(env: TemplateEnvironment, ast: nodes.Template, fast: bool = Tr
             break
         else:
             return _concat_renderer(parts)
+        return expression_text_renderer(env, ast)
     template = env.from_string(ast)
     render_text = template.render_text  # type: ignore[attr-defined]
     return lambda ctx: run_guarded(render_text, ctx)
+
+
+def expression_text_renderer(env: TemplateEnvironment, ast: nodes.Template) -> Renderer:
+    """Text of a template made only of `Output` nodes, each expression compiled by `fastexpr`; the same text,
+    size checks (after each part, as `BoundedTemplate.render_text`) and errors as Jinja."""
+    compiler = ExprCompiler(env)
+    pieces: list[tuple[bool, Any]] = []  # (is_text, text or closure)
+    for output in ast.body:
+        for child in output.nodes:
+            if isinstance(child, nodes.TemplateData):
+                pieces.append((True, child.data))
+            else:
+                pieces.append((False, compiler.compile(child)))
+    frozen = tuple(pieces)
+
+    def render(ctx: dict[str, Any]) -> str:
+        out: list[str] = []
+        total = 0
+        try:
+            for is_text, piece in frozen:
+                text = piece if is_text else to_text(piece(ctx))
+                total += len(text)
+                if total > MAX_OUTPUT:
+                    raise TemplateRenderError(f"the template's output is longer than {MAX_OUTPUT} characters")
+                out.append(text)
+        except StopIteration as exc:  # raised inside Jinja's render generator it would be this
+            raise RuntimeError("generator raised StopIteration") from exc
+        return "".join(out)
+
+    return lambda ctx: run_guarded(render, ctx)
+
+
+def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr) -> Renderer:
+    """The native value of one expression compiled by `fastexpr`, finished like `BoundedTemplate.render_native`."""
+    closure = ExprCompiler(env).compile(expr)
+
+    def render(ctx: dict[str, Any]) -> Any:
+        try:
+            value = closure(ctx)
+        except StopIteration as exc:
+            raise RuntimeError("generator raised StopIteration") from exc
+        if isinstance(value, str):
+            _check_size(len(value), "a string")
+        return normalize(value)
+
+    return lambda ctx: run_guarded(render, ctx)
 
 
 def _concat_renderer(parts: list[str | Renderer]) -> Renderer:
@@ -295,6 +348,7 @@ def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = Tru
         merged = merge_renderer(env, expr)
         if merged is not None:
             return merged
+        return expression_renderer(env, expr)
     lineno = expr.lineno or 1
     ast = nodes.Template([nodes.Assign(nodes.Name("result", "store", lineno=lineno), expr, lineno=lineno)], lineno=1)
     ast.set_environment(env)

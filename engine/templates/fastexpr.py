@@ -1,0 +1,365 @@
+"""Jinja expressions compiled to Python functions, with the values and errors Jinja's generated code gives.
+
+Each expression becomes one generated Python function (source built here, `exec`uted once at compile time)
+that needs no Jinja `Context` and no render generator. It computes exactly what the code Jinja generates for the same (sandboxed) expression computes,
+including Jinja's undefined objects (`JsUndefined` for lookups, the plain `Undefined` of an `a if c` without
+`else`), so the caller finishes the value the way `BoundedTemplate.render_native` / `render_text` do.
+What is replicated, node by node (jinja2 3.1 `compiler.CodeGenerator`):
+
+* constant folding: the expression first goes through Jinja's own `Optimizer` (the code generator folds
+  the same subtrees: `10 | random_digits` is computed once, when the template is compiled, in both);
+* names: the render variables, then the environment's globals, else `undefined(name=...)`;
+* `a.b` -> `environment.getattr`, `a[k]` -> `environment.getitem` (a plain dict holding the key answers
+  directly, as `TemplateEnvironment.getattr` does), `a[i:j]` -> Python slicing (Jinja bypasses the sandbox too);
+* dict/list/tuple literals, `x if c else y`, `and`/`or`/`not`, unary `-`/`+`, comparisons (Python chains);
+* `+ * ** %` through `environment.call_binop` (the sandbox's size checks), `- / //` as Python operators;
+* filters and tests called directly with the environment / eval context / context they ask for;
+* calls through `environment.call` (budget, sandbox checks, `pass_context` callables, StopIteration).
+
+Any other node (or a filter or call with `*args`/`**kwargs`) is rendered by Jinja itself, as a native
+sub-template of that subtree over the same variables: any expression compiles, the rare parts run in Jinja.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2.optimizer import Optimizer
+from jinja2.runtime import Undefined, missing
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
+
+from engine.jsvalues import UNDEFINED
+from engine.templates.environment import TemplateEnvironment, _spend
+
+Closure = Callable[[dict[str, Any]], Any]
+
+_STOP_UNDEFINED = "value was undefined because a callable raised a StopIteration exception"
+
+
+class _CallContext:
+    """Stands in for the `Context` that `environment.call` hands the call to (jinja2 `Context.call`);
+    a real `Context` is made only for callables that ask for one."""
+
+    __slots__ = ("compiler", "variables")
+
+    def __init__(self, compiler: ExprCompiler, variables: dict[str, Any]):
+        self.compiler = compiler
+        self.variables = variables
+
+    def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if hasattr(__obj, "__call__") and _PassArg.from_obj(__obj.__call__) is not None:  # noqa: B004
+            __obj = __obj.__call__
+        pass_arg = _PassArg.from_obj(__obj)
+        if pass_arg is _PassArg.context:
+            args = (__self.compiler.jinja_context(__self.variables), *args)
+        elif pass_arg is _PassArg.eval_context:
+            args = (__self.compiler.jinja_context(__self.variables).eval_ctx, *args)
+        elif pass_arg is _PassArg.environment:
+            args = (__self.compiler.env, *args)
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.compiler.env.undefined(_STOP_UNDEFINED)
+
+
+_DATETIME_FIELDS = frozenset(["year", "month", "day", "hour", "minute", "second", "microsecond", "tzinfo", "fold"])
+
+
+class ExprCompiler:
+    """Compiles expressions of one environment; `compile(expr)` folds constants as Jinja does, then generates."""
+
+    def __init__(self, env: TemplateEnvironment):
+        self.env = env
+        self.globals = dict(env.globals)
+        self.eval_ctx = nodes.EvalContext(env, None)
+        self.fallbacks = 0  # subtrees rendered by Jinja (for tests)
+        self._stock_getattr = (
+            type(env).getattr is TemplateEnvironment.getattr
+            and type(env).is_safe_attribute is ImmutableSandboxedEnvironment.is_safe_attribute
+        )
+
+    def fold(self, expr: nodes.Expr) -> nodes.Expr:
+        return Optimizer(self.env).visit(expr, self.eval_ctx)  # type: ignore[no-any-return]
+
+    def compile(self, expr: nodes.Expr) -> Closure:
+        return _Generator(self).function(self.fold(expr))
+
+    def jinja_context(self, variables: dict[str, Any]) -> jinja2.runtime.Context:
+        """The Context `BoundedTemplate._context` makes for these variables (for `pass_context` callables)."""
+        env = self.env
+        return env.context_class(env, {**self.globals, **variables}, None, {}, globals=self.globals)
+
+    def fallback(self, node: nodes.Node) -> Closure:
+        """The subtree rendered by Jinja as `{% set result = subtree %}` over the same variables (raw value)."""
+        env = self.env
+        lineno = getattr(node, "lineno", None) or 1
+        ast = nodes.Template([nodes.Assign(nodes.Name("result", "store", lineno=lineno), node, lineno=lineno)], lineno=1)
+        ast.set_environment(env)
+        template = env.from_string(ast)
+        make_context = template._context  # type: ignore[attr-defined]
+        root = template.root_render_func
+        self.fallbacks += 1
+
+        def jinja_subtree(ctx: dict[str, Any]) -> Any:
+            jctx = make_context(ctx)
+            for _ in root(jctx):
+                pass
+            return jctx.vars["result"]
+
+        return jinja_subtree
+
+    def environment_call(self, name: str) -> Callable[..., Any] | None:
+        """`environment.call(context, environment.<name>, ...)` for the engine's own helper methods (safe_concat,
+        url_component): what `TemplateEnvironment.call` does for them, without a context; None when not stock."""
+        env = self.env
+        method = getattr(env, name, None)
+        if (
+            type(env).call is not TemplateEnvironment.call
+            or type(env).is_safe_callable is not ImmutableSandboxedEnvironment.is_safe_callable
+            or method is None
+            or getattr(type(env), name, None) is not getattr(TemplateEnvironment, name, None)
+            or name not in ("safe_concat", "url_component")
+            or not env.is_safe_callable(method)
+        ):
+            return None
+        undefined = env.undefined
+
+        def call_method(*args: Any) -> Any:
+            _spend(1)
+            try:
+                return method(*args)
+            except StopIteration:
+                return undefined(_STOP_UNDEFINED)
+
+        return call_method
+
+    def helpers(self) -> dict[str, Any]:
+        env = self.env
+        undefined = env.undefined
+        env_getattr = env.getattr
+        env_getitem = env.getitem
+        stock = self._stock_getattr
+        datetime_type = dt.datetime
+
+        def getattr_(obj: Any, key: str) -> Any:
+            # TemplateEnvironment.getattr, with its outcome for plain dicts and datetimes answered here
+            if type(obj) is dict:
+                if key in obj:
+                    value = obj[key]
+                    return undefined(obj=obj, name=key) if value is UNDEFINED else value
+                if stock and not hasattr(dict, key):
+                    return undefined(obj=obj, name=key)
+            elif stock and type(obj) is datetime_type and key in _DATETIME_FIELDS:
+                return getattr(obj, key)
+            return env_getattr(obj, key)
+
+        def getitem_(obj: Any, key: Any) -> Any:
+            if type(obj) is dict and type(key) is str and key in obj:
+                value = obj[key]
+                return undefined(obj=obj, name=key) if value is UNDEFINED else value
+            return env_getitem(obj, key)
+
+        compiler = self
+
+        def call_context(ctx: dict[str, Any]) -> _CallContext:
+            return _CallContext(compiler, ctx)
+
+        return {
+            "_getattr": getattr_,
+            "_getitem": getitem_,
+            "_undefined": undefined,
+            "_Undefined": Undefined,
+            "_call": env.call,
+            "_call_context": call_context,
+            "_call_binop": env.call_binop,
+            "_jinja_context": self.jinja_context,
+            "_copy": copy.deepcopy,
+            "_env": env,
+            "_eval_ctx": self.eval_ctx,
+        }
+
+
+class _Generator:
+    """Python source of one expression; values that are not literals live in the namespace under made-up names."""
+
+    def __init__(self, compiler: ExprCompiler):
+        self.compiler = compiler
+        self.env = compiler.env
+        self.ns: dict[str, Any] = compiler.helpers()
+        self.names: dict[str, str] = {}  # template name -> local variable
+        self.counter = 0
+
+    def _bind(self, value: Any, hint: str = "k") -> str:
+        self.counter += 1
+        name = f"_{hint}{self.counter}"
+        self.ns[name] = value
+        return name
+
+    def function(self, expr: nodes.Expr) -> Closure:
+        body = self.expr(expr)
+        lines = ["def _render(ctx):"]
+        for name, local in self.names.items():
+            found = self.compiler.globals.get(name, missing)
+            if found is missing:
+                lines.append(f"    {local} = ctx[{name!r}] if {name!r} in ctx else _undefined(name={name!r})")
+            else:
+                lines.append(f"    {local} = ctx[{name!r}] if {name!r} in ctx else {self._bind(found, 'g')}")
+        lines.append(f"    return {body}")
+        source = "\n".join(lines)
+        code = compile(source, "<template expression>", "exec")
+        exec(code, self.ns)  # noqa: S102 - source generated above from the template's AST, no text of it is code
+        render = self.ns["_render"]
+        render.source = source
+        return render  # type: ignore[no-any-return]
+
+    def expr(self, node: nodes.Node) -> str:
+        method = getattr(self, "_g_" + type(node).__name__, None)
+        source = method(node) if method is not None else None
+        if source is None:
+            return f"{self._bind(self.compiler.fallback(node), 'jinja')}(ctx)"
+        return source
+
+    # -- nodes --
+
+    def _g_Const(self, node: nodes.Const) -> str:
+        value = node.value
+        if value is None or type(value) in (bool, int, str):
+            return repr(value)
+        if isinstance(value, (dict, list, tuple, set)):  # the generated code writes repr(value): a new object each time
+            if type(value) is dict and not value:
+                return "{}"
+            if type(value) is list and not value:
+                return "[]"
+            return f"_copy({self._bind(value)})"
+        return self._bind(value)
+
+    def _g_Name(self, node: nodes.Name) -> str | None:
+        if node.ctx != "load":
+            return None
+        local = self.names.get(node.name)
+        if local is None:
+            local = self.names[node.name] = f"_v{len(self.names)}"
+        return local
+
+    def _g_Getattr(self, node: nodes.Getattr) -> str:
+        return f"_getattr({self.expr(node.node)}, {node.attr!r})"
+
+    def _g_Getitem(self, node: nodes.Getitem) -> str:
+        obj = self.expr(node.node)
+        arg = node.arg
+        if isinstance(arg, nodes.Slice):
+            parts = ["" if p is None else self.expr(p) for p in (arg.start, arg.stop, arg.step)]
+            return f"({obj}[{parts[0]}:{parts[1]}:{parts[2]}])"
+        return f"_getitem({obj}, {self.expr(arg)})"
+
+    def _g_Dict(self, node: nodes.Dict) -> str:
+        return "{" + ", ".join(f"{self.expr(p.key)}: {self.expr(p.value)}" for p in node.items) + "}"
+
+    def _g_List(self, node: nodes.List) -> str:
+        return "[" + ", ".join(self.expr(i) for i in node.items) + "]"
+
+    def _g_Tuple(self, node: nodes.Tuple) -> str | None:
+        if node.ctx != "load":
+            return None
+        items = [self.expr(i) for i in node.items]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+    def _g_CondExpr(self, node: nodes.CondExpr) -> str:
+        test, then = self.expr(node.test), self.expr(node.expr1)
+        if node.expr2 is not None:
+            otherwise = self.expr(node.expr2)
+        else:
+            hint = f"the inline if-expression on line {node.lineno} evaluated to false and no else section was defined."
+            otherwise = f"_Undefined({hint!r})"
+        return f"({then} if {test} else {otherwise})"
+
+    def _g_And(self, node: nodes.And) -> str:
+        return f"({self.expr(node.left)} and {self.expr(node.right)})"
+
+    def _g_Or(self, node: nodes.Or) -> str:
+        return f"({self.expr(node.left)} or {self.expr(node.right)})"
+
+    def _unop(self, node: nodes.UnaryExpr, op: str) -> str | None:
+        if op in self.env.intercepted_unops:
+            return None
+        return f"({op}{self.expr(node.node)})"
+
+    def _g_Not(self, node: nodes.Not) -> str | None:
+        return self._unop(node, "not ")
+
+    def _g_Neg(self, node: nodes.Neg) -> str | None:
+        return self._unop(node, "-")
+
+    def _g_Pos(self, node: nodes.Pos) -> str | None:
+        return self._unop(node, "+")
+
+    def _binop(self, node: nodes.BinExpr) -> str:
+        op = node.operator
+        left, right = self.expr(node.left), self.expr(node.right)
+        if op in self.env.intercepted_binops:
+            return f"_call_binop(None, {op!r}, {left}, {right})"
+        return f"({left} {op} {right})"
+
+    _g_Add = _g_Sub = _g_Mul = _g_Div = _g_FloorDiv = _g_Pow = _g_Mod = _binop
+
+    def _g_Compare(self, node: nodes.Compare) -> str | None:
+        if any(op.op not in _OPERATORS for op in node.ops):
+            return None
+        return "(" + self.expr(node.expr) + "".join(f" {_OPERATORS[op.op]} {self.expr(op.expr)}" for op in node.ops) + ")"
+
+    def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call) -> list[str] | None:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        args = [self.expr(a) for a in node.args]
+        if node.kwargs:
+            args.append("**{" + ", ".join(f"{k.key!r}: {self.expr(k.value)}" for k in node.kwargs) + "}")
+        return args
+
+    def _filter_or_test(self, node: nodes.Filter | nodes.Test, table: dict[str, Any]) -> str | None:
+        func = table.get(node.name)
+        if func is None or node.node is None or node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        pass_arg = _PassArg.from_obj(func)
+        lead = {
+            _PassArg.context: ["_jinja_context(ctx)"],
+            _PassArg.eval_context: ["_eval_ctx"],
+            _PassArg.environment: ["_env"],
+        }.get(pass_arg, [])  # type: ignore[arg-type]
+        target = self.expr(node.node)
+        args = self._arguments(node)
+        assert args is not None
+        return f"{self._bind(func, 'f')}(" + ", ".join([*lead, target, *args]) + ")"
+
+    def _g_Filter(self, node: nodes.Filter) -> str | None:
+        return self._filter_or_test(node, self.env.filters)
+
+    def _g_Test(self, node: nodes.Test) -> str | None:
+        return self._filter_or_test(node, self.env.tests)
+
+    def _g_Call(self, node: nodes.Call) -> str | None:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return None
+        callee = node.node
+        if isinstance(callee, nodes.EnvironmentAttribute):
+            if not callee.name.isidentifier():
+                return None
+            direct = self.compiler.environment_call(callee.name)
+            if direct is not None and not node.kwargs:
+                return f"{self._bind(direct, 'e')}(" + ", ".join(self.expr(a) for a in node.args) + ")"
+            target = f"_env.{callee.name}"
+        else:
+            target = self.expr(callee)
+        args = self._arguments(node)
+        assert args is not None
+        return "_call(" + ", ".join(["_call_context(ctx)", target, *args]) + ")"
+
+
+_OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
