@@ -1,11 +1,13 @@
 """Delivery benchmark against a local loopback sink (bench/sink.py, its own process): req/s and latency.
 
-    .venv/bin/python bench/deliver.py [--events 5000] [--concurrency 1 16 64]
+    .venv/bin/python bench/deliver.py [--events 5000] [--concurrency 1 16 64] [--baseline DIR]
 
 Rows, at each concurrency, all against the same sink in the same run:
   engine send (subprocess)  `engine send usermotion --route api.usermotion.com=http://127.0.0.1:PORT`; start-up
                             excluded by timing N events and 200 events and taking the difference
-  engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp under httpx)
+  engine send, baseline     with --baseline DIR: the same command run from another checkout (e.g. `git archive` of an
+                            older commit unpacked in DIR), for before/after numbers in one run
+  engine library            deliver_event() + Deliverer in this process (transport "auto": the direct aiohttp path)
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
   bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine
   engine, aiohttp direct (*) a PROTOTYPE: the engine's deliver_event() with a Deliverer stand-in that sends through
@@ -48,12 +50,16 @@ def pct(values: list[float], p: float) -> float:
     return values[min(int(len(values) * p), len(values) - 1)] * 1e6 if values else float("nan")
 
 
-def engine_send(path: str, small: str, port: int, conc: int) -> tuple[float, int]:
+def engine_send(path: str, small: str, port: int, conc: int, root: Path = ROOT) -> tuple[float, int]:
     def run(file: str) -> float:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "engine", "send", SLUG, "--settings", orjson.dumps(SETTINGS[SLUG]).decode(),
-                        "--route", f"{HOST}=http://127.0.0.1:{port}", "--concurrency", str(conc), "--no-progress", file],
-                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, "-m", "engine", "send", SLUG, "--settings",
+                               orjson.dumps(SETTINGS[SLUG]).decode(), "--route", f"{HOST}=http://127.0.0.1:{port}",
+                               "--concurrency", str(conc), "--no-progress", file],
+                              cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if done.returncode not in (0, 1) or b" 0 failed" not in done.stderr:  # 1: some events are invalid
+            raise RuntimeError(f"engine send failed in {root}: {done.stderr.decode()[-2000:]}")
         return time.perf_counter() - t0
     t_small, t_big = run(small), run(path)
     return t_big - t_small, 0
@@ -208,6 +214,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    ap.add_argument("--baseline", metavar="DIR", type=Path,
+                    help="also time `engine send` from this checkout (before/after in one run)")
     args = ap.parse_args()
     n = args.events
     events = list(generate(n))
@@ -234,6 +242,10 @@ def main() -> None:
             ev = n - 200
             print(f"{'engine send (subprocess)':<26} {conc:>4} {ev / secs:>9,.0f} {ev * per_req / secs:>9,.0f} {'':>7} {'':>7}",
                   flush=True)
+            if args.baseline:
+                secs, _ = engine_send(path, small, port, conc, args.baseline.resolve())
+                print(f"{'engine send, baseline':<26} {conc:>4} {ev / secs:>9,.0f} {ev * per_req / secs:>9,.0f} "
+                      f"{'':>7} {'':>7}", flush=True)
             secs, lat = asyncio.run(engine_library(events, port, conc))
             print(f"{'engine library':<26} {conc:>4} {n / secs:>9,.0f} {len(bodies) / secs:>9,.0f} "
                   f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)

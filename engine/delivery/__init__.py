@@ -4,8 +4,8 @@ The public face is small; the modules behind it are private rooms:
 
     PreparedRequest, Response         what goes out, what later steps see   (models)
     RetryPolicy, ErrorRule            when to retry and how long to wait    (retry)
-    make_transport, RouteTransport,   which pool, `--route`, in-process sink (transports)
-    SinkTransport, parse_routes
+    make_transport, RouteTransport,   which pool, `--route`, in-process sink (transports);
+    SinkTransport, parse_routes       the default aiohttp pool is driven directly by the Deliverer
     Deliverer, Outcome                send one request, get a verdict       (client)
     Verdict, VerdictStatus, Summary   per-event verdicts, end-of-run summary (verdicts)
 """

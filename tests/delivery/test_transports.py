@@ -118,3 +118,30 @@ def test_make_transport_kinds_keep_tls_verification_on():
     assert isinstance(make_transport(kind="sink"), SinkTransport)
     with pytest.raises(ValueError):
         make_transport(kind="carrier-pigeon")
+
+
+def test_default_transport_is_the_direct_aiohttp_one_and_routes_resolve_per_origin():
+    from engine.delivery.transports import DirectAiohttpTransport
+
+    auto = make_transport(max_connections=7)
+    assert isinstance(auto, DirectAiohttpTransport) and auto.limits.max_connections == 7
+    assert _verify_mode(auto) == ssl.CERT_REQUIRED
+    routed = make_transport({"api.example.com": "http://127.0.0.1:8080/mock/", "b.example.com:8443": "https://c.example"})
+    inner, url = routed.direct_route(httpx.URL("https://API.example.com/"))
+    assert inner is routed.inner and str(url) == "http://127.0.0.1:8080/mock/"
+    assert str(routed.direct_route(httpx.URL("https://b.example.com:8443/"))[1]) == "https://c.example/"
+    assert str(routed.direct_route(httpx.URL("https://b.example.com/"))[1]) == "https://b.example.com/"
+    # pools that are not aiohttp's are always driven through httpx
+    assert make_transport({"a.com": "http://x"}, kind="httpx").direct_route(httpx.URL("https://a.com/")) is None
+    assert not hasattr(SinkTransport(), "direct_route") and not hasattr(httpx.MockTransport(lambda r: None), "direct_route")
+
+
+def test_injected_transports_never_take_the_direct_path():
+    sink = SinkTransport()
+
+    async def run():
+        async with Deliverer(sink, RetryPolicy()) as d:
+            await d.send(PreparedRequest("GET", "https://a.example/x", {}))
+            return dict(d._origins)
+
+    assert asyncio.run(run()) == {} and len(sink.requests) == 1
