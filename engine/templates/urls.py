@@ -18,6 +18,7 @@ from engine.templates.compile import (
     Renderer,
     _concat_renderer,
     _with_path,
+    expression_text_renderer,
     is_template,
     lookup_chain,
     lookup_renderer,
@@ -162,6 +163,8 @@ def compile_url(template: str, *, fast: bool = True) -> Callable[[dict[str, Any]
                 else c
                 for c in output.nodes
             ]
+    if fast and all(isinstance(n, nodes.Output) for n in ast.body):
+        return _with_path(expression_text_renderer(env, ast), ())
     compiled = env.from_string(ast)
     render_text = compiled.render_text  # type: ignore[attr-defined]
     return _with_path(lambda ctx: run_guarded(render_text, ctx), ())

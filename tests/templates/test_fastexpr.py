@@ -166,3 +166,18 @@ def test_undefined_context_roots(payload: dict) -> None:
     for text in EXPRESSIONS:
         for ctx in ({"payload": payload}, {}, make_context()):
             assert _outcome(compile_template(text), ctx) == _outcome(compile_template(text, fast=False), ctx), text
+
+
+URL_TEMPLATES = [t for t in SPEC_TEMPLATES if t.startswith(("http", "{{ settings.endpoint"))] + [
+    "https://{{ settings.appSubdomain }}.x.test/{{ payload.a or fail('no a') }}/{{ payload.s | urlencode }}?q={{ payload.n }}",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(payload=objects, settings_=objects, steps=steps_)
+def test_url_templates_match_jinja(payload: dict, settings_: dict, steps: dict) -> None:
+    from engine.templates import compile_url
+
+    ctx = make_context(payload, settings_, steps, now=NOW)
+    for text in URL_TEMPLATES:
+        assert _outcome(compile_url(text), ctx) == _outcome(compile_url(text, fast=False), ctx), text
