@@ -19,6 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import orjson
+
+_dumps = orjson.dumps
+
 MASK = "****"
 MIN_SUBSTRING_LENGTH = 4
 # A base64 fragment taken from the middle of a longer base64 text must be at least this long
@@ -68,10 +72,44 @@ def secret_forms(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SUBSTRING_LENGTH}
 
 
-class Masker:
-    """Replaces secrets with `****` in strings and JSON-like data."""
+def _json_escaped(text: str) -> bytes | None:
+    """`text` as orjson writes it inside a JSON string (None if orjson refuses it: lone surrogates)."""
+    try:
+        return orjson.dumps(text)[1:-1]
+    except TypeError:
+        return None
 
-    __slots__ = ("_pattern", "_pattern_bytes", "_short", "_secrets")
+
+def _minimal(needles: set[Any]) -> tuple[Any, ...]:
+    """`needles` without those that contain another one (finding the shorter one is enough)."""
+    ordered = sorted(needles, key=lambda n: (len(n), n))
+    kept: list[Any] = []
+    for needle in ordered:
+        if not any(k in needle for k in kept):
+            kept.append(needle)
+    return tuple(kept)
+
+
+# Containers are encoded with orjson to look for secrets in one go; subclasses of the builtin
+# types go to the walk (which returns plain types, as masking always did).
+_ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS
+# Dicts up to this size are walked item by item (their texts are not worth joining).
+_SMALL = 8
+
+
+class Masker:
+    """Replaces secrets with `****` in strings and JSON-like data.
+
+    `mask` of a container first encodes it with orjson and looks for any form of any secret in
+    the bytes (as JSON escapes it); a container where none occurs is returned as it is (no copy),
+    and only containers on the way to an occurrence are walked and copied. A string holding a
+    form `f` is encoded to bytes holding the JSON-escaped `f` (escaping is per character), so
+    looking for the escaped forms finds every string the walk would change (percent-escapes in
+    either hex case: those forms are looked for in the lower-cased bytes).
+    """
+
+    __slots__ = ("_pattern", "_pattern_bytes", "_short", "_secrets", "_needles", "_ci_needles", "_fast", "_keeps",
+                 "_text_needles", "_text_ci_needles", "_sep")
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         long_secrets: set[str] = set()
@@ -82,6 +120,7 @@ class Masker:
             (long_secrets if len(secret) >= MIN_SUBSTRING_LENGTH else short).add(secret)
         self._secrets = frozenset(long_secrets | short)
         self._short = frozenset(short)
+        self._keeps: dict[tuple[str, ...], bool] = {}
         forms: set[str] = set()
         for secret in long_secrets:
             forms |= secret_forms(secret)
@@ -94,6 +133,43 @@ class Masker:
         else:
             self._pattern = None
             self._pattern_bytes = None
+        # What the fast path looks for in orjson's bytes: every form as JSON escapes it, and every
+        # short secret as a whole JSON string. Forms whose percent-escapes match in either hex case
+        # are looked for lower-cased in the lower-cased bytes.
+        # `mask_text` runs the regex only on texts holding a form (looked for the same way, without
+        # the JSON escaping; either-case forms as lower-cased UTF-8).
+        needles: set[str] = set()
+        ci_needles: set[bytes] = set()
+        text_needles: set[str] = set()
+        text_ci_needles: set[bytes] = set()
+        fast = True
+        for form in forms:
+            either_case = _form_regex(form) != re.escape(form)
+            if either_case:
+                text_ci_needles.add(form.encode("utf-8", "surrogatepass").lower())
+            else:
+                text_needles.add(form)
+            escaped = _json_escaped(form)
+            if escaped is None:
+                fast = False
+            elif either_case:
+                ci_needles.add(escaped.lower())
+            else:
+                needles.add(escaped.decode("utf-8"))
+        for secret in short:
+            escaped = _json_escaped(secret)
+            if escaped is None:
+                fast = False
+                break
+            needles.add('"' + escaped.decode("utf-8") + '"')
+        self._fast = fast
+        self._needles = _minimal(needles)
+        self._ci_needles = _minimal(ci_needles)
+        self._text_needles: tuple[str, ...] = _minimal(text_needles)  # type: ignore[arg-type]
+        self._text_ci_needles = _minimal(text_ci_needles)
+        # Joins the texts of a container to look for every needle once: a character in no needle,
+        # so no needle found in the joined text crosses from one text into the next.
+        self._sep = next(chr(c) for c in range(0x110000) if not any(chr(c) in n for n in self._text_needles))
 
     @classmethod
     def empty(cls) -> Masker:
@@ -110,13 +186,28 @@ class Masker:
         """A new masker for these secrets and the ones this masker already has."""
         return Masker([*self._secrets, *more])
 
+    def keeps(self, texts: tuple[str, ...]) -> bool:
+        """True when masking leaves every one of `texts` as it is (cached per tuple: for fixed keys)."""
+        known = self._keeps.get(texts)
+        if known is None:
+            known = self._keeps[texts] = all(self.mask_text(t) == t for t in texts)
+        return known
+
     def mask_text(self, text: str) -> str:
         """`text` with every secret form replaced by `****`."""
         if text in self._short or text in self._secrets:
             return MASK
         if self._pattern is None:
             return text
-        return self._pattern.sub(MASK, text)
+        for needle in self._text_needles:
+            if needle in text:
+                return self._pattern.sub(MASK, text)
+        if self._text_ci_needles:
+            lowered = text.encode("utf-8", "surrogatepass").lower()
+            for needle in self._text_ci_needles:
+                if needle in lowered:
+                    return self._pattern.sub(MASK, text)
+        return text
 
     def mask_bytes(self, data: bytes) -> bytes:
         if data.decode("utf-8", "replace") in self._short:
@@ -125,18 +216,93 @@ class Masker:
             return data
         return self._pattern_bytes.sub(MASK.encode(), data)
 
+    def _occurs(self, data: bytes) -> bool:
+        """Whether any secret form may occur in `data` (orjson's bytes of a container)."""
+        text = data.decode("utf-8")  # str's `in` costs a fraction of bytes' on short texts
+        for needle in self._needles:
+            if needle in text:
+                return True
+        if self._ci_needles:
+            lowered = data.lower()
+            for needle in self._ci_needles:
+                if needle in lowered:
+                    return True
+        return False
+
     def mask(self, obj: Any) -> Any:
-        """A copy of `obj` (str, bytes, dict, list, tuple, scalars) with secrets masked."""
+        """`obj` (str, bytes, dict, list, tuple, scalars) with secrets masked.
+
+        Containers in which no secret occurs are returned as they are (not copied); the others
+        are copied with their changed parts."""
         if isinstance(obj, str):
             return self.mask_text(obj)
-        if isinstance(obj, dict):
-            return {self.mask(k) if isinstance(k, str) else k: self.mask(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self.mask(v) for v in obj]
-        if isinstance(obj, tuple):
-            return tuple(self.mask(v) for v in obj)
+        if isinstance(obj, (dict, list, tuple)):
+            if not self._secrets:
+                return obj
+            if self._fast:
+                try:
+                    data = _dumps(obj, option=_ENCODE_OPTIONS)
+                except TypeError:  # not JSON to orjson (bytes, big ints, other keys, subclasses)
+                    pass
+                else:
+                    if not self._occurs(data):
+                        return obj
+                    if type(obj) is dict and len(obj) > _SMALL:  # str keys, JSON values: see _walk_dict
+                        return self._walk_dict(obj)
+            return self._walk(obj)
         if isinstance(obj, (bytes, bytearray)):
             return self.mask_bytes(bytes(obj))
         return obj
+
+    def _walk(self, obj: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Any:
+        """A copy of the container with every key and value masked."""
+        mask = self.mask
+        if isinstance(obj, dict):
+            text = self.mask_text
+            return {text(k) if isinstance(k, str) else k: mask(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [mask(v) for v in obj]
+        return tuple(mask(v) for v in obj)
+
+    def _changing(self, texts: list[str]) -> frozenset[str] | set[str]:
+        """Those of `texts` (exact `str`s) that `mask_text` may change: a superset, never fewer."""
+        found: frozenset[str] | set[str] = self._secrets.intersection(texts)
+        if self._pattern is None:
+            return found
+        sep = self._sep
+        joined = sep.join(texts)
+        if joined.count(sep) != len(texts) - 1:  # a text holds the separator: no telling them apart
+            return set(texts)
+        if self._text_ci_needles:
+            lowered = joined.encode("utf-8", "surrogatepass").lower()
+            if any(needle in lowered for needle in self._text_ci_needles):
+                return set(texts)
+        for needle in self._text_needles:
+            at = joined.find(needle)
+            while at >= 0:
+                found = set(found)
+                found.add(texts[joined.count(sep, 0, at)])  # the needle holds no separator
+                at = joined.find(needle, at + 1)
+        return found
+
+    def _walk_dict(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """`_walk` of a dict that orjson encoded (exact str keys, JSON values): its strings are
+        looked at together, and only those holding a needle go through `mask_text`."""
+        texts = [*obj]
+        texts += [v for v in obj.values() if type(v) is str]
+        changing = self._changing(texts)
+        text, mask = self.mask_text, self.mask
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in changing:
+                key = text(key)
+            kind = type(value)
+            if kind is str:
+                if value in changing:
+                    value = text(value)
+            elif value is not None and kind is not int and kind is not bool and kind is not float:
+                value = mask(value)
+            out[key] = value
+        return out
 
     __call__ = mask

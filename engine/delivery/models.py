@@ -83,14 +83,21 @@ class PreparedRequest:
         return self.body.decode("utf-8", "replace")
 
     def to_display(self, masker: Masker | None = None) -> dict[str, Any]:
-        """`{"method", "url", "headers", "body"}` for `engine plan`, secrets masked."""
-        shown = {
-            "method": self.method.upper(),
-            "url": self.url,
-            "headers": dict(self.wire_headers()),
-            "body": self.display_body(),
-        }
-        return (masker or Masker.empty()).mask(shown)
+        """`{"method", "url", "headers", "body"}` for `engine plan`, secrets masked.
+
+        Parts in which no secret occurs are not copied (a JSON body is the request's own data)."""
+        headers = self.wire_headers()
+        body = self.display_body()
+        if not masker:
+            return {"method": self.method.upper(), "url": self.url, "headers": headers, "body": body}
+        if not masker.keeps(_DISPLAY_KEYS):  # a secret spelled like one of the keys: mask all of it
+            return masker.mask({"method": self.method.upper(), "url": self.url, "headers": headers, "body": body})
+        text = masker.mask_text
+        return {"method": text(self.method.upper()), "url": text(self.url), "headers": masker.mask(headers),
+                "body": masker.mask(body)}
+
+
+_DISPLAY_KEYS = ("method", "url", "headers", "body")
 
 
 def encode_json(data: Any) -> bytes:

@@ -4,7 +4,7 @@ import base64
 import json
 from urllib.parse import quote, quote_plus, urlencode
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from engine.secrets import MASK, Masker
@@ -82,6 +82,7 @@ printable = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), min_si
 
 @given(secret=printable, before=st.text(max_size=20), after=st.text(max_size=20))
 def test_property_secret_never_survives_in_text(secret, before, after):
+    assume(set(secret) != {"*"})  # a secret made of stars is spelled by the mask itself ("****")
     masked = Masker([secret]).mask(before + secret + after)
     assert secret not in masked
 
