@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import jinja2
+
 from engine.jsvalues import UNDEFINED
 from engine.templates.environment import TemplateRenderError, is_undefined, iso_z, to_json_text, to_text
 
@@ -295,6 +297,18 @@ def uuid4(_value: Any = None) -> str:
     return str(_uuid.uuid4())
 
 
+# Jinja folds a filter whose arguments are constants at compile time (`10 | random_digits` would
+# become one value for every event); a filter that takes the context is never folded.
+@jinja2.pass_context
+def _random_digits_filter(_context: Any, n: Any) -> str:
+    return random_digits(n)
+
+
+@jinja2.pass_context
+def _uuid4_filter(_context: Any, _value: Any = None) -> str:
+    return uuid4()
+
+
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
@@ -316,8 +330,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "unix_seconds": unix_seconds,
     "iso8601": iso8601,
     "tz_offset": tz_offset,
-    "random_digits": random_digits,
-    "uuid4": uuid4,
+    "random_digits": _random_digits_filter,
+    "uuid4": _uuid4_filter,
     "snake_case": snake_case,
     "user_agent": user_agent,
 }

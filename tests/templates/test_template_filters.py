@@ -164,3 +164,13 @@ def test_fail_refuses_the_event_with_the_specs_own_message() -> None:
     with pytest.raises(EventRejected) as info:
         render({"payload": {"url": "not a url"}})
     assert info.value.message == "Invalid URL: not a url"
+
+
+@pytest.mark.parametrize("text", ["{{ 10 | random_digits }}", "{{ random_digits(10) }}", "{{ 0 | uuid4 }}",
+                                  "{{ uuid4() }}", "{{ {'id': 10 | random_digits} }}", "x-{{ 10 | random_digits }}"])
+def test_random_values_are_drawn_per_render_not_folded_at_compile_time(text: str) -> None:
+    from engine.templates import compile_value
+
+    render = compile_value(text)
+    values = {str(render({"payload": {}})) for _ in range(5)}
+    assert len(values) == 5
