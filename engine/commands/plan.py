@@ -52,12 +52,26 @@ def run(args: argparse.Namespace) -> int:
         print_error(f"{args.input}: {exc.strerror}")
         return 2
     out = sys.stdout
-    with stream:
-        for item in read_events(stream):
-            line: dict[str, Any]
-            if item.error:
-                line = {"error": item.error}
-            else:
-                line = {"results": [r.to_json(masker) for r in dest.plan_event(item.event, settings, subs)]}
-            out.write(orjson.dumps(line).decode() + "\n")
+    # Lines go to the binary buffer (one orjson.dumps each, newline included) unless stdout is a
+    # terminal (line-buffered text, so each line shows as its event is read) or has no buffer.
+    raw = None if out.isatty() else getattr(out, "buffer", None)
+    if raw is not None:
+        out.flush()
+        write = raw.write
+    else:
+        def write(data: bytes) -> Any:
+            return out.write(data.decode())
+    dumps, newline, plan_event = orjson.dumps, orjson.OPT_APPEND_NEWLINE, dest.plan_event
+    try:
+        with stream:
+            for item in read_events(stream):
+                line: dict[str, Any]
+                if item.error:
+                    line = {"error": item.error}
+                else:
+                    line = {"results": [r.to_json(masker) for r in plan_event(item.event, settings, subs)]}
+                write(dumps(line, option=newline))
+    finally:
+        if raw is not None:
+            raw.flush()
     return 0

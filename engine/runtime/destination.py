@@ -81,11 +81,12 @@ class ActionResult:
     plan: Plan | None = None
 
     def to_json(self, masker: Any) -> dict[str, Any]:
+        plan = self.plan
         out: dict[str, Any] = {"action": self.action, "preset": self.preset, "status": self.status,
                                "error": masker.mask_text(self.error) if self.error else None,
-                               "requests": [r.to_display(masker) for r in (self.plan.requests if self.plan else [])]}
-        if self.plan and self.plan.unplanned:
-            out["unplanned"] = self.plan.unplanned
+                               "requests": [r.to_display(masker) for r in plan.requests] if plan else []}
+        if plan and plan.unplanned:
+            out["unplanned"] = plan.unplanned
         return out
 
 
