@@ -18,7 +18,6 @@ import jinja2
 from jinja2 import nodes
 
 from engine.jsvalues import UNDEFINED
-from engine.templates.fastexpr import ExprCompiler
 from engine.templates.environment import (
     CONTEXT_NAMES,
     MAX_OUTPUT,
@@ -32,6 +31,7 @@ from engine.templates.environment import (
     run_guarded,
     to_text,
 )
+from engine.templates.fastexpr import ExprCompiler
 
 Renderer = Callable[[dict[str, Any]], Any]
 Path = tuple[str | int, ...]
