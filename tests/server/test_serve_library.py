@@ -7,11 +7,9 @@ import signal
 from pathlib import Path
 
 import httpx
-import pytest
+import segment.analytics as analytics  # segment-analytics-python, in the test extra
 from emulators import UsermavenEmulator, UserMotionEmulator, UserpilotEmulator, serve_in_thread
 from serve_helpers import WRITE_KEY, ServeProcess, wait_until, write_config
-
-analytics = pytest.importorskip("segment.analytics")
 
 UM_KEY, UP_KEY, MV_KEY, MV_TOKEN = "um-lib-key-1", "up-lib-key-1", "mv-lib-key-1", "mv-lib-token-1"
 
