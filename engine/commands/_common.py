@@ -84,17 +84,13 @@ def run_once(args: argparse.Namespace, dest: Destination, settings: dict[str, An
     return 1
 
 
-def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
-                     ) -> int | tuple[Destination, dict[str, Any], list[Subscription], Masker]:
-    """Load the destination, settings and subscriptions; on a problem print it and return an exit code."""
+def load_dest(args: argparse.Namespace) -> Destination | int:
+    """The destination named by DEST, checked and compiled; on a problem print it and return 2."""
     from engine.diagnostics import SpecError
-    from engine.events import parse_json_arg
     from engine.runtime.destination import load_destination
-    from engine.runtime.settings import SettingsError, resolve_settings, secret_values
-    from engine.secrets import Masker
 
     try:
-        dest = load_destination(args.dest)
+        return load_destination(args.dest)
     except FileNotFoundError as exc:
         print_error(str(exc))
         return 2
@@ -103,20 +99,46 @@ def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
             print(diag, file=sys.stderr)
         print_error(f"{args.dest}: the spec is invalid ({len(exc.diagnostics)} problems); fix it first (engine validate)")
         return 2
+
+
+def given_settings(args: argparse.Namespace, dest: Destination, *, base: dict[str, Any] | None = None,
+                   placeholders: bool = False) -> tuple[dict[str, Any], dict[str, Any]] | int:
+    """(--settings as given over `base`, the resolved settings); with `placeholders`, missing required
+    settings become `<name>` (and are said so); on a problem print it and return 2."""
+    from engine.events import parse_json_arg
+    from engine.runtime.settings import SettingsError, resolve_settings
+
     try:
         given = parse_json_arg(args.settings, "--settings") or {}
         if not isinstance(given, dict):
             raise ValueError("--settings: expected a JSON object")
+        given = {**(base or {}), **given}
         if placeholders:
             missing = [k for k, s in dest.settings_spec.items()
                        if s.get("required") and given.get(k) in (None, "") and s.get("default") in (None, "")]
             if missing:
                 print_error(f"settings not given: {', '.join(missing)}; showing placeholders like <{missing[0]}>")
                 given = {**given, **{k: f"<{k}>" for k in missing}}
-        settings = resolve_settings(dest.settings_spec, given)
+        return given, resolve_settings(dest.settings_spec, given)
     except (ValueError, SettingsError) as exc:
         print_error(str(exc))
         return 2
+
+
+def load_for_command(args: argparse.Namespace, *, placeholders: bool = False
+                     ) -> int | tuple[Destination, dict[str, Any], list[Subscription], Masker]:
+    """Load the destination, settings and subscriptions; on a problem print it and return an exit code."""
+    from engine.events import parse_json_arg
+    from engine.runtime.settings import secret_values
+    from engine.secrets import Masker
+
+    dest = load_dest(args)
+    if isinstance(dest, int):
+        return dest
+    resolved = given_settings(args, dest, placeholders=placeholders)
+    if isinstance(resolved, int):
+        return resolved
+    given, settings = resolved
     placeheld = {k: v for k, v in given.items() if isinstance(v, str) and v == f"<{k}>"}
     secrets = [v for v in secret_values(dest.settings_spec, settings) if v not in placeheld.values()]
     masker = Masker.empty() if args.show_secrets else Masker(secrets)

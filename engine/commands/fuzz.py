@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from engine.commands._common import print_error
+from engine.commands._common import given_settings, load_dest, print_error
 
 EPILOG = """\
 examples:
@@ -52,33 +51,18 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print_error("engine fuzz needs the hypothesis package (pip install hypothesis, or the 'test' extra)")
         return 2
-    from engine.diagnostics import SpecError
-    from engine.events import parse_json_arg
     from engine.fuzz.runner import fuzz, placeholder_settings
-    from engine.runtime.destination import load_destination
-    from engine.runtime.settings import SettingsError, resolve_settings
 
     if args.examples < 1:
         print_error("--examples must be at least 1")
         return 2
-    try:
-        dest = load_destination(args.dest)
-    except FileNotFoundError as exc:
-        print_error(str(exc))
-        return 2
-    except SpecError as exc:
-        for diag in exc.diagnostics:
-            print(diag, file=sys.stderr)
-        print_error(f"{args.dest}: the spec is invalid ({len(exc.diagnostics)} problems); fix it first (engine validate)")
-        return 2
-    try:
-        given = parse_json_arg(args.settings, "--settings") or {}
-        if not isinstance(given, dict):
-            raise ValueError("--settings: expected a JSON object")
-        settings = resolve_settings(dest.settings_spec, {**placeholder_settings(dest.settings_spec), **given})
-    except (ValueError, SettingsError) as exc:
-        print_error(str(exc))
-        return 2
+    dest = load_dest(args)
+    if isinstance(dest, int):
+        return dest
+    resolved = given_settings(args, dest, base=placeholder_settings(dest.settings_spec))
+    if isinstance(resolved, int):
+        return resolved
+    _, settings = resolved
     report = fuzz(dest, settings, examples=args.examples, seed=args.seed)
     plan = ", ".join(f"{k} {v}" for k, v in sorted(report.plan.items())) or "none"
     delivery = ", ".join(f"{k} {v}" for k, v in sorted(report.delivery.items())) or "none"
