@@ -246,26 +246,35 @@ def _with_path(render: Renderer, path: Path) -> Renderer:
     return render_at
 
 
+def lookup_parts(env: TemplateEnvironment, ast: nodes.Template,
+                 wrap: Callable[[nodes.Node, Renderer], Renderer] | None = None) -> list[str | Renderer] | None:
+    """The text and lookup renderers of a template made only of text and plain lookups, else None.
+    `wrap(node, renderer)` may replace a lookup's renderer (URLs encode the ones after the authority)."""
+    if not all(isinstance(n, nodes.Output) for n in ast.body):
+        return None
+    parts: list[str | Renderer] = []
+    for output in ast.body:
+        for child in output.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+                continue
+            chain = lookup_chain(child)
+            if chain is None:
+                return None
+            render = lookup_renderer(env, chain)
+            parts.append(wrap(child, render) if wrap is not None else render)
+    return parts
+
+
 def text_renderer(env: TemplateEnvironment, ast: nodes.Template, fast: bool = True) -> Renderer:
     """Renders a parsed template to text; templates of only text and lookups skip Jinja, and so do templates
     of only text and expressions (compiled by `fastexpr`)."""
-    if fast and all(isinstance(n, nodes.Output) for n in ast.body):
-        parts: list[str | Renderer] = []
-        for output in ast.body:
-            for child in output.nodes:
-                if isinstance(child, nodes.TemplateData):
-                    parts.append(child.data)
-                    continue
-                chain = lookup_chain(child)
-                if chain is None:
-                    break
-                parts.append(lookup_renderer(env, chain))
-            else:
-                continue
-            break
-        else:
+    if fast:
+        parts = lookup_parts(env, ast)
+        if parts is not None:
             return _concat_renderer(parts)
-        return expression_text_renderer(env, ast)
+        if all(isinstance(n, nodes.Output) for n in ast.body):
+            return expression_text_renderer(env, ast)
     template = env.from_string(ast)
     render_text = template.render_text  # type: ignore[attr-defined]
     return lambda ctx: run_guarded(render_text, ctx)

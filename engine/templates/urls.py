@@ -20,8 +20,7 @@ from engine.templates.compile import (
     _with_path,
     expression_text_renderer,
     is_template,
-    lookup_chain,
-    lookup_renderer,
+    lookup_parts,
 )
 from engine.templates.environment import (
     TemplateCompileError,
@@ -134,22 +133,9 @@ def compile_url(template: str, *, fast: bool = True) -> Callable[[dict[str, Any]
         raise TemplateCompileError(problems[0])
     after_ids = {id(n) for n in after}
 
-    if fast and all(isinstance(n, nodes.Output) for n in ast.body):
-        parts: list[str | Renderer] = []
-        for output in ast.body:
-            for child in output.nodes:
-                if isinstance(child, nodes.TemplateData):
-                    parts.append(child.data)
-                    continue
-                chain = lookup_chain(child)
-                if chain is None:
-                    break
-                lookup = lookup_renderer(env, chain)
-                parts.append(_encode_after(env, lookup) if id(child) in after_ids else lookup)
-            else:
-                continue
-            break
-        else:
+    if fast:
+        parts = lookup_parts(env, ast, lambda node, render: _encode_after(env, render) if id(node) in after_ids else render)
+        if parts is not None:
             return _with_path(_concat_renderer(parts), ())
 
     for top in ast.body:
