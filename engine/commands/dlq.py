@@ -210,14 +210,22 @@ def _selection(args: argparse.Namespace) -> tuple[dict[str, Any], str] | int:
     return {"ids": ids, **filters}, (" and ".join(words) if words else "all")
 
 
-def run_replay(args: argparse.Namespace) -> int:
+def _selected_queue(args: argparse.Namespace) -> tuple[dict[str, Any], str, Any] | int:
+    """The filters of replay/purge, their description, and the open queue; or an exit code."""
     selected = _selection(args)
     if isinstance(selected, int):
         return selected
-    selection, described = selected
     queue = _open(args)
     if isinstance(queue, int):
         return queue
+    return (*selected, queue)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    opened = _selected_queue(args)
+    if isinstance(opened, int):
+        return opened
+    selection, described, queue = opened
     with queue:
         count = queue.dlq.replay(selection.pop("ids"), **selection)
     if args.format == "json":
@@ -228,13 +236,10 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    selected = _selection(args)
-    if isinstance(selected, int):
-        return selected
-    selection, described = selected
-    queue = _open(args)
-    if isinstance(queue, int):
-        return queue
+    opened = _selected_queue(args)
+    if isinstance(opened, int):
+        return opened
+    selection, described, queue = opened
     with queue:
         if not args.yes:
             matching = queue.dlq.list(limit=None, **{k: v for k, v in selection.items() if k != "ids"})
