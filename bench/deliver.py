@@ -65,10 +65,10 @@ def engine_send(path: str, small: str, port: int, conc: int, root: Path = ROOT) 
     return t_big - t_small, 0
 
 
-async def engine_library(events: list[dict[str, Any]], port: int, conc: int) -> tuple[float, list[float]]:
-    from engine.delivery.client import Deliverer
-    from engine.delivery.retry import RetryPolicy
-    from engine.delivery.transports import make_transport
+async def _drive(deliverer: Any, events: list[dict[str, Any]], conc: int, *,
+                 check: bool = False) -> tuple[float, list[float]]:
+    """UserMotion's presets over `events` through `deliverer`, `conc` events in flight: (seconds, latencies).
+    With `check`, every verdict must be delivered, invalid or filtered."""
     from engine.runtime import load_destination
     from engine.runtime.deliver import deliver_event
     from engine.runtime.settings import resolve_settings
@@ -77,28 +77,38 @@ async def engine_library(events: list[dict[str, Any]], port: int, conc: int) -> 
     settings = resolve_settings(dest.settings_spec, SETTINGS[SLUG])
     subs = dest.subscriptions()
     lat: list[float] = []
-    deliverer = Deliverer(make_transport({HOST: f"http://127.0.0.1:{port}"}, "auto", max_connections=conc),
-                          RetryPolicy(attempts=1), concurrency=conc)
     slots = asyncio.Semaphore(conc)
 
     async def one(event: dict[str, Any]) -> None:
         try:
             t0 = time.perf_counter()
-            await deliver_event(dest, event, settings, subs, deliverer)
+            verdicts = await deliver_event(dest, event, settings, subs, deliverer)
+            if check:
+                assert all(v.status in ("delivered", "invalid", "filtered") for v in verdicts), verdicts
             lat.append(time.perf_counter() - t0)
         finally:
             slots.release()
 
+    tasks = set()
+    t0 = time.perf_counter()
+    for event in events:
+        await slots.acquire()
+        task = asyncio.create_task(one(event))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - t0, lat
+
+
+async def engine_library(events: list[dict[str, Any]], port: int, conc: int) -> tuple[float, list[float]]:
+    from engine.delivery.client import Deliverer
+    from engine.delivery.retry import RetryPolicy
+    from engine.delivery.transports import make_transport
+
+    deliverer = Deliverer(make_transport({HOST: f"http://127.0.0.1:{port}"}, "auto", max_connections=conc),
+                          RetryPolicy(attempts=1), concurrency=conc)
     async with deliverer:
-        tasks = set()
-        t0 = time.perf_counter()
-        for event in events:
-            await slots.acquire()
-            task = asyncio.create_task(one(event))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        return time.perf_counter() - t0, lat
+        return await _drive(deliverer, events, conc)
 
 
 class AiohttpDeliverer:
@@ -136,35 +146,8 @@ class AiohttpDeliverer:
 
 
 async def engine_aiohttp_prototype(events: list[dict[str, Any]], port: int, conc: int) -> tuple[float, list[float]]:
-    from engine.runtime import load_destination
-    from engine.runtime.deliver import deliver_event
-    from engine.runtime.settings import resolve_settings
-
-    dest = load_destination(SLUG)
-    settings = resolve_settings(dest.settings_spec, SETTINGS[SLUG])
-    subs = dest.subscriptions()
-    lat: list[float] = []
-    slots = asyncio.Semaphore(conc)
     async with AiohttpDeliverer({HOST: f"http://127.0.0.1:{port}"}, conc) as deliverer:
-
-        async def one(event: dict[str, Any]) -> None:
-            try:
-                t0 = time.perf_counter()
-                verdicts = await deliver_event(dest, event, settings, subs, deliverer)  # type: ignore[arg-type]
-                assert all(v.status in ("delivered", "invalid", "filtered") for v in verdicts), verdicts
-                lat.append(time.perf_counter() - t0)
-            finally:
-                slots.release()
-
-        tasks = set()
-        t0 = time.perf_counter()
-        for event in events:
-            await slots.acquire()
-            task = asyncio.create_task(one(event))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        return time.perf_counter() - t0, lat
+        return await _drive(deliverer, events, conc, check=True)
 
 
 async def _bare(post: Any, bodies: list[bytes], conc: int) -> tuple[float, list[float]]:
