@@ -101,6 +101,24 @@ def load_dest(args: argparse.Namespace) -> Destination | int:
         return 2
 
 
+def load_config_for_command(path: str, *, invalid_status: int = 2) -> Any:
+    """The runner config at `path`, or an exit code after printing why not (every located problem)."""
+    from pathlib import Path
+
+    from engine.config import ConfigError, load_config
+
+    if not Path(path).is_file():
+        print_error(f"{path}: no such file (give the runner's configuration with --config; see examples/engine.yaml)")
+        return 2
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for diag in exc.diagnostics:
+            print(diag, file=sys.stderr)
+        print_error(f"{path}: the config is invalid; see engine config check --config {path}")
+        return invalid_status
+
+
 def given_settings(args: argparse.Namespace, dest: Destination, *, base: dict[str, Any] | None = None,
                    placeholders: bool = False) -> tuple[dict[str, Any], dict[str, Any]] | int:
     """(--settings as given over `base`, the resolved settings); with `placeholders`, missing required

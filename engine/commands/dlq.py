@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Any
 
-from engine.commands._common import print_error
+from engine.commands._common import load_config_for_command, print_error
 from engine.commands.config import add_config_option
 
 EPILOG = """\
@@ -85,20 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _open(args: argparse.Namespace) -> Any:
     """The queue named by the config, or an exit code after printing why not."""
-    from pathlib import Path
 
-    from engine.config import ConfigError, load_config
-
-    if not Path(args.config).is_file():
-        print_error(f"{args.config}: no such file (give the runner's configuration with --config)")
-        return 2
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for diag in exc.diagnostics:
-            print(diag, file=sys.stderr)
-        print_error(f"{args.config} is invalid; fix it first (engine config check --config {args.config})")
-        return 2
+    config = load_config_for_command(args.config)
+    if isinstance(config, int):
+        return config
     if not (config.queue.path / "queue.db").exists():
         print_error(f"no queue in {config.queue.path} yet (engine serve creates it)")
         return 2

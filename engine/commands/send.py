@@ -13,6 +13,7 @@ from typing import Any
 from engine.commands._common import (
     add_delivery_options,
     add_dest_options,
+    load_config_for_command,
     load_for_command,
     make_deliverer,
     print_error,
@@ -96,20 +97,12 @@ def _targets(args: argparse.Namespace, loaded: Any) -> list[Target] | int:
     if loaded is not None:
         dest, settings, subs, masker = loaded
         return [Target(None, dest, settings, subs, make_deliverer(args, dest, masker))]
-    from engine.config import ConfigError, load_config
     from engine.server.sandbox import SandboxLog
     from engine.server.worker import instance_deliverer
 
-    try:
-        config = load_config(args.config)
-    except FileNotFoundError as exc:
-        print_error(str(exc))
-        return 2
-    except ConfigError as exc:
-        for diag in exc.diagnostics:
-            print(diag, file=sys.stderr)
-        print_error(f"{args.config}: the config is invalid; see engine config check")
-        return 2
+    config = load_config_for_command(args.config)
+    if isinstance(config, int):
+        return config
     chosen = [d for d in config.enabled_destinations if not args.instance or d.id in args.instance]
     unknown = sorted(set(args.instance) - {d.id for d in config.destinations})
     if unknown or not chosen:

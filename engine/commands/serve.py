@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from pathlib import Path
 
+from engine.commands._common import load_config_for_command
 from engine.commands.config import add_config_option
 
 EPILOG = """\
@@ -67,20 +67,11 @@ def _server_class() -> type:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from engine.config import ConfigError, load_config
     from engine.server import WorkerOptions, build_app
 
-    path = Path(args.config)
-    if not path.is_file():
-        print(f"engine serve: {path}: no such file (see examples/engine.yaml)", file=sys.stderr)
-        return 2
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for diag in exc.diagnostics:
-            print(diag, file=sys.stderr)
-        print(f"engine serve: {path}: invalid configuration (engine config check --config {path})", file=sys.stderr)
-        return 1
+    config = load_config_for_command(args.config, invalid_status=1)
+    if isinstance(config, int):
+        return config
     if args.max_attempts < 1 or args.drain_timeout < 0 or args.poll_interval <= 0:
         print("engine serve: --max-attempts must be at least 1, --drain-timeout >= 0, --poll-interval > 0",
               file=sys.stderr)

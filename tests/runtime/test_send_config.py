@@ -66,3 +66,14 @@ def test_send_with_config_usage_errors(tmp_path: Path, capsys) -> None:
     assert "no enabled instance nope" in capsys.readouterr().err
     assert main(["send", "usermotion", "--instance", "um", str(config)]) == 2
     assert "--instance needs --config" in capsys.readouterr().err
+
+
+def test_send_with_a_missing_or_invalid_config(tmp_path: Path, capsys) -> None:
+    assert main(["send", "--config", str(tmp_path / "nope.yaml"), str(tmp_path / "e.jsonl")]) == 2
+    assert "nope.yaml: no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [{name: web, write_key: k}]\ndestinations: [{id: x, spec: nosuchspec, settings: {}}]\n")
+    assert main(["send", "--config", str(bad), str(tmp_path / "e.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:2:" in err and "nosuchspec" in err
+    assert "the config is invalid; see engine config check" in err
