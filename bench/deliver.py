@@ -1,25 +1,35 @@
-"""Delivery benchmark against a local loopback sink (bench/sink.py, its own process): req/s and latency.
+"""Delivery benchmark against a local loopback sink (bench/sink.py, its own process): events/s, req/s and latency.
 
-    .venv/bin/python bench/deliver.py [--events 5000] [--concurrency 1 16 64] [--baseline DIR]
+    .venv/bin/python bench/deliver.py [--events 5000] [--concurrency 1 16 64] [--baseline DIR] [--only ROW ...]
 
 Rows, at each concurrency, all against the same sink in the same run:
   engine send (subprocess)  `engine send usermotion --route api.usermotion.com=http://127.0.0.1:PORT`; start-up
                             excluded by timing N events and 200 events and taking the difference
-  engine send, baseline     with --baseline DIR: the same command run from another checkout (e.g. `git archive` of an
-                            older commit unpacked in DIR), for before/after numbers in one run
-  engine library            deliver_event() + Deliverer in this process (transport "auto": the direct aiohttp path)
+  engine serve (subprocess) `engine serve` with a temporary engine.yaml (UserMotion routed to the sink, a fresh queue
+                            folder, `concurrency` = the row's); the events are POSTed to /v1/batch in batches of
+                            100 (4 requests in flight) with the write key; events/s from the first POST until the
+                            sink has received every expected request (asked with `GET /__count`), start-up
+                            excluded; `accept ev/s`: how fast the POSTs were answered 200 (durably queued)
+  ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
+                            (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
+  engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
+  bare httpx over aiohttp   httpx.AsyncClient over httpx_aiohttp.AiohttpTransport, the same bodies, no engine
   bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine
-  engine, aiohttp direct (*) a PROTOTYPE: the engine's deliver_event() with a Deliverer stand-in that sends through
-                            aiohttp directly (no httpx models in between) — what changing engine/delivery would give
 Events are the bench mix through UserMotion's presets (identify/group/track/page; ~96% become one request).
+`engine serve` gets only the events Segment's API accepts (the mix's 2% of unknown types would fail a batch).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import copy
+import datetime as dt
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +46,8 @@ from bench.events import generate  # noqa: E402
 from bench.plan import SETTINGS, cpu_model  # noqa: E402
 
 SLUG, HOST = "usermotion", "api.usermotion.com"
+WRITE_KEY = "bench-write-key"
+ROWS = ("send", "serve", "library", "httpx", "httpx-aiohttp", "aiohttp")
 
 
 def start_sink() -> tuple[subprocess.Popen[bytes], int]:
@@ -65,10 +77,115 @@ def engine_send(path: str, small: str, port: int, conc: int, root: Path = ROOT) 
     return t_big - t_small, 0
 
 
-async def _drive(deliverer: Any, events: list[dict[str, Any]], conc: int, *,
-                 check: bool = False) -> tuple[float, list[float]]:
-    """UserMotion's presets over `events` through `deliverer`, `conc` events in flight: (seconds, latencies).
-    With `check`, every verdict must be delivered, invalid or filtered."""
+def serve_events(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The events `engine serve` accepts, and how many requests UserMotion's presets make of them once the
+    server has filled what it fills (messageId, receivedAt, timestamp)."""
+    from engine.runtime import load_destination
+    from engine.runtime.settings import resolve_settings
+    from engine.server.app import Rejected, normalise
+
+    dest = load_destination(SLUG)
+    settings = resolve_settings(dest.settings_spec, SETTINGS[SLUG])
+    now = dt.datetime.now(dt.UTC)
+    kept, requests = [], 0
+    for event in events:
+        try:
+            filled = normalise(copy.deepcopy(event), where="event", path_type=None, batch_sent_at=None, now=now)
+        except Rejected:
+            continue
+        kept.append(event)
+        requests += sum(len(r.plan.requests) for r in dest.plan_event(filled, settings, dest.subscriptions())
+                        if r.plan)
+    return kept, requests
+
+
+def serve_config(folder: Path, port: int, conc: int) -> Path:
+    text = (f"sources: [{{name: bench, write_key: {WRITE_KEY}}}]\n"
+            "destinations:\n"
+            f"  - {{id: um, spec: {SLUG}, settings: {orjson.dumps(SETTINGS[SLUG]).decode()}}}\n"
+            f"routes:\n  {HOST}: http://127.0.0.1:{port}\n"
+            "queue: {path: data, durability: full}\n"
+            "retry: {attempts: 2, base: 0.5, cap: 5, deadline: 30}\n"
+            f"concurrency: {conc}\n")
+    path = folder / "engine.yaml"
+    path.write_text(text)
+    return path
+
+
+async def _sink_count(session: Any, port: int) -> int:
+    async with session.get(f"http://127.0.0.1:{port}/__count") as r:
+        return int((await r.json())["count"])
+
+
+async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], expected: int,
+                       batch: int, posters: int, timeout: float) -> tuple[float, float]:
+    import aiohttp
+
+    bodies = [orjson.dumps({"batch": events[i:i + batch]}) for i in range(0, len(events), batch)]
+    headers = {"content-type": "application/json",
+               "authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=posters + 1)) as session:
+        start = await _sink_count(session, port)
+        it = iter(bodies)
+
+        async def poster() -> None:
+            for body in it:
+                async with session.post(f"{base_url}/v1/batch", data=body, headers=headers) as r:
+                    if r.status != 200:
+                        raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(poster() for _ in range(posters)))
+        accepted = time.perf_counter() - t0
+        while (got := await _sink_count(session, port) - start) < expected:
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"engine serve delivered {got} of {expected} requests in {timeout:g} s")
+            await asyncio.sleep(0.005)
+        delivered = time.perf_counter() - t0
+        if got > expected:
+            print(f"  (engine serve: the sink received {got} requests, {expected} expected)", file=sys.stderr)
+    return delivered, accepted
+
+
+def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
+                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float]:
+    """(seconds until all delivered, seconds until all accepted), both from the first POST."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(serve_config(folder, port, conc)),
+                             "--port", "0", "--quiet-sandbox"],
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=open(folder / "serve.err", "wb"), text=True)  # noqa: SIM115
+    try:
+        assert proc.stdout is not None
+        base_url = None
+        for line in proc.stdout:
+            match = re.search(r"listening on (http://\S+)", line)
+            if match:
+                base_url = match.group(1)
+                break
+        if base_url is None:
+            raise RuntimeError(f"engine serve did not start in {root}: {(folder / 'serve.err').read_text()[-2000:]}")
+        threading_drain(proc.stdout)
+        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def threading_drain(stream: Any) -> None:
+    """Read a subprocess's remaining output in a thread (so it never blocks on a full pipe)."""
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+
+
+async def _drive(deliverer: Any, events: list[dict[str, Any]], conc: int) -> tuple[float, list[float]]:
+    """UserMotion's presets over `events` through `deliverer`, `conc` events in flight: (seconds, latencies)."""
     from engine.runtime import load_destination
     from engine.runtime.deliver import deliver_event
     from engine.runtime.settings import resolve_settings
@@ -82,9 +199,7 @@ async def _drive(deliverer: Any, events: list[dict[str, Any]], conc: int, *,
     async def one(event: dict[str, Any]) -> None:
         try:
             t0 = time.perf_counter()
-            verdicts = await deliver_event(dest, event, settings, subs, deliverer)
-            if check:
-                assert all(v.status in ("delivered", "invalid", "filtered") for v in verdicts), verdicts
+            await deliver_event(dest, event, settings, subs, deliverer)
             lat.append(time.perf_counter() - t0)
         finally:
             slots.release()
@@ -111,45 +226,6 @@ async def engine_library(events: list[dict[str, Any]], port: int, conc: int) -> 
         return await _drive(deliverer, events, conc)
 
 
-class AiohttpDeliverer:
-    """PROTOTYPE (what-if, not the engine's code): the Deliverer's `send` over one aiohttp.ClientSession, without
-    httpx in between; no retries. Shows what engine/delivery/client.py could reach by doing the same."""
-
-    def __init__(self, routes: dict[str, str], conc: int) -> None:
-        import aiohttp
-
-        from engine.secrets import Masker
-
-        self.masker = Masker.empty()
-        self.routes = [(f"https://{host}", base.rstrip("/")) for host, base in routes.items()]
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc))
-
-    async def __aenter__(self) -> AiohttpDeliverer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.session.close()
-
-    async def send(self, req: Any, *, expect: Any = None) -> Any:
-        from engine.delivery.client import Outcome
-        from engine.delivery.models import Response
-
-        url = req.url
-        for prefix, base in self.routes:
-            if url.startswith(prefix) and url[len(prefix):len(prefix) + 1] in ("", "/", "?", ":"):
-                url = base + url[len(prefix):]
-        async with self.session.request(req.method, url, data=req.wire_body(), headers=req.wire_headers()) as r:
-            body = await r.read()
-        response = Response(r.status, {k.lower(): v for k, v in r.headers.items()}, body.decode("utf-8", "replace"),
-                            orjson.loads(body) if body.strip() else None)
-        return Outcome("delivered", 1, response, status=r.status, elapsed=0.0)
-
-
-async def engine_aiohttp_prototype(events: list[dict[str, Any]], port: int, conc: int) -> tuple[float, list[float]]:
-    async with AiohttpDeliverer({HOST: f"http://127.0.0.1:{port}"}, conc) as deliverer:
-        return await _drive(deliverer, events, conc, check=True)
-
-
 async def _bare(post: Any, bodies: list[bytes], conc: int) -> tuple[float, list[float]]:
     lat: list[float] = []
     it = iter(bodies)
@@ -165,18 +241,32 @@ async def _bare(post: Any, bodies: list[bytes], conc: int) -> tuple[float, list[
     return time.perf_counter() - t0, lat
 
 
+HEADERS = {"content-type": "application/json", "authorization": "Basic test-key-123"}
+
+
+async def _bare_httpx_client(client: Any, bodies: list[bytes], port: int, conc: int) -> tuple[float, list[float]]:
+    async with client:
+        url = f"http://127.0.0.1:{port}/v1/track"
+
+        async def post(body: bytes) -> None:
+            r = await client.post(url, content=body, headers=HEADERS)
+            r.raise_for_status()
+        return await _bare(post, bodies, conc)
+
+
 async def bare_httpx(bodies: list[bytes], port: int, conc: int) -> tuple[float, list[float]]:
     import httpx
 
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-    async with httpx.AsyncClient(limits=limits) as client:
-        url = f"http://127.0.0.1:{port}/v1/track"
-        headers = {"content-type": "application/json", "authorization": "Basic test-key-123"}
+    return await _bare_httpx_client(httpx.AsyncClient(limits=limits), bodies, port, conc)
 
-        async def post(body: bytes) -> None:
-            r = await client.post(url, content=body, headers=headers)
-            r.raise_for_status()
-        return await _bare(post, bodies, conc)
+
+async def bare_httpx_aiohttp(bodies: list[bytes], port: int, conc: int) -> tuple[float, list[float]]:
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    return await _bare_httpx_client(httpx.AsyncClient(transport=AiohttpTransport(limits=limits)), bodies, port, conc)
 
 
 async def bare_aiohttp(bodies: list[bytes], port: int, conc: int) -> tuple[float, list[float]]:
@@ -184,10 +274,9 @@ async def bare_aiohttp(bodies: list[bytes], port: int, conc: int) -> tuple[float
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc)) as session:
         url = f"http://127.0.0.1:{port}/v1/track"
-        headers = {"content-type": "application/json", "authorization": "Basic test-key-123"}
 
         async def post(body: bytes) -> None:
-            async with session.post(url, data=body, headers=headers) as r:
+            async with session.post(url, data=body, headers=HEADERS) as r:
                 await r.read()
                 r.raise_for_status()
         return await _bare(post, bodies, conc)
@@ -198,8 +287,11 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--baseline", metavar="DIR", type=Path,
-                    help="also time `engine send` from this checkout (before/after in one run)")
+                    help="also time `engine send` and `engine serve` from this checkout (before/after in one run)")
+    ap.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW",
+                    help=f"rows to run (default all: {' '.join(ROWS)})")
     args = ap.parse_args()
+    rows = set(args.only)
     n = args.events
     events = list(generate(n))
     from engine.runtime import load_destination
@@ -208,6 +300,7 @@ def main() -> None:
     settings = resolve_settings(dest.settings_spec, SETTINGS[SLUG])
     bodies = [req.body for e in events for r in dest.plan_event(e, settings, dest.subscriptions()) if r.plan
               for req in r.plan.requests]
+    accepted_events, serve_requests = serve_events(events)
     tmp = tempfile.mkdtemp()
     path, small = os.path.join(tmp, "events.jsonl"), os.path.join(tmp, "small.jsonl")
     with open(path, "wb") as f:
@@ -216,33 +309,43 @@ def main() -> None:
         f.writelines(orjson.dumps(e) + b"\n" for e in events[:200])
     sink, port = start_sink()
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; sink on 127.0.0.1:{port}; "
-          f"{n:,} events -> {len(bodies):,} requests ({SLUG})")
-    print(f"{'client':<26} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
+          f"{n:,} events -> {len(bodies):,} requests ({SLUG}); engine serve: {len(accepted_events):,} events "
+          f"-> {serve_requests:,} requests")
+    print(f"{'client':<26} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11}")
     per_req = len(bodies) / n
+
+    def line(name: str, conc: int, ev: str, req: float, lat: list[float] | None = None, extra: str = "") -> None:
+        p50 = f"{pct(lat, .5) / 1000:>7.2f}" if lat else f"{'':>7}"
+        p99 = f"{pct(lat, .99) / 1000:>7.2f}" if lat else f"{'':>7}"
+        print(f"{name:<26} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra:>11}".rstrip(), flush=True)
+
+    roots = [("", ROOT)] + ([(", baseline", args.baseline.resolve())] if args.baseline else [])
     try:
         for conc in args.concurrency:
-            secs, _ = engine_send(path, small, port, conc)
-            ev = n - 200
-            print(f"{'engine send (subprocess)':<26} {conc:>4} {ev / secs:>9,.0f} {ev * per_req / secs:>9,.0f} {'':>7} {'':>7}",
-                  flush=True)
-            if args.baseline:
-                secs, _ = engine_send(path, small, port, conc, args.baseline.resolve())
-                print(f"{'engine send, baseline':<26} {conc:>4} {ev / secs:>9,.0f} {ev * per_req / secs:>9,.0f} "
-                      f"{'':>7} {'':>7}", flush=True)
-            secs, lat = asyncio.run(engine_library(events, port, conc))
-            print(f"{'engine library':<26} {conc:>4} {n / secs:>9,.0f} {len(bodies) / secs:>9,.0f} "
-                  f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)
-            secs, lat = asyncio.run(engine_aiohttp_prototype(events, port, conc))
-            print(f"{'engine, aiohttp direct (*)':<26} {conc:>4} {n / secs:>9,.0f} {len(bodies) / secs:>9,.0f} "
-                  f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)
-            for name, fn in (("bare httpx", bare_httpx), ("bare aiohttp", bare_aiohttp)):
-                secs, lat = asyncio.run(fn(bodies, port, conc))
-                print(f"{name:<26} {conc:>4} {'':>9} {len(bodies) / secs:>9,.0f} "
-                      f"{pct(lat, .5) / 1000:>7.2f} {pct(lat, .99) / 1000:>7.2f}", flush=True)
-        print("(*) prototype in bench/deliver.py, not the engine's delivery code")
+            for suffix, root in roots:
+                if "send" in rows:
+                    secs, _ = engine_send(path, small, port, conc, root)
+                    ev = n - 200
+                    line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
+            for suffix, root in roots:
+                if "serve" in rows:
+                    secs, accept = engine_serve(accepted_events, serve_requests, port, conc, root)
+                    m = len(accepted_events)
+                    line(f"engine serve{suffix or ' (subprocess)'}", conc, f"{m / secs:,.0f}", serve_requests / secs,
+                         extra=f"{m / accept:,.0f}")
+            if "library" in rows:
+                secs, lat = asyncio.run(engine_library(events, port, conc))
+                line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
+            for row, name, fn in (("httpx", "bare httpx", bare_httpx),
+                                  ("httpx-aiohttp", "bare httpx over aiohttp", bare_httpx_aiohttp),
+                                  ("aiohttp", "bare aiohttp", bare_aiohttp)):
+                if row in rows:
+                    secs, lat = asyncio.run(fn(bodies, port, conc))
+                    line(name, conc, "", len(bodies) / secs, lat)
     finally:
         sink.terminate()
         sink.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
     python bench/sink.py [PORT]      # prints "listening PORT" and serves until killed (PORT 0: any free port)
 
+`GET /__count` is answered by the sink itself with `{"count": N}`: the requests it has received so far, not
+counting the `/__count` requests (for benchmarks that deliver through another process, e.g. `engine serve`,
+and wait until everything arrived).
+
 Deliberately tiny (no HTTP library) so that its ceiling (~30,000 req/s on one core) sits far above the
 clients measured against it.
 """
@@ -12,9 +16,18 @@ import asyncio
 import sys
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"
+COUNT_PATH = b"/__count"
+
+
+def count_response(count: int) -> bytes:
+    body = b'{"count": %d}' % count
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: keep-alive\r\n\r\n" % len(body)) + body
 
 
 class Sink(asyncio.Protocol):
+    received = 0  # requests received by every connection of this process, /__count excluded
+
     def __init__(self) -> None:
         self.buf = b""
         self.transport: asyncio.Transport | None = None
@@ -38,7 +51,12 @@ class Sink(asyncio.Protocol):
             if len(buf) < end + 4 + length:
                 break
             buf = buf[end + 4 + length:]
-            out.append(RESPONSE)
+            target = head[:head.find(b"\r\n")].split(b" ")
+            if len(target) > 1 and target[0] == b"get" and target[1] == COUNT_PATH:
+                out.append(count_response(Sink.received))
+            else:
+                Sink.received += 1
+                out.append(RESPONSE)
         self.buf = buf
         if out and self.transport is not None:
             self.transport.write(b"".join(out))
