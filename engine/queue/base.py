@@ -135,6 +135,24 @@ class JobQueue(ABC):
     def ack(self, job_id: int) -> None:
         """The job is done (delivered, filtered or invalid by decision of the caller): remove it."""
 
+    def ack_many(self, job_ids: Iterable[int]) -> int:
+        """Ack several jobs (implementations do it in one transaction); how many existed."""
+        return sum(1 for job_id in job_ids if self.ack(job_id) is not False)
+
+    def ack_and_lease(self, job_ids: Iterable[int], limit: int, lease_seconds: float, *,
+                      instance: str | None = None) -> list[Job]:
+        """`ack_many(job_ids)`, then `lease(limit, lease_seconds)` (of `instance`'s jobs when given): what a
+        worker does between two rounds, in one call (implementations do it in one transaction). Acking
+        again a job already acked is harmless, so a caller whose call failed may pass the same ids again."""
+        ids = list(job_ids)
+        if ids:
+            self.ack_many(ids)
+        if limit <= 0:
+            return []
+        if instance is None:
+            return self.lease(limit, lease_seconds)
+        return self.lease(limit, lease_seconds, instance=instance)  # type: ignore[call-arg]
+
     @abstractmethod
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> None:
         """Back to the queue, available after `delay` seconds, attempts + 1, `verdict` kept as the last one."""

@@ -195,16 +195,19 @@ class SQLiteQueue(JobQueue):
     def lease(self, limit: int, lease_seconds: float, *, instance: str | None = None) -> list[Job]:
         if limit <= 0:
             return []
+        with self._tx() as conn:
+            return self._lease(conn, limit, lease_seconds, instance)
+
+    def _lease(self, conn: sqlite3.Connection, limit: int, lease_seconds: float, instance: str | None) -> list[Job]:
         now = self.clock()
         until = now + lease_seconds
         where, params = "due <= ?", [now]
         if instance is not None:
             where, params = "instance = ? AND due <= ?", [instance, now]
-        with self._tx() as conn:
-            rows = conn.execute(
-                f"UPDATE jobs SET leased_until = ?, due = ? WHERE id IN "
-                f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
-                (until, until, *params, limit)).fetchall()
+        rows = conn.execute(
+            f"UPDATE jobs SET leased_until = ?, due = ? WHERE id IN "
+            f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
+            (until, until, *params, limit)).fetchall()
         jobs = [Job(id=r[0], instance=r[1], message_id=r[2], event=orjson.loads(r[3]), attempts=r[4],
                     enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8])) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
@@ -218,11 +221,28 @@ class SQLiteQueue(JobQueue):
     def ack_many(self, job_ids: Iterable[int]) -> int:
         """Remove several jobs in one transaction; how many existed."""
         ids = list(job_ids)
-        done = 0
+        if not ids:
+            return 0
         with self._tx() as conn:
-            for chunk in _chunks(ids):
-                done += conn.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+            return self._delete(conn, ids)
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, ids: list[int]) -> int:
+        done = 0
+        for chunk in _chunks(ids):
+            done += conn.execute(f"DELETE FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
         return done
+
+    def ack_and_lease(self, job_ids: Iterable[int], limit: int, lease_seconds: float, *,
+                      instance: str | None = None) -> list[Job]:
+        """`ack_many` and `lease` in one transaction (nothing to do: no transaction)."""
+        ids = list(job_ids)
+        if not ids and limit <= 0:
+            return []
+        with self._tx() as conn:
+            if ids:
+                self._delete(conn, ids)
+            return self._lease(conn, limit, lease_seconds, instance) if limit > 0 else []
 
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> bool:
         """Back in the queue after `delay` seconds; False when the job no longer exists."""

@@ -95,7 +95,15 @@ def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, 
 
 
 class InstanceWorker:
-    """Delivers the jobs of one destination instance."""
+    """Delivers the jobs of one destination instance.
+
+    One loop (`run`) does all the queue work of the instance between rounds: the acks of the jobs that
+    finished since its last call and the lease of as many jobs as there are free slots go to the queue
+    together, in one `ack_and_lease` call (one transaction, one hop to a thread), however many jobs
+    finished meanwhile. A job's ack is therefore committed shortly after its delivery verdict is known,
+    never before: a crash in between leaves it leased, and it is delivered again once its lease expires
+    (at-least-once). Retries and dead letters, rarer, are written by the job itself.
+    """
 
     def __init__(self, dest: DestinationConfig, queue: JobQueue, deliverer: Deliverer, metrics: Metrics,
                  options: WorkerOptions, lease_seconds: float) -> None:
@@ -107,52 +115,80 @@ class InstanceWorker:
         self.lease_seconds = lease_seconds
         self.job_timeout = max(0.5, lease_seconds - min(5.0, lease_seconds * 0.2))
         self.masker = dest.masker()
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # set by enqueues: new jobs may be due
+        self.changed = asyncio.Event()  # set by enqueues and finished jobs: the loop has something to do
         self.inflight: dict[asyncio.Task[None], Job] = {}
+        self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
+
+    def notify(self) -> None:
+        self.wake.set()
+        self.changed.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         stop_wait = asyncio.ensure_future(stopping.wait())
+        next_look = 0.0  # monotonic time from which to look for due jobs without a wake (the poll)
         try:
             while not stopping.is_set():
                 free = self.dest.concurrency - len(self.inflight)
-                if free <= 0:
-                    await asyncio.wait([*self.inflight, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+                look = free > 0 and (self.wake.is_set() or time.monotonic() >= next_look)
+                if not look and not self.acks:  # wait for a finished job, an enqueue, stop, or the poll
+                    self.changed.clear()
+                    changed = asyncio.ensure_future(self.changed.wait())
+                    timeout = None if free <= 0 else max(0.0, next_look - time.monotonic())
+                    await asyncio.wait([changed, stop_wait], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    changed.cancel()
                     continue
-                self.wake.clear()
+                if look:
+                    self.wake.clear()
+                acks, self.acks = self.acks, []
                 try:
-                    jobs = await asyncio.to_thread(self.queue.lease, free, self.lease_seconds,
-                                                   instance=self.dest.id)  # type: ignore[call-arg]
-                except Exception as exc:  # the queue is unreachable: say so, wait, go on
-                    print(f"engine serve: {self.dest.id}: cannot lease jobs: {exc}", file=sys.stderr)
-                    jobs = []
+                    jobs = await asyncio.to_thread(self.queue.ack_and_lease, [a[0] for a in acks],
+                                                   free if look else 0, self.lease_seconds, instance=self.dest.id)
+                except Exception as exc:  # the queue is unreachable: say so, wait, go on (the acks stay due)
+                    print(f"engine serve: {self.dest.id}: cannot ack or lease jobs: {exc}", file=sys.stderr)
+                    self.acks[:0] = acks
+                    next_look = time.monotonic() + self.options.poll_interval
+                    await asyncio.wait([stop_wait], timeout=self.options.poll_interval)
+                    continue
+                for _, counter in acks:
+                    self.metrics.inc(counter, self.dest.id)
                 for job in jobs:
                     task = asyncio.create_task(self._process(job))
                     self.inflight[task] = job
                     task.add_done_callback(self._done)
-                if len(jobs) < free:  # nothing more due now: wait for an enqueue, a free slot, stop, or the poll
-                    wake = asyncio.ensure_future(self.wake.wait())
-                    await asyncio.wait([wake, stop_wait], timeout=self.options.poll_interval,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    wake.cancel()
+                if look:  # fewer than asked: nothing more is due now, look again on an enqueue or at the poll
+                    next_look = time.monotonic() + self.options.poll_interval if len(jobs) < free else 0.0
         finally:
             stop_wait.cancel()
         await self.drain()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.inflight.pop(task, None)
+        self.changed.set()
         if not task.cancelled() and task.exception() is not None:
             print(f"engine serve: {self.dest.id}: job failed in the worker: {task.exception()!r}", file=sys.stderr)
 
     async def drain(self) -> None:
-        """Wait up to `drain_timeout` for in-flight jobs; cancel the rest and put them back in the queue."""
-        if not self.inflight:
-            return
+        """Wait up to `drain_timeout` for in-flight jobs; cancel the rest and put them back in the queue;
+        commit the acks of the jobs that finished."""
         pending = dict(self.inflight)
-        _, still = await asyncio.wait(list(pending), timeout=self.options.drain_timeout)
+        still: set[asyncio.Task[None]] = set()
+        if pending:
+            _, still = await asyncio.wait(list(pending), timeout=self.options.drain_timeout)
         for task in still:
             task.cancel()
         if still:
             await asyncio.wait(still)
+        acks, self.acks = self.acks, []
+        if acks:
+            try:
+                await asyncio.to_thread(self.queue.ack_many, [a[0] for a in acks])
+            except Exception as exc:  # not lost: still leased, delivered again when the lease ends
+                print(f"engine serve: {self.dest.id}: cannot ack jobs: {exc}", file=sys.stderr)
+            else:
+                for _, counter in acks:
+                    self.metrics.inc(counter, self.dest.id)
+        if still:
             verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
             for task in still:
                 with contextlib.suppress(Exception):
@@ -173,10 +209,11 @@ class InstanceWorker:
         self.metrics.observe(self.dest.id, time.monotonic() - started)
         decision = decide(job, verdicts, now=time.time(), max_attempts=self.options.max_attempts,
                           max_age=self.options.max_age, base=self.dest.retry.base, cap=self.options.backoff_cap)
+        if decision.action == "ack":  # committed by the loop with the others that finished meanwhile
+            self.acks.append((job.id, decision.counter))
+            return
         verdict = self.masker.mask(decision.verdict) if decision.verdict is not None else None
-        if decision.action == "ack":
-            await asyncio.to_thread(self.queue.ack, job.id)
-        elif decision.action == "retry":
+        if decision.action == "retry":
             await asyncio.to_thread(self.queue.retry, job.id, decision.delay, verdict or {})
         else:
             await asyncio.to_thread(self.queue.dead_letter, job.id, verdict or {})
@@ -229,7 +266,7 @@ class Worker:
     def notify(self) -> None:
         """New jobs were enqueued: wake idle instances."""
         for worker in self.instances:
-            worker.wake.set()
+            worker.notify()
 
     @property
     def in_flight(self) -> int:

@@ -86,14 +86,17 @@ class AppServer:
 
 
 class ServeProcess:
-    """`engine serve --config PATH --port 0` in a subprocess; `base_url` read from its first line."""
+    """`engine serve --config PATH --port 0` in a subprocess; `base_url` read from its first line. With
+    `prelude`, that Python code runs first in the same process (e.g. to make the queue misbehave)."""
 
-    def __init__(self, config_path: Path, *args: str) -> None:
+    def __init__(self, config_path: Path, *args: str, prelude: str | None = None) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.stderr_path = config_path.parent / f"serve-{time.monotonic_ns()}.err"
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in stop()
+        start = ["-m", "engine"] if prelude is None else \
+            ["-c", f"{prelude}\nimport sys\nfrom engine.cli import main\nsys.exit(main(sys.argv[1:]))"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--config", str(config_path), "--port", "0",
+            [sys.executable, *start, "serve", "--config", str(config_path), "--port", "0",
              "--poll-interval", "0.05", *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
         )

@@ -1,0 +1,93 @@
+"""The worker commits acks (and leases) in batches: many jobs share one queue transaction, a job is acked only
+after its verdict is known, and a crash between delivery and the batched ack delivers it again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from emulators import UserMotionEmulator, serve_in_thread
+from serve_helpers import WRITE_KEY, AppServer, ServeProcess, wait_until, write_config
+
+from engine.queue import SQLiteQueue
+
+UM_KEY = "um-batch-key-31"
+DEST = f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n"
+
+
+def post_events(base_url: str, n: int, prefix: str = "E") -> None:
+    batch = [{"type": "track", "userId": f"u{i}", "event": f"{prefix}{i}", "messageId": f"{prefix}-{i}"}
+             for i in range(n)]
+    r = httpx.post(base_url + "/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def delivered(emu: UserMotionEmulator) -> list[str]:
+    return [r.json["event"] for r in list(emu.received) if r.status == 200 and r.path == "/v1/track"]
+
+
+def test_acks_of_many_jobs_share_transactions(tmp_path: Path, app_server: Callable[..., AppServer]) -> None:
+    n = 120
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    with serve_in_thread(emu) as s:
+        server = app_server(write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url}))
+        begun: list[str] = []
+
+        def trace(sql: str) -> None:  # a queue whose commits take a while, as on a busy disk
+            if sql.startswith("BEGIN"):
+                begun.append(sql)
+            elif sql == "COMMIT":
+                time.sleep(0.01)
+
+        server.queue._conn.set_trace_callback(trace)  # type: ignore[union-attr]
+        post_events(server.base_url, n)
+        wait_until(lambda: server.app.metrics.get("jobs_delivered_total", "um") == n)
+        assert server.queue.depth() == {}
+        assert sorted(delivered(emu)) == sorted(f"E{i}" for i in range(n))
+        # one job at a time needs n ack transactions (and about as many leases); batched, far fewer
+        assert len(begun) < n // 2, len(begun)
+
+
+CRASH_BEFORE_ACK = """
+import threading
+from engine.queue.sqlite import SQLiteQueue
+
+_ack_and_lease = SQLiteQueue.ack_and_lease
+
+
+def ack_and_lease(self, job_ids, limit, lease_seconds, *, instance=None):
+    ids = list(job_ids)
+    if ids:  # the process "dies" after the deliveries, before their acks commit
+        print("ack pending", flush=True)
+        threading.Event().wait()
+    return _ack_and_lease(self, ids, limit, lease_seconds, instance=instance)
+
+
+SQLiteQueue.ack_and_lease = ack_and_lease
+"""
+
+
+def test_crash_between_delivery_and_ack_delivers_again(tmp_path: Path) -> None:
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    with serve_in_thread(emu) as s:
+        config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
+        config.write_text(config.read_text().replace("lease_seconds: 5", "lease_seconds: 1"))
+        with ServeProcess(config, prelude=CRASH_BEFORE_ACK) as first:
+            post_events(first.base_url, 20)
+            wait_until(lambda: any("ack pending" in line for line in first.stdout_lines))
+            wait_until(lambda: len(delivered(emu)) >= 8)  # the first leased jobs (concurrency 8) are delivered
+            time.sleep(0.2)
+            first.proc.kill()  # SIGKILL: none of their acks was committed
+            first.proc.wait(10)
+        before = delivered(emu)
+        assert 8 <= len(before) < 20 and len(set(before)) == len(before)
+        with SQLiteQueue(tmp_path / "data") as queue:
+            assert queue.depth() == {"um": 20}  # delivered, but not acked: still queued
+        with ServeProcess(config) as second:
+            wait_until(lambda: second.proc.poll() is None and set(delivered(emu)) == {f"E{i}" for i in range(20)})
+            wait_until(lambda: httpx.get(second.base_url + "/health").json()["queue_depth"] == 0)
+            second.terminate()
+    again = delivered(emu)[len(before):]
+    assert set(before) <= set(again)  # delivered again after the crash, not lost
