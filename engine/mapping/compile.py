@@ -10,6 +10,7 @@ import orjson
 from engine.jsvalues import UNDEFINED, js_type, remove_undefined
 from engine.mapping import directives as _directives  # noqa: F401  (fills the registry)
 from engine.mapping.errors import MappingError, MappingIssue, MappingRuntimeError
+from engine.mapping.fast import compile_fast
 from engine.mapping.paths import js_char_at, js_length
 from engine.mapping.resolve import Const, compile_value, copy_json
 from engine.mapping.validate import validate_mapping
@@ -22,18 +23,35 @@ def compile_mapping(value: Any, *, strict: bool = True) -> Callable[[Any], Any]:
 
     `run` resolves the mapping against the event and removes undefined object members
     (undefined array items become None); the result may be UNDEFINED (e.g. a missing `@path`).
-    Runtime failures raise MappingRuntimeError with Segment's message.
+    Runtime failures raise MappingRuntimeError with Segment's message. The mapping becomes one generated
+    function (`fast.py`) calling the closures of `resolve.compile_value` only for shapes it does not write.
     """
+    issues = validate_mapping(value, strict=strict)
+    if issues:
+        raise MappingError(issues)
+    fast = compile_fast(value, strict, strip_undefined)
+    if fast is not None:
+        return fast[0]
+    return _constant(compile_value(value, strict))  # type: ignore[arg-type]  (folds: a Const)
+
+
+def _constant(node: Const) -> Callable[[Any], Any]:
+    # directives folded at compile time may leave undefined members in a constant tree
+    constant = remove_undefined(node.value)
+    if isinstance(constant, (dict, list)):
+        return lambda event: copy_json(constant)
+    return lambda event: constant
+
+
+def compile_general(value: Any, *, strict: bool = True) -> Callable[[Any], Any]:
+    """`compile_mapping` through the closures of `resolve.compile_value` only, then one `strip_undefined`
+    pass over the result: the reference the generated code of `fast.py` is tested against."""
     issues = validate_mapping(value, strict=strict)
     if issues:
         raise MappingError(issues)
     node = compile_value(value, strict)
     if isinstance(node, Const):
-        # directives folded at compile time may leave undefined members in a constant tree
-        constant = remove_undefined(node.value)
-        if isinstance(constant, (dict, list)):
-            return lambda event: copy_json(constant)
-        return lambda event: constant
+        return _constant(node)
     fn = node
 
     def run(event: Any) -> Any:
