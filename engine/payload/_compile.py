@@ -6,8 +6,11 @@ from typing import Any
 
 from engine.payload._clean import compile_arrify, compile_cleaner
 from engine.payload._errors import PayloadError, PayloadIssue
+from engine.payload._fast import Bail, FastValidator, compile_fast
 from engine.payload._schema import fields_to_json_schema
 from engine.payload._validate import compile_schema
+
+_UNBUILT: Any = object()
 
 
 class PayloadValidator:
@@ -15,13 +18,19 @@ class PayloadValidator:
 
     Call it once per event: `validator(payload)` (single mode) or `validator(payload, batch=True)`.
     Returns a new, coerced payload; raises `PayloadError` with Segment's exact messages.
+
+    A plain dict payload first goes through the generated fast function of the mode (`_fast.py`, built on
+    first use); when it bails (an issue, or something it does not handle) the general path answers.
     """
 
-    __slots__ = ("fields", "schema", "_root_cleaner", "_batch_cleaner", "_arrify", "_node")
+    __slots__ = ("fields", "schema", "_root_cleaner", "_batch_cleaner", "_arrify", "_node", "_fast_single",
+                 "_fast_batch")
 
     def __init__(self, fields: dict[str, dict[str, Any]]):
         self.fields = fields
         self.schema: dict[str, Any] | None = fields_to_json_schema(fields) if fields else None
+        self._fast_single: FastValidator | None = _UNBUILT
+        self._fast_batch: FastValidator | None = _UNBUILT
         if self.schema is not None:
             self._root_cleaner = compile_cleaner(self.schema, is_root=True)
             self._batch_cleaner = compile_cleaner(self.schema)
@@ -29,6 +38,25 @@ class PayloadValidator:
             self._node = compile_schema(self.schema)
 
     def __call__(self, payload: Any, *, batch: bool = False) -> Any:
+        if self.schema is None:
+            return payload
+        if type(payload) is dict:
+            fast = self._fast_batch if batch else self._fast_single
+            if fast is _UNBUILT:
+                fast = compile_fast(self.schema, batch=batch)
+                if batch:
+                    self._fast_batch = fast
+                else:
+                    self._fast_single = fast
+            if fast is not None:
+                try:
+                    return fast(payload)
+                except Bail:
+                    pass
+        return self.general(payload, batch=batch)
+
+    def general(self, payload: Any, *, batch: bool = False) -> Any:
+        """The reference path (clean, arrify, compiled schema) the fast function must agree with."""
         if self.schema is None:
             return payload
         cleaned = (self._batch_cleaner if batch else self._root_cleaner)(payload)
@@ -45,6 +73,3 @@ class PayloadValidator:
 def compile_fields(fields: dict[str, dict[str, Any]]) -> PayloadValidator:
     """Build the validator for an action's `fields` (snake_case spec keys). ValueError if unusable."""
     return PayloadValidator(fields)
-
-
-

@@ -112,6 +112,11 @@ def _always(_: Any) -> bool:
     return True
 
 
+def always_valid(predicate: Callable[[Any], bool]) -> bool:
+    """True for the formats that accept every value (`text`, `password`, `binary`, `int64`, ...)."""
+    return predicate is _always
+
+
 def _int_range(bits: int) -> Callable[[Any], bool]:
     limit = 2 ** (bits - 1)
 

@@ -1,0 +1,187 @@
+"""The generated fast path (`engine/payload/_fast.py`) against the general path it stands in for.
+
+Every answer of `validator(payload)` (fast first, general when it bails) must be exactly what
+`validator.general(payload)` gives: the same value (types and key order included) or the same error text.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from functools import cache
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.jsvalues import UNDEFINED
+from engine.payload import PayloadError, compile_fields
+from engine.payload._fast import Bail, compile_fast
+from engine.runtime import load_destination
+
+from .test_properties import _field
+
+SLUGS = ["usermotion", "usermaven", "userpilot", "usercom"]
+
+_ODD = st.sampled_from(
+    ["", " ", "0", "1", "-1.5", "true", "false", "0x10", "2021-01-01", "2024-02-07T14:39:40.091Z",
+     "2021-13-45", "a@b.co", "https://x.io/a", "user", "x", "foo 1", UNDEFINED, math.inf, -math.inf, 2**60, -0.0,
+     1.0, 0, 3.5, True, False, None]
+)
+_SCALAR = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=6) | _ODD
+_JSON = st.recursive(
+    _SCALAR,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "x"]), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _exact(value: Any) -> Any:
+    """A comparable form that tells 1 from 1.0 from True and keeps the order of keys."""
+    if isinstance(value, dict):
+        return ("dict", type(value).__name__, [(k, _exact(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_exact(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+def _answer(call: Any, payload: Any, batch: bool) -> Any:
+    try:
+        return ("ok", _exact(call(payload, batch=batch)))
+    except PayloadError as error:
+        return ("error", str(error), [(i.pointer, i.message, i.path) for i in error.errors])
+
+
+def _assert_same(validator: Any, payload: Any, batch: bool) -> None:
+    before = copy.deepcopy(payload)
+    assert _answer(validator, payload, batch) == _answer(validator.general, payload, batch)
+    assert _exact(payload) == _exact(before)  # neither path writes into the caller's payload
+
+
+@cache
+def _spec_actions() -> list[tuple[str, Any]]:
+    out = []
+    for slug in SLUGS:
+        for key, action in load_destination(slug).actions.items():
+            if action.validate.schema is not None:
+                out.append((f"{slug}.{key}", action.validate))
+    return out
+
+
+def _value_for(field: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values a field is likely to see: its own type (often), the odd ones and any JSON (sometimes)."""
+    kind = field.get("type")
+    if kind == "object" and field.get("properties"):
+        own: st.SearchStrategy[Any] = _payload_for(field["properties"])
+    elif kind == "object":
+        own = st.dictionaries(st.sampled_from(["a", "b"]), _SCALAR, max_size=2)
+    elif kind in ("number", "integer"):
+        own = st.integers(-100, 100) | st.floats(-1e3, 1e3)
+    elif kind == "boolean":
+        own = st.booleans()
+    elif kind == "datetime":
+        own = st.sampled_from(["2024-02-07T14:39:40.091Z", "2024-02-07", "1700000000", "Tue, 01 Nov 2022 10:00:00 GMT",
+                               "2024-02-30T25:00:00Z", "nonsense"]) | st.integers(0, 2**31)
+    else:
+        choices = [c if isinstance(c, str) else c.get("value") for c in field.get("choices") or []]
+        own = st.sampled_from(choices) if choices else st.text(max_size=8) | st.sampled_from(["a@b.co", "user"])
+    if field.get("multiple"):
+        own = st.lists(own, max_size=3) | own
+    return st.one_of(own, own, own, _ODD, _JSON)
+
+
+def _payload_for(fields: dict[str, dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    keys = list(fields)
+    return st.lists(st.sampled_from([*keys, "extra"]), unique=True, max_size=len(keys) + 1).flatmap(
+        lambda chosen: st.fixed_dictionaries(
+            {k: (_value_for(fields[k]) if k in fields else _JSON) for k in chosen}
+        )
+    )
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_every_spec_action_has_a_fast_function(batch: bool) -> None:
+    for name, validator in _spec_actions():
+        assert compile_fast(validator.schema, batch=batch) is not None, name
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), batch=st.booleans())
+def test_spec_actions_fast_equals_general(data: st.DataObject, batch: bool) -> None:
+    name, validator = data.draw(st.sampled_from(_spec_actions()))
+    payload = data.draw(_payload_for(validator.fields), label=name)
+    _assert_same(validator, payload, batch)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fields=st.dictionaries(st.sampled_from(["a", "b", "c", "id", "kind"]), _field(), min_size=1, max_size=4),
+       data=st.data(), batch=st.booleans())
+def test_random_fields_fast_equals_general(fields: dict[str, Any], data: st.DataObject, batch: bool) -> None:
+    validator = compile_fields(fields)
+    payload = data.draw(_payload_for(fields) | _JSON)
+    _assert_same(validator, payload, batch)
+
+
+def test_the_fast_function_answers_valid_payloads_itself() -> None:
+    # the parity tests above are only meaningful if the fast function answers (rather than bails) on the usual case
+    fields = {
+        "name": {"label": "Name", "type": "string", "required": True},
+        "count": {"label": "Count", "type": "integer"},
+        "when": {"label": "When", "type": "datetime"},
+        "kind": {"label": "Kind", "type": "string", "choices": ["a", "b"]},
+        "box": {"label": "Box", "type": "object", "properties": {"w": {"label": "W", "type": "number"}}},
+        "anon": {"label": "Anon", "type": "string"},
+        "user": {"label": "User", "type": "string",
+                 "required": {"conditions": [{"field_key": "anon", "operator": "is"}]}},
+    }
+    validator = compile_fields(fields)
+    fast = compile_fast(validator.schema, batch=False)
+    assert fast is not None
+    payload = {"name": "n", "count": 2, "when": "2024-02-07T14:39:40.091Z", "kind": "a", "box": {"w": 1.5, "z": 1},
+               "anon": "x", "empty": ""}
+    assert fast(payload) == validator.general(payload) == {
+        "name": "n", "count": 2, "when": "2024-02-07T14:39:40.091Z", "kind": "a", "box": {"w": 1.5}, "anon": "x"}
+    for invalid in ({"count": 2}, {"name": "n", "kind": "c"}, {"name": "n", "when": "nonsense"}, {"name": "n"}):
+        with pytest.raises(Bail):
+            fast(invalid)
+        with pytest.raises(PayloadError):
+            validator(invalid)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ({"type": "string"}, 12),  # coerced to "12" by the property's general pipeline, no bail
+        ({"type": "number"}, "7"),
+        ({"type": "integer"}, 2.0),
+        ({"type": "boolean"}, "true"),
+        ({"type": "string", "multiple": True}, "one"),  # arrified
+        ({"type": "string", "multiple": True}, ["a", None, ""]),
+        ({"type": "number", "allow_null": True}, None),
+        ({"type": "string"}, None),
+        ({"type": "number"}, ""),
+        ({"type": "integer"}, 2**60),
+        ({"type": "number"}, math.inf),
+    ],
+)
+def test_properties_the_fast_function_hands_to_the_general_pipeline(field: dict[str, Any], value: Any) -> None:
+    validator = compile_fields({"f": {"label": "F", **field}, "g": {"label": "G", "type": "string"}})
+    for batch in (False, True):
+        _assert_same(validator, {"g": "x", "f": value}, batch)
+
+
+def test_condition_that_coerces_leaves_it_to_the_general_path() -> None:
+    # `anon is undefined` tests `anon` against {"type": "null"}: ajv coerces false to null while checking
+    fields = {
+        "anon": {"label": "Anon", "type": "boolean"},
+        "user": {"label": "User", "type": "string",
+                 "required": {"conditions": [{"field_key": "anon", "operator": "is"}]}},
+    }
+    validator = compile_fields(fields)
+    fast = compile_fast(validator.schema, batch=False)
+    assert fast is not None
+    with pytest.raises(Bail):
+        fast({"anon": False, "user": "u"})
+    assert validator({"anon": False, "user": "u"}) == validator.general({"anon": False, "user": "u"}) == {
+        "anon": None, "user": "u"}
