@@ -9,7 +9,9 @@ Rows, at each concurrency, all against the same sink in the same run:
                             folder, `concurrency` = the row's); the events are POSTed to /v1/batch in batches of
                             100 (4 requests in flight) with the write key; events/s from the first POST until the
                             sink has received every expected request (asked with `GET /__count`), start-up
-                            excluded; `accept ev/s`: how fast the POSTs were answered 200 (durably queued)
+                            excluded; `accept ev/s`: how fast the POSTs were answered 200 (durably queued);
+                            `cpu µs/ev`: the server process's CPU time (user + system) per event meanwhile,
+                            steadier than events/s when other work shares the machine
   ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
                             (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
@@ -117,8 +119,17 @@ async def _sink_count(session: Any, port: int) -> int:
         return int((await r.json())["count"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], expected: int,
-                       batch: int, posters: int, timeout: float) -> tuple[float, float]:
+                       batch: int, posters: int, timeout: float, pid: int) -> tuple[float, float, float]:
     import aiohttp
 
     bodies = [orjson.dumps({"batch": events[i:i + batch]}) for i in range(0, len(events), batch)]
@@ -134,22 +145,23 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
                     if r.status != 200:
                         raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
 
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
         await asyncio.gather(*(poster() for _ in range(posters)))
         accepted = time.perf_counter() - t0
         while (got := await _sink_count(session, port) - start) < expected:
             if time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"engine serve delivered {got} of {expected} requests in {timeout:g} s")
             await asyncio.sleep(0.005)
-        delivered = time.perf_counter() - t0
+        delivered, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
         if got > expected:
             print(f"  (engine serve: the sink received {got} requests, {expected} expected)", file=sys.stderr)
-    return delivered, accepted
+    return delivered, accepted, cpu
 
 
 def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
-                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float]:
-    """(seconds until all delivered, seconds until all accepted), both from the first POST."""
+                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float, float]:
+    """(seconds until all delivered, seconds until all accepted, both from the first POST; CPU seconds the
+    server process used meanwhile)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(serve_config(folder, port, conc)),
                              "--port", "0", "--quiet-sandbox"],
@@ -166,7 +178,7 @@ def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: i
         if base_url is None:
             raise RuntimeError(f"engine serve did not start in {root}: {(folder / 'serve.err').read_text()[-2000:]}")
         threading_drain(proc.stdout)
-        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout))
+        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout, proc.pid))
     finally:
         proc.terminate()
         try:
@@ -311,13 +323,14 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; sink on 127.0.0.1:{port}; "
           f"{n:,} events -> {len(bodies):,} requests ({SLUG}); engine serve: {len(accepted_events):,} events "
           f"-> {serve_requests:,} requests")
-    print(f"{'client':<26} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11}")
+    print(f"{'client':<26} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11} "
+          f"{'cpu µs/ev':>10}")
     per_req = len(bodies) / n
 
     def line(name: str, conc: int, ev: str, req: float, lat: list[float] | None = None, extra: str = "") -> None:
         p50 = f"{pct(lat, .5) / 1000:>7.2f}" if lat else f"{'':>7}"
         p99 = f"{pct(lat, .99) / 1000:>7.2f}" if lat else f"{'':>7}"
-        print(f"{name:<26} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra:>11}".rstrip(), flush=True)
+        print(f"{name:<26} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
 
     roots = [("", ROOT)] + ([(", baseline", args.baseline.resolve())] if args.baseline else [])
     try:
@@ -329,10 +342,10 @@ def main() -> None:
                     line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
             for suffix, root in roots:
                 if "serve" in rows:
-                    secs, accept = engine_serve(accepted_events, serve_requests, port, conc, root)
+                    secs, accept, cpu = engine_serve(accepted_events, serve_requests, port, conc, root)
                     m = len(accepted_events)
                     line(f"engine serve{suffix or ' (subprocess)'}", conc, f"{m / secs:,.0f}", serve_requests / secs,
-                         extra=f"{m / accept:,.0f}")
+                         extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
             if "library" in rows:
                 secs, lat = asyncio.run(engine_library(events, port, conc))
                 line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
