@@ -154,6 +154,12 @@ class JobQueue(ABC):
         return self.lease(limit, lease_seconds, instance=instance)  # type: ignore[call-arg]
 
     @abstractmethod
+    def release(self, jobs: Iterable[Job]) -> int:
+        """End the leases of jobs that were leased (as `jobs`, by this caller) but not worked on: due again at
+        once, attempts unchanged. A job whose lease has changed since (expired and leased again) is left
+        alone. How many were released."""
+
+    @abstractmethod
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> None:
         """Back to the queue, available after `delay` seconds, attempts + 1, `verdict` kept as the last one."""
 

@@ -244,6 +244,14 @@ class SQLiteQueue(JobQueue):
                 self._delete(conn, ids)
             return self._lease(conn, limit, lease_seconds, instance) if limit > 0 else []
 
+    def release(self, jobs: Iterable[Job]) -> int:
+        leases = [(job.id, job.leased_until) for job in jobs if job.leased_until is not None]
+        if not leases:
+            return 0
+        with self._tx() as conn:
+            return sum(conn.execute("UPDATE jobs SET leased_until = NULL, due = available_at "
+                                    "WHERE id = ? AND leased_until = ?", lease).rowcount for lease in leases)
+
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> bool:
         """Back in the queue after `delay` seconds; False when the job no longer exists."""
         at = self.clock() + max(0.0, delay)

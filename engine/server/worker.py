@@ -21,6 +21,7 @@ into the queue (available at once).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import sys
@@ -97,12 +98,15 @@ def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, 
 class InstanceWorker:
     """Delivers the jobs of one destination instance.
 
-    One loop (`run`) does all the queue work of the instance between rounds: the acks of the jobs that
-    finished since its last call and the lease of as many jobs as there are free slots go to the queue
-    together, in one `ack_and_lease` call (one transaction, one hop to a thread), however many jobs
-    finished meanwhile. A job's ack is therefore committed shortly after its delivery verdict is known,
-    never before: a crash in between leaves it leased, and it is delivered again once its lease expires
-    (at-least-once). Retries and dead letters, rarer, are written by the job itself.
+    At most `concurrency` jobs are in flight, and up to as many more wait leased in `ready`, so that a
+    finished job's slot is given to the next one at once, without waiting for the queue. One loop
+    (`run`) does the queue work of the instance: the acks of the jobs that finished since its last call
+    and, once `ready` has run half empty, the lease of as many jobs as there is room for go to the queue
+    together in one `ack_and_lease` call (one transaction, one hop to a thread), however many jobs
+    finished meanwhile. A job's ack is committed shortly after its delivery verdict is known, never
+    before: a crash in between leaves it leased, and it is delivered again once its lease expires
+    (at-least-once). Retries and dead letters, rarer, are written by the job itself. A job's time limit
+    counts from its lease, so one that waited in `ready` is still never worked on past its lease.
     """
 
     def __init__(self, dest: DestinationConfig, queue: JobQueue, deliverer: Deliverer, metrics: Metrics,
@@ -118,7 +122,9 @@ class InstanceWorker:
         self.wake = asyncio.Event()  # set by enqueues: new jobs may be due
         self.changed = asyncio.Event()  # set by enqueues and finished jobs: the loop has something to do
         self.inflight: dict[asyncio.Task[None], Job] = {}
+        self.ready: collections.deque[tuple[Job, float]] = collections.deque()  # leased, not started: (job, deadline)
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
+        self.accepting = True  # False once stopping: finished jobs no longer start ready ones
 
     def notify(self) -> None:
         self.wake.set()
@@ -126,24 +132,30 @@ class InstanceWorker:
 
     async def run(self, stopping: asyncio.Event) -> None:
         stop_wait = asyncio.ensure_future(stopping.wait())
+        conc = self.dest.concurrency
+        low = max(1, conc // 2)  # lease again when fewer than this many jobs are ready
         next_look = 0.0  # monotonic time from which to look for due jobs without a wake (the poll)
+        loop = asyncio.get_running_loop()
         try:
             while not stopping.is_set():
-                free = self.dest.concurrency - len(self.inflight)
-                look = free > 0 and (self.wake.is_set() or time.monotonic() >= next_look)
+                room = 2 * conc - len(self.inflight) - len(self.ready)
+                look = (room > 0 and len(self.ready) < low
+                        and (self.wake.is_set() or time.monotonic() >= next_look))
                 if not look and not self.acks:  # wait for a finished job, an enqueue, stop, or the poll
                     self.changed.clear()
                     changed = asyncio.ensure_future(self.changed.wait())
-                    timeout = None if free <= 0 else max(0.0, next_look - time.monotonic())
+                    timeout = (max(0.0, next_look - time.monotonic())
+                               if room > 0 and len(self.ready) < low else None)
                     await asyncio.wait([changed, stop_wait], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                     changed.cancel()
                     continue
                 if look:
                     self.wake.clear()
                 acks, self.acks = self.acks, []
+                leased_at = loop.time()
                 try:
                     jobs = await asyncio.to_thread(self.queue.ack_and_lease, [a[0] for a in acks],
-                                                   free if look else 0, self.lease_seconds, instance=self.dest.id)
+                                                   room if look else 0, self.lease_seconds, instance=self.dest.id)
                 except Exception as exc:  # the queue is unreachable: say so, wait, go on (the acks stay due)
                     print(f"engine serve: {self.dest.id}: cannot ack or lease jobs: {exc}", file=sys.stderr)
                     self.acks[:0] = acks
@@ -152,25 +164,39 @@ class InstanceWorker:
                     continue
                 for _, counter in acks:
                     self.metrics.inc(counter, self.dest.id)
-                for job in jobs:
-                    task = asyncio.create_task(self._process(job))
-                    self.inflight[task] = job
-                    task.add_done_callback(self._done)
+                deadline = leased_at + self.job_timeout
+                self.ready.extend((job, deadline) for job in jobs)
+                self._start_ready()
                 if look:  # fewer than asked: nothing more is due now, look again on an enqueue or at the poll
-                    next_look = time.monotonic() + self.options.poll_interval if len(jobs) < free else 0.0
+                    next_look = time.monotonic() + self.options.poll_interval if len(jobs) < room else 0.0
         finally:
             stop_wait.cancel()
         await self.drain()
 
+    def _start_ready(self) -> None:
+        while self.accepting and self.ready and len(self.inflight) < self.dest.concurrency:
+            job, deadline = self.ready.popleft()
+            task = asyncio.create_task(self._process(job, deadline))
+            self.inflight[task] = job
+            task.add_done_callback(self._done)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self.inflight.pop(task, None)
+        self._start_ready()
         self.changed.set()
         if not task.cancelled() and task.exception() is not None:
             print(f"engine serve: {self.dest.id}: job failed in the worker: {task.exception()!r}", file=sys.stderr)
 
     async def drain(self) -> None:
-        """Wait up to `drain_timeout` for in-flight jobs; cancel the rest and put them back in the queue;
-        commit the acks of the jobs that finished."""
+        """Put the ready jobs back (their leases end), wait up to `drain_timeout` for in-flight jobs, cancel
+        the rest and put them back too; commit the acks of the jobs that finished."""
+        self.accepting = False
+        ready, self.ready = [job for job, _ in self.ready], collections.deque()
+        if ready:
+            try:
+                await asyncio.to_thread(self.queue.release, ready)
+            except Exception as exc:  # not lost: leased until the lease ends, then delivered
+                print(f"engine serve: {self.dest.id}: cannot release jobs: {exc}", file=sys.stderr)
         pending = dict(self.inflight)
         still: set[asyncio.Task[None]] = set()
         if pending:
@@ -194,10 +220,11 @@ class InstanceWorker:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.queue.retry, pending[task].id, 0.0, verdict)
 
-    async def _process(self, job: Job) -> None:
+    async def _process(self, job: Job, deadline: float) -> None:
+        """Deliver one job; `deadline` (event loop time) is a little before its lease ends."""
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self.job_timeout):
+            async with asyncio.timeout_at(deadline):
                 verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
                                                self.dest.subscriptions, self.deliverer)
         except TimeoutError:

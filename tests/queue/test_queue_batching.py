@@ -1,4 +1,4 @@
-"""Acks and leases that share one transaction (`ack_many`, `ack_and_lease`): the same outcome
+"""Acks and leases that share one transaction (`ack_many`, `ack_and_lease`), and `release`: the same outcome
 as the one-job-at-a-time path, in fewer transactions."""
 
 from __future__ import annotations
@@ -67,6 +67,22 @@ def test_ack_many_of_n_jobs_is_one_transaction(queue: SQLiteQueue) -> None:
     assert queue.ack_many([j.id for j in jobs] + [jobs[0].id]) == 300  # an id twice counts once
     assert len(begun) == 1 and queue.depth() == {}
     assert queue.ack_many([]) == 0 and len(begun) == 1
+
+
+def test_release_ends_leases_without_counting_an_attempt(queue: SQLiteQueue) -> None:
+    clock: FakeClock = queue.clock  # type: ignore[assignment]
+    queue.enqueue(events(3), ["a"])
+    leased = queue.lease(3, 30)
+    assert queue.lease(3, 30) == []
+    assert queue.release(leased[:2]) == 2
+    clock.now += 1
+    again = queue.lease(3, 30)  # due at once, not after the lease
+    assert [j.message_id for j in again] == ["m0", "m1"] and all(j.attempts == 0 for j in again)
+    assert queue.release(leased[:2]) == 0  # those leases are gone: leased again since, left alone
+    clock.now += 29.5  # m2's lease expired (m0 and m1 were leased again 1 s later); another worker leases m2
+    [m2] = queue.lease(3, 30)
+    assert m2.message_id == "m2" and queue.release([leased[2]]) == 0
+    assert queue.release([m2]) == 1 and queue.release([]) == 0
 
 
 ops = st.lists(st.one_of(

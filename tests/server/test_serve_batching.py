@@ -1,8 +1,10 @@
 """The worker commits acks (and leases) in batches: many jobs share one queue transaction, a job is acked only
-after its verdict is known, and a crash between delivery and the batched ack delivers it again."""
+after its verdict is known, a crash between delivery and the batched ack delivers it again, jobs leased ahead
+and not started go back to the queue on stop, and a job's time limit counts from its lease."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,10 @@ import httpx
 from emulators import UserMotionEmulator, serve_in_thread
 from serve_helpers import WRITE_KEY, AppServer, ServeProcess, wait_until, write_config
 
+from engine.config import load_config
 from engine.queue import SQLiteQueue
+from engine.server import Metrics, SandboxLog, WorkerOptions
+from engine.server.worker import InstanceWorker, instance_deliverer
 
 UM_KEY = "um-batch-key-31"
 DEST = f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n"
@@ -91,3 +96,47 @@ def test_crash_between_delivery_and_ack_delivers_again(tmp_path: Path) -> None:
             second.terminate()
     again = delivered(emu)[len(before):]
     assert set(before) <= set(again)  # delivered again after the crash, not lost
+
+
+def test_stop_puts_jobs_leased_ahead_back_at_once(tmp_path: Path, app_server: Callable[..., AppServer]) -> None:
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    emu.faults.add(delay=0.3, times=None)  # slow: 2 jobs in flight, 2 more leased ahead when we stop
+    with serve_in_thread(emu) as s:
+        config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
+        config.write_text(config.read_text().replace("concurrency: 8", "concurrency: 2")
+                          .replace("lease_seconds: 5", "lease_seconds: 60"))
+        server = app_server(config, WorkerOptions(poll_interval=0.05, drain_timeout=5))
+        post_events(server.base_url, 10)
+        [worker] = server.app.worker.instances
+        wait_until(lambda: len(worker.inflight) == 2 and len(worker.ready) == 2)
+        server.__exit__()
+    with SQLiteQueue(tmp_path / "data") as queue:
+        left = queue.depth().get("um", 0)
+        assert left == 10 - len(delivered(emu)) and left >= 6
+        jobs = queue.lease(100, 30)  # all due now: none waits for the 60 s lease of the stopped worker
+        assert len(jobs) == left and all(j.attempts == 0 for j in jobs)
+
+
+def test_time_limit_counts_from_the_lease(tmp_path: Path) -> None:
+    """A job that waited leased past its deadline is not delivered any more: it is retried later."""
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    with serve_in_thread(emu) as s:
+        config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url}))
+        [dest] = config.enabled_destinations
+        with SQLiteQueue(tmp_path / "data") as queue:
+            queue.enqueue([{"type": "track", "userId": "u", "event": "Late", "messageId": "late-1"}], ["um"])
+            [job] = queue.lease(1, 5)
+
+            async def run() -> None:
+                deliverer = instance_deliverer(config, dest, SandboxLog(config.masker()))
+                worker = InstanceWorker(dest, queue, deliverer, Metrics(["um"]), WorkerOptions(), 5)
+                async with deliverer:
+                    await worker._process(job, asyncio.get_running_loop().time() - 0.001)
+                assert worker.acks == []
+
+            asyncio.run(run())
+            assert emu.received == []
+            assert queue.lease(1, 5) == [] and queue.depth() == {"um": 1}  # retried with a backoff: not due yet
+            queue.clock = lambda: time.time() + 3600
+            [retried] = queue.lease(1, 5)
+            assert retried.attempts == 1 and retried.last_verdict["reason"] == "job timeout"
