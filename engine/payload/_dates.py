@@ -66,8 +66,20 @@ def _in_range(parts: dict[str, str | None]) -> bool:
     return 1 <= month_number <= 12 and 1 <= day <= 31 and hour <= 24 and minute <= 59 and second <= 59
 
 
+# The shape analytics.js timestamps have ("2024-02-07T14:39:40.091Z", fields in range): such a string is not a
+# JS number, ends in Z and matches `_ISO` with every part inside `_in_range`, so the full check says yes too.
+_CANONICAL = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-4]):[0-5]\d:[0-5]\d(?:\.\d+)?Z\Z", re.ASCII
+)
+
+
 def is_date_like(value: str) -> bool:
     """True when Segment's `date-like` format accepts `value` (within our documented subset)."""
+    return _CANONICAL.match(value) is not None or is_date_like_general(value)
+
+
+def is_date_like_general(value: str) -> bool:
+    """`is_date_like` without the shortcut for canonical ISO timestamps (the reference it must agree with)."""
     number = string_to_number(value)
     if number and not math.isnan(number):
         return math.isfinite(number) and abs(number * 1000) <= _MAX_TIME_MS

@@ -185,3 +185,32 @@ def test_condition_that_coerces_leaves_it_to_the_general_path() -> None:
         fast({"anon": False, "user": "u"})
     assert validator({"anon": False, "user": "u"}) == validator.general({"anon": False, "user": "u"}) == {
         "anon": None, "user": "u"}
+
+
+_TWO = st.sampled_from(["00", "01", "09", "10", "12", "13", "19", "23", "24", "25", "29", "30", "31", "32", "59", "60", "99"])
+_ODD_FIELD = _TWO | st.text("0123456789", max_size=3) | st.sampled_from(["+1", " 1", "1a", "٣٣", "1٣"])
+
+
+@st.composite
+def _timestamp_like(draw: st.DrawFn) -> str:
+    """A canonical timestamp with a few of its parts changed: to limits and beyond, odd separators and zones."""
+    parts = {"year": "2024", "month": "02", "day": "07", "sep": "T", "hour": "14", "minute": "39", "second": "40",
+             "fraction": ".091", "zone": "Z"}
+    odd = {
+        "year": st.sampled_from(["1970", "0000", "9999", "202", "20245", "+002024"]),
+        "sep": st.sampled_from(["t", " ", "-", "TT", ""]),
+        "fraction": st.sampled_from(["", ".5", ".", ".1234567", ",5"]),
+        "zone": st.sampled_from(["z", "", "+01:00", " Z", "Z ", "ZZ", "\n"]),
+    }
+    for name in draw(st.lists(st.sampled_from(list(parts)), min_size=1, max_size=3, unique=True)):
+        parts[name] = draw(odd.get(name, _ODD_FIELD))
+    p = parts
+    return f"{p['year']}-{p['month']}-{p['day']}{p['sep']}{p['hour']}:{p['minute']}:{p['second']}{p['fraction']}{p['zone']}"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=_timestamp_like() | st.text(max_size=30))
+def test_date_like_shortcut_agrees_with_the_full_check(value: str) -> None:
+    from engine.payload._dates import is_date_like, is_date_like_general
+
+    assert is_date_like(value) == is_date_like_general(value)
