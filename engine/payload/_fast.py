@@ -19,12 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.jsvalues import UNDEFINED
+from engine.payload import _messages as msg
 from engine.payload._clean import compile_cleaner
+from engine.payload._errors import PayloadError
 from engine.payload._formats import NUMBER_FORMATS, STRING_FORMATS, always_valid
 from engine.payload._validate import (
     _IGNORED,
     TYPE_CHECKS,
     _coerce,
+    _issue,
     _to_null,
     compile_schema,
     js_equal,
@@ -92,6 +95,11 @@ def _general_property(schema: dict[str, Any], path: tuple[Any, ...], *, root: bo
     return general
 
 
+def _required_error(title: Any, keys: list[str]) -> PayloadError:
+    """The error the general path raises when the only issues are missing required root fields."""
+    return PayloadError([_issue(title, (), msg.required_message(key)) for key in keys])
+
+
 def _clean_extras(out: dict[Any, Any], known: frozenset[Any], drop_empty: bool) -> None:
     """The cleaner on keys the schema does not name: identity, so only undefined (and root `""`) go."""
     for key in [k for k in out if k not in known]:
@@ -110,7 +118,7 @@ class _Generator:
         self.single = single
         self.names: dict[str, Any] = {
             "_M": _MISSING, "_U": UNDEFINED, "_DROP": _DROP, "Bail": Bail, "_js_equal": js_equal,
-            "_null_or_bail": _null_or_bail, "_clean_extras": _clean_extras, "_remove_extras": _remove_extras,
+            "_null_or_bail": _null_or_bail, "_required_error": _required_error, "_clean_extras": _clean_extras, "_remove_extras": _remove_extras,
         }
         self.chunks: list[str] = []
         self.count = 0
@@ -152,13 +160,20 @@ class _Generator:
         known = self.name("k", frozenset(properties))
         lines.append("    if n != len(p):")
         lines.append(f"        _clean_extras(out, {known}, {drop_empty})")
+        if root and required:
+            # the usual invalid payload lacks a required field: report that without the general path (its
+            # issues come first and are all there is when nothing else failed: anything else bails)
+            lines.append("    missing = []")
         for key in required:
             lines.append(f"    if out.get({self.literal(str(key))}, _U) is _U:")
-            lines.append("        raise Bail")
+            lines.append(f"        missing.append({self.literal(str(key))})" if root else "        raise Bail")
         if schema.get("additionalProperties") is False:
             lines.append("    if n != len(p):")
             lines.append(f"        _remove_extras(out, {known})")
         lines.extend("    " + line for line in self.applicators(schema, "out"))
+        if root and required:
+            lines.append("    if missing:")
+            lines.append(f"        raise _required_error({self.name('t', schema.get('title'))}, missing)")
         lines.append("    return out")
         self.chunks.append("\n".join(lines))
         return fname
@@ -341,7 +356,8 @@ def _type_list(schema: dict[str, Any]) -> list[str]:
 def compile_fast(schema: dict[str, Any], *, batch: bool) -> FastValidator | None:
     """The generated validator for a root schema, or None when the schema is outside what it handles.
 
-    The returned function takes a plain dict and returns the validated payload, or raises `Bail`.
+    The returned function takes a plain dict and returns the validated payload, raises `PayloadError` when the
+only issues are missing required root fields, or raises `Bail`.
     """
     generator = _Generator(single=not batch)
     try:

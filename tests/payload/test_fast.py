@@ -142,11 +142,30 @@ def test_the_fast_function_answers_valid_payloads_itself() -> None:
                "anon": "x", "empty": ""}
     assert fast(payload) == validator.general(payload) == {
         "name": "n", "count": 2, "when": "2024-02-07T14:39:40.091Z", "kind": "a", "box": {"w": 1.5}, "anon": "x"}
-    for invalid in ({"count": 2}, {"name": "n", "kind": "c"}, {"name": "n", "when": "nonsense"}, {"name": "n"}):
+    for invalid in ({"name": "n", "kind": "c"}, {"name": "n", "when": "nonsense"}, {"name": "n"}, {"count": 2.5}):
         with pytest.raises(Bail):
             fast(invalid)
         with pytest.raises(PayloadError):
             validator(invalid)
+
+
+def test_missing_required_root_fields_are_reported_by_the_fast_function() -> None:
+    fields = {
+        "a": {"label": "A", "type": "string", "required": True},
+        "b": {"label": "B", "type": "number"},
+        "c": {"label": "C", "type": "string", "required": True},
+    }
+    validator = compile_fields(fields)
+    fast = compile_fast(validator.schema, batch=False)
+    assert fast is not None
+    for payload in ({"b": 1}, {"a": "", "b": "2", "x": 1}, {"c": "x"}):
+        with pytest.raises(PayloadError) as from_fast:
+            fast(payload)
+        with pytest.raises(PayloadError) as from_general:
+            validator.general(payload)
+        assert from_fast.value.errors == from_general.value.errors
+    with pytest.raises(Bail):  # a second kind of issue: the general path reports them all
+        fast({"b": "not a number"})
 
 
 @pytest.mark.parametrize(
