@@ -312,7 +312,7 @@ def expression_text_renderer(env: TemplateEnvironment, ast: nodes.Template) -> R
 
 def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr) -> Renderer:
     """The native value of one expression compiled by `fastexpr`, finished like `BoundedTemplate.render_native`."""
-    closure = ExprCompiler(env).compile(expr)
+    closure = ExprCompiler(env).compile(expr, native=True)
 
     def render(ctx: dict[str, Any]) -> Any:
         try:

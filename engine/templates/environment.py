@@ -151,17 +151,28 @@ def to_text(value: Any) -> str:
 
 def normalize(value: Any) -> Any:
     """Jinja undefined objects -> UNDEFINED, recursively; returns the same object when nothing changes."""
-    if type(value) in _CONTAINERS:
-        # orjson refuses Jinja's undefined (and UNDEFINED): when it encodes the tree, nothing needs replacing,
-        # and the Python walk over a large merged object is skipped
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind in _CONTAINERS:
+        # orjson refuses Jinja's undefined: when it encodes the tree (UNDEFINED passes the probe), nothing needs
+        # replacing, and the Python walk over a large merged object is skipped
         try:
-            _dumps(value, option=_PLAIN)
+            _dumps(value, default=_probe, option=_PLAIN)
         except TypeError:
             return _normalize(value)
         return value
     return _normalize(value)
 
 
+def _probe(value: Any) -> None:
+    """orjson's `default` while checking a tree: UNDEFINED stays as it is (it is not a Jinja undefined)."""
+    if value is UNDEFINED:
+        return None
+    raise TypeError
+
+
+_SCALARS = frozenset([str, int, float, bool, type(None)])
 _CONTAINERS = (dict, list, tuple)
 _PLAIN = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
 _dumps = orjson.dumps
@@ -170,19 +181,22 @@ _dumps = orjson.dumps
 def _normalize(value: Any) -> Any:
     if isinstance(value, jinja2.Undefined):
         return UNDEFINED
-    if type(value) is dict:
+    kind = type(value)
+    if kind is dict:
         out = None
         for k, v in value.items():
+            if type(v) in _SCALARS or v is UNDEFINED:  # what normalize(v) returns unchanged, without the call
+                continue
             n = normalize(v)
             if n is not v:
                 if out is None:
                     out = dict(value)
                 out[k] = n
         return value if out is None else out
-    if type(value) in (list, tuple):
-        items = [normalize(v) for v in value]
+    if kind in (list, tuple):
+        items = [v if type(v) in _SCALARS else normalize(v) for v in value]
         if any(a is not b for a, b in zip(items, value, strict=True)):
-            return items if type(value) is list else tuple(items)
+            return items if kind is list else tuple(items)
     return value
 
 

@@ -35,6 +35,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 
 from engine.jsvalues import UNDEFINED
+from engine.templates import filters as _filters
 from engine.templates.environment import TemplateEnvironment, _spend
 
 Closure = Callable[[dict[str, Any]], Any]
@@ -89,8 +90,10 @@ class ExprCompiler:
     def fold(self, expr: nodes.Expr) -> nodes.Expr:
         return Optimizer(self.env).visit(expr, self.eval_ctx)  # type: ignore[no-any-return]
 
-    def compile(self, expr: nodes.Expr) -> Closure:
-        return _Generator(self).function(self.fold(expr))
+    def compile(self, expr: nodes.Expr, native: bool = False) -> Closure:
+        """`native`: the value is finished by `normalize` (a Jinja undefined anywhere in it becomes UNDEFINED),
+        so lookups whose value goes straight into it may give UNDEFINED themselves (see `_output_nodes`)."""
+        return _Generator(self).function(self.fold(expr), native)
 
     def jinja_context(self, variables: dict[str, Any]) -> jinja2.runtime.Context:
         """The Context `BoundedTemplate._context` makes for these variables (for `pass_context` callables)."""
@@ -167,6 +170,19 @@ class ExprCompiler:
                 return undefined(obj=obj, name=key) if value is UNDEFINED else value
             return env_getitem(obj, key)
 
+        jinja_undefined = Undefined
+
+        def out(value: Any) -> Any:  # what `normalize` makes of a value that is not a container
+            return UNDEFINED if isinstance(value, jinja_undefined) else value
+
+        def getattr_out(obj: Any, key: str) -> Any:
+            value = getattr_(obj, key)
+            return UNDEFINED if isinstance(value, jinja_undefined) else value
+
+        def getitem_out(obj: Any, key: Any) -> Any:
+            value = getitem_(obj, key)
+            return UNDEFINED if isinstance(value, jinja_undefined) else value
+
         compiler = self
 
         def call_context(ctx: dict[str, Any]) -> _CallContext:
@@ -175,6 +191,9 @@ class ExprCompiler:
         return {
             "_getattr": getattr_,
             "_getitem": getitem_,
+            "_getattr_out": getattr_out,
+            "_getitem_out": getitem_out,
+            "_out": out,
             "_undefined": undefined,
             "_Undefined": Undefined,
             "_call": env.call,
@@ -184,6 +203,9 @@ class ExprCompiler:
             "_copy": copy.deepcopy,
             "_env": env,
             "_eval_ctx": self.eval_ctx,
+            "_UNDEF": UNDEFINED,
+            "_MISS": missing,
+            "_dict": dict,
         }
 
 
@@ -196,6 +218,9 @@ class _Generator:
         self.ns: dict[str, Any] = compiler.helpers()
         self.names: dict[str, str] = {}  # template name -> local variable
         self.counter = 0
+        self.shared: dict[str, str | None] = {}  # repr of a repeated pure lookup -> its memo local (None: not yet named)
+        self.memos: list[str] = []
+        self.output: set[int] = set()  # ids of the nodes whose value goes into the result unchanged
 
     def _bind(self, value: Any, hint: str = "k") -> str:
         self.counter += 1
@@ -203,9 +228,16 @@ class _Generator:
         self.ns[name] = value
         return name
 
-    def function(self, expr: nodes.Expr) -> Closure:
+    def function(self, expr: nodes.Expr, native: bool = False) -> Closure:
+        if native:
+            _output_nodes(expr, self.output, self.env.filters.get("merge"), spread=False)
+        seen: dict[str, int] = {}
+        _count_lookups(expr, seen)
+        self.shared = {key: None for key, n in seen.items() if n > 1}
         body = self.expr(expr)
         lines = ["def _render(ctx):"]
+        if self.memos:
+            lines.append(f"    {' = '.join(self.memos)} = _MISS")
         for name, local in self.names.items():
             found = self.compiler.globals.get(name, missing)
             if found is missing:
@@ -234,12 +266,26 @@ class _Generator:
         if value is None or type(value) in (bool, int, str):
             return repr(value)
         if isinstance(value, (dict, list, tuple, set)):  # the generated code writes repr(value): a new object each time
-            if type(value) is dict and not value:
-                return "{}"
-            if type(value) is list and not value:
-                return "[]"
+            if _literal(value):  # a Python literal of plain values makes the same new object
+                return f"({value!r})"
             return f"_copy({self._bind(value)})"
         return self._bind(value)
+
+    def _temp(self) -> str:
+        self.counter += 1
+        return f"_t{self.counter}"
+
+    def _memo(self, node: nodes.Node, source: str) -> str:
+        """A lookup repeated in the expression is computed once, where it is first needed (lazily: a lookup
+        in a branch that does not run is not run), and reused after."""
+        key = repr(node)
+        if key not in self.shared:
+            return source
+        local = self.shared[key]
+        if local is None:
+            local = self.shared[key] = f"_c{len(self.memos)}"
+            self.memos.append(local)
+        return f"({local} if {local} is not _MISS else ({local} := {source}))"
 
     def _g_Name(self, node: nodes.Name) -> str | None:
         if node.ctx != "load":
@@ -249,8 +295,27 @@ class _Generator:
             local = self.names[node.name] = f"_v{len(self.names)}"
         return local
 
+    def _dict_lookup(self, obj: str, key: str, general: str) -> str:
+        """`obj[key]` inline when obj is a plain dict holding key (and not UNDEFINED), else `general(obj, key)`:
+        the helper's first branch without the call; every other case still goes through the helper."""
+        found = self._temp()
+        if obj.isidentifier():
+            target = held = obj
+        else:
+            held = self._temp()
+            target = f"({held} := {obj})"
+        return (f"({found} if type({target}) is _dict and ({found} := {held}.get({key}, _UNDEF)) is not _UNDEF"
+                f" else {general}({held}, {key}))")
+
+    def _lookup(self, node: nodes.Getattr | nodes.Getitem, obj: str, key: str, general: str) -> str:
+        out = id(node) in self.output
+        if repr(node) in self.shared:  # memoised as Jinja's value, which other uses may need
+            source = self._memo(node, self._dict_lookup(obj, key, general))
+            return f"_out({source})" if out else source
+        return self._dict_lookup(obj, key, general + "_out" if out else general)
+
     def _g_Getattr(self, node: nodes.Getattr) -> str:
-        return f"_getattr({self.expr(node.node)}, {node.attr!r})"
+        return self._lookup(node, self.expr(node.node), repr(node.attr), "_getattr")
 
     def _g_Getitem(self, node: nodes.Getitem) -> str:
         obj = self.expr(node.node)
@@ -258,6 +323,8 @@ class _Generator:
         if isinstance(arg, nodes.Slice):
             parts = ["" if p is None else self.expr(p) for p in (arg.start, arg.stop, arg.step)]
             return f"({obj}[{parts[0]}:{parts[1]}:{parts[2]}])"
+        if isinstance(arg, nodes.Const) and type(arg.value) is str:
+            return self._lookup(node, obj, repr(arg.value), "_getitem")
         return f"_getitem({obj}, {self.expr(arg)})"
 
     def _g_Dict(self, node: nodes.Dict) -> str:
@@ -276,6 +343,8 @@ class _Generator:
         test, then = self.expr(node.test), self.expr(node.expr1)
         if node.expr2 is not None:
             otherwise = self.expr(node.expr2)
+        elif id(node) in self.output:  # normalize turns the Undefined below into UNDEFINED
+            otherwise = "_UNDEF"
         else:
             hint = f"the inline if-expression on line {node.lineno} evaluated to false and no else section was defined."
             otherwise = f"_Undefined({hint!r})"
@@ -360,6 +429,74 @@ class _Generator:
         args = self._arguments(node)
         assert args is not None
         return "_call(" + ", ".join(["_call_context(ctx)", target, *args]) + ")"
+
+
+def _literal(value: Any) -> bool:
+    """Whether `repr(value)` is a Python literal that builds an equal value (plain dicts, lists, tuples of
+    str, int, bool and None)."""
+    kind = type(value)
+    if value is None or kind in (str, int, bool):
+        return True
+    if kind is dict:
+        return all(type(k) in (str, int) and _literal(v) for k, v in value.items())
+    if kind in (list, tuple):
+        return all(_literal(v) for v in value)
+    return False
+
+
+def _pure(node: nodes.Node) -> bool:
+    """Lookups and `or`/`and` of lookups and constants: no call, no filter, so evaluating it twice gives the
+    same value (the sandbox's objects are immutable) and the same error, if any."""
+    if isinstance(node, nodes.Name):
+        return node.ctx == "load"
+    if isinstance(node, nodes.Const):  # `{}` folded: a lookup on an empty literal finds nothing but its methods
+        value = node.value
+        return value is None or type(value) in (bool, int, str) or (type(value) in (dict, list) and not value)
+    if isinstance(node, nodes.Getattr):
+        return _pure(node.node)
+    if isinstance(node, nodes.Getitem):
+        return isinstance(node.arg, nodes.Const) and type(node.arg.value) in (str, int) and _pure(node.node)
+    if isinstance(node, (nodes.Or, nodes.And)):
+        return _pure(node.left) and _pure(node.right)
+    if isinstance(node, (nodes.Dict, nodes.List)):
+        return not node.items
+    return False
+
+
+def _output_nodes(node: nodes.Node, found: set[int], merge: Any, spread: bool) -> None:
+    """Collects the nodes whose value goes unchanged into a native result: the expression itself, the values of
+    its object and array literals, both branches of `x if c else y`, the right of `or` (`a or b` is `b` when `a`
+    is falsy, and every undefined is), and the values of object literals spread by the `merge` filter (it copies
+    them without looking at them). `normalize` turns a Jinja undefined in any of those places into UNDEFINED;
+    the generated code may as well give UNDEFINED there directly (and `normalize` then finds nothing to walk).
+    With `spread`, `node` is an argument of merge: only its entries go into the result."""
+    if not spread:
+        found.add(id(node))
+    if isinstance(node, nodes.Dict):
+        for pair in node.items:
+            _output_nodes(pair.value, found, merge, False)
+    elif isinstance(node, (nodes.List, nodes.Tuple)) and not spread:
+        for item in node.items:
+            _output_nodes(item, found, merge, False)
+    elif isinstance(node, nodes.CondExpr):
+        _output_nodes(node.expr1, found, merge, spread)
+        if node.expr2 is not None:
+            _output_nodes(node.expr2, found, merge, spread)
+    elif isinstance(node, nodes.Or):
+        _output_nodes(node.right, found, merge, spread)
+    elif (isinstance(node, nodes.Filter) and node.name == "merge" and merge is _filters.merge and node.node is not None
+          and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None):
+        for arg in (node.node, *node.args):
+            _output_nodes(arg, found, merge, True)
+
+
+def _count_lookups(node: nodes.Node, seen: dict[str, int]) -> None:
+    """How often each pure lookup (`a.b`, `(a or {}).b`, `a['k']` over pure parts) occurs in the tree."""
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)) and _pure(node):
+        key = repr(node)
+        seen[key] = seen.get(key, 0) + 1
+    for child in node.iter_child_nodes():
+        _count_lookups(child, seen)
 
 
 _OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}

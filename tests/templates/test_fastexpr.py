@@ -82,6 +82,23 @@ EXPRESSIONS = [
     "{{ settings.keys }}",
     "{{ (steps.one or steps.two).json.id or 'none' }}",
     "{{ payload.a.__class__ if false }}",
+    # repeated lookups are computed once, lazily (a lookup in a branch that does not run is not run)
+    "{{ [(payload.a or {}).b, (payload.a or {}).b, payload.a.b, payload['a']['b'], payload.a['b']] }}",
+    "{{ payload.a.append if payload.n == 3 else (payload.a.append if payload.n == 4 else payload.a) }}",
+    "{{ [payload.s.upper, payload.s.upper] if payload.s is string }}{{ (payload.a or []).b ~ (payload.a or []).b }}",
+    "{{ payload.a.b if payload.a.b is defined and payload.a.b is not none else [payload.a.b] }}",
+    "{{ (payload.a and payload.b).c or (payload.a and payload.b).c }}",
+    "{{ {'k': now.hour, 'j': now.hour} }}",
+    # values that go straight into the result give UNDEFINED where Jinja's undefined would be normalised
+    "{{ {'a': payload.a, 'b': payload.x if payload.y, 'c': [payload.b, (payload.c,)], 'd': payload.a or payload.b} }}",
+    "{{ {} | merge(payload.a, {'x': payload.x, 'y': {'z': payload.y}}, {'b': payload.b} if payload.n else {'c': payload.c},"
+    " payload.b or {'d': payload.d}, {} | merge({'e': payload.e})) }}",
+    "{{ {'k': payload.a} | merge({'x': payload['x'], 'a': payload.a.b}) }}",
+    "{{ payload.a.b }}{{ payload.x if payload.y }}",
+    "{{ payload.x if payload.y }}",
+    "{{ [payload.a, payload.a.b] | merge({'q': payload.q}) if payload.n == 5 else [payload.a] }}",
+    "{{ {'a': payload.a | default(payload.b), 'b': payload.a and payload.b, 'c': [1, 2] | first} }}",
+    "{{ ({'k': [1, {'z': none}], 't': (1, 'a')} | merge({})) ~ (payload.a, 'b', [none, true]) | string }}",
 ]
 EXPRESSIONS = [e for e in EXPRESSIONS if "__" not in e]
 
@@ -123,8 +140,16 @@ def _outcome(render: Any, ctx: dict[str, Any]) -> tuple[Any, ...]:
     return ("ok", repr(value), type(value))
 
 
+_COMPILED: dict[str, tuple[str, Any, Any]] = {}
+
+
 def _compiled(texts: list[str]) -> list[tuple[str, Any, Any]]:
-    return [(t, compile_template(t), compile_template(t, fast=False)) for t in texts]
+    """Compiled once for the whole module, as a spec is: every render must start afresh (no value computed
+    for one context, such as a shared lookup, may be seen by the next)."""
+    for t in texts:
+        if t not in _COMPILED:
+            _COMPILED[t] = (t, compile_template(t), compile_template(t, fast=False))
+    return [_COMPILED[t] for t in texts]
 
 
 def test_spec_templates_compile_without_jinja_except_statements() -> None:
