@@ -98,16 +98,17 @@ def merged_headers(defaults: dict[str, Any] | None, own: dict[str, Any] | None) 
     return merged
 
 
-def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> CompiledRequest:
+def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None, *, fast: bool = True) -> CompiledRequest:
+    """`fast=False` renders every template through Jinja (for tests comparing the fast paths with it)."""
     defaults = defaults or {}
     body_kind = next((k for k in ("json", "form", "body") if k in spec), None)
     timeout = spec.get("timeout", defaults.get("timeout"))
     return CompiledRequest(
         method=spec["method"],
-        url=compile_url(spec["url"]),
-        headers=compile_value(merged_headers(defaults.get("headers"), spec.get("headers"))),
-        query=compile_value(spec["query"]) if spec.get("query") else None,
+        url=compile_url(spec["url"], fast=fast),
+        headers=compile_value(merged_headers(defaults.get("headers"), spec.get("headers")), fast=fast),
+        query=compile_value(spec["query"], fast=fast) if spec.get("query") else None,
         body_kind=body_kind,
-        body=compile_value(spec[body_kind]) if body_kind else None,
+        body=compile_value(spec[body_kind], fast=fast, json_body=fast and body_kind == "json") if body_kind else None,
         timeout=float(timeout) if timeout is not None else None,
     )

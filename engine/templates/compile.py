@@ -310,9 +310,10 @@ def expression_text_renderer(env: TemplateEnvironment, ast: nodes.Template) -> R
     return lambda ctx: run_guarded(render, ctx)
 
 
-def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr) -> Renderer:
-    """The native value of one expression compiled by `fastexpr`, finished like `BoundedTemplate.render_native`."""
-    closure = ExprCompiler(env).compile(expr, native=True)
+def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr, json_body: bool = False) -> Renderer:
+    """The native value of one expression compiled by `fastexpr`, finished like `BoundedTemplate.render_native`
+    (`json_body`: see `compile_value`)."""
+    closure = ExprCompiler(env).compile(expr, native=True, json_body=json_body)
 
     def render(ctx: dict[str, Any]) -> Any:
         try:
@@ -348,7 +349,7 @@ def _concat_renderer(parts: list[str | Renderer]) -> Renderer:
     return concat
 
 
-def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = True) -> Renderer:
+def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = True, json_body: bool = False) -> Renderer:
     """Renders one expression to its native value (UNDEFINED when it is undefined)."""
     if fast:
         chain = lookup_chain(expr)
@@ -357,7 +358,7 @@ def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = Tru
         merged = merge_renderer(env, expr)
         if merged is not None:
             return merged
-        return expression_renderer(env, expr)
+        return expression_renderer(env, expr, json_body)
     lineno = expr.lineno or 1
     ast = nodes.Template([nodes.Assign(nodes.Name("result", "store", lineno=lineno), expr, lineno=lineno)], lineno=1)
     ast.set_environment(env)
@@ -366,11 +367,11 @@ def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = Tru
     return lambda ctx: run_guarded(render_native, ctx)
 
 
-def _compile_string(text: str, env: TemplateEnvironment, fast: bool) -> Renderer:
+def _compile_string(text: str, env: TemplateEnvironment, fast: bool, json_body: bool = False) -> Renderer:
     ast = parse(env, text)
     expr = single_expression(ast)
     if expr is not None:
-        return native_renderer(env, expr, fast)
+        return native_renderer(env, expr, fast, json_body)
     return text_renderer(env, ast, fast)
 
 
@@ -381,29 +382,33 @@ def compile_template(text: str, *, fast: bool = True) -> Renderer:
     return _with_path(_compile_string(text, make_environment(), fast), ())
 
 
-def compile_value(tree: Any, *, fast: bool = True) -> Renderer:
+def compile_value(tree: Any, *, fast: bool = True, json_body: bool = False) -> Renderer:
     """Compiles a tree of dicts/lists/scalars whose strings may be templates; call the result per event.
 
     Rendering returns fresh dicts/lists: an object key whose value renders undefined is left out, an
     array item that renders undefined is dropped; null stays. Compile errors carry `.path` (keys and
     indices from the tree root) and `.line` (inside the template). `fast=False` forces Jinja everywhere
     (for testing that the fast paths agree with it).
+
+    `json_body=True` is for a value that is only ever sent as JSON, after `strip_undefined` (the requests'
+    `json`): an object literal of an expression whose keys nothing merges over may then leave out its undefined
+    keys itself, as JSON would. The value differs only where `strip_undefined` makes it the same.
     """
     env = make_environment()
-    return _compile_node(tree, (), env, fast)
+    return _compile_node(tree, (), env, fast, json_body)
 
 
-def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool) -> Renderer:
+def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool, json_body: bool = False) -> Renderer:
     if isinstance(tree, str):
         if not is_template(tree):
             return lambda ctx: tree
         try:
-            return _with_path(_compile_string(tree, env, fast), path)
+            return _with_path(_compile_string(tree, env, fast, json_body), path)
         except TemplateCompileError as exc:
             raise exc.with_path(path) from None
     if isinstance(tree, dict):
         entries = tuple(
-            (key, *_const_or_renderer(value, (*path, key), env, fast)) for key, value in tree.items()
+            (key, *_const_or_renderer(value, (*path, key), env, fast, json_body)) for key, value in tree.items()
         )
 
         def render_dict(ctx: dict[str, Any]) -> dict[Any, Any]:
@@ -416,7 +421,7 @@ def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool) -
 
         return render_dict
     if isinstance(tree, (list, tuple)):
-        items = tuple(_const_or_renderer(value, (*path, i), env, fast) for i, value in enumerate(tree))
+        items = tuple(_const_or_renderer(value, (*path, i), env, fast, json_body) for i, value in enumerate(tree))
 
         def render_list(ctx: dict[str, Any]) -> list[Any]:
             out = []
@@ -430,7 +435,8 @@ def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool) -
     return lambda ctx: tree
 
 
-def _const_or_renderer(value: Any, path: Path, env: TemplateEnvironment, fast: bool) -> tuple[bool, Any]:
+def _const_or_renderer(value: Any, path: Path, env: TemplateEnvironment, fast: bool,
+                       json_body: bool = False) -> tuple[bool, Any]:
     if isinstance(value, (dict, list, tuple)) or (isinstance(value, str) and is_template(value)):
-        return False, _compile_node(value, path, env, fast)
+        return False, _compile_node(value, path, env, fast, json_body)
     return True, value

@@ -90,10 +90,13 @@ class ExprCompiler:
     def fold(self, expr: nodes.Expr) -> nodes.Expr:
         return Optimizer(self.env).visit(expr, self.eval_ctx)  # type: ignore[no-any-return]
 
-    def compile(self, expr: nodes.Expr, native: bool = False) -> Closure:
+    def compile(self, expr: nodes.Expr, native: bool = False, json_body: bool = False) -> Closure:
         """`native`: the value is finished by `normalize` (a Jinja undefined anywhere in it becomes UNDEFINED),
-        so lookups whose value goes straight into it may give UNDEFINED themselves (see `_output_nodes`)."""
-        return _Generator(self).function(self.fold(expr), native)
+        so lookups whose value goes straight into it may give UNDEFINED themselves (see `_output_nodes`).
+        `json_body`: the value is only sent as JSON, so object literals in those places (not spread by merge,
+        whose later keys override earlier ones in place) leave out their UNDEFINED keys, as `strip_undefined`
+        would."""
+        return _Generator(self).function(self.fold(expr), native, json_body)
 
     def jinja_context(self, variables: dict[str, Any]) -> jinja2.runtime.Context:
         """The Context `BoundedTemplate._context` makes for these variables (for `pass_context` callables)."""
@@ -175,6 +178,12 @@ class ExprCompiler:
         def out(value: Any) -> Any:  # what `normalize` makes of a value that is not a container
             return UNDEFINED if isinstance(value, jinja_undefined) else value
 
+        def drop_undefined(obj: dict[Any, Any]) -> dict[Any, Any]:  # strip_undefined's work on one literal
+            for value in obj.values():
+                if value is UNDEFINED:
+                    return {k: v for k, v in obj.items() if v is not UNDEFINED}
+            return obj
+
         def getattr_out(obj: Any, key: str) -> Any:
             value = getattr_(obj, key)
             return UNDEFINED if isinstance(value, jinja_undefined) else value
@@ -194,6 +203,7 @@ class ExprCompiler:
             "_getattr_out": getattr_out,
             "_getitem_out": getitem_out,
             "_out": out,
+            "_drop_undefined": drop_undefined,
             "_undefined": undefined,
             "_Undefined": Undefined,
             "_call": env.call,
@@ -221,6 +231,7 @@ class _Generator:
         self.shared: dict[str, str | None] = {}  # repr of a repeated pure lookup -> its memo local (None: not yet named)
         self.memos: list[str] = []
         self.output: set[int] = set()  # ids of the nodes whose value goes into the result unchanged
+        self.json_body = False
 
     def _bind(self, value: Any, hint: str = "k") -> str:
         self.counter += 1
@@ -228,7 +239,8 @@ class _Generator:
         self.ns[name] = value
         return name
 
-    def function(self, expr: nodes.Expr, native: bool = False) -> Closure:
+    def function(self, expr: nodes.Expr, native: bool = False, json_body: bool = False) -> Closure:
+        self.json_body = native and json_body
         if native:
             _output_nodes(expr, self.output, self.env.filters.get("merge"), spread=False)
         seen: dict[str, int] = {}
@@ -328,7 +340,10 @@ class _Generator:
         return f"_getitem({obj}, {self.expr(arg)})"
 
     def _g_Dict(self, node: nodes.Dict) -> str:
-        return "{" + ", ".join(f"{self.expr(p.key)}: {self.expr(p.value)}" for p in node.items) + "}"
+        source = "{" + ", ".join(f"{self.expr(p.key)}: {self.expr(p.value)}" for p in node.items) + "}"
+        if self.json_body and id(node) in self.output and any(not isinstance(p.value, nodes.Const) for p in node.items):
+            return f"_drop_undefined({source})"
+        return source
 
     def _g_List(self, node: nodes.List) -> str:
         return "[" + ", ".join(self.expr(i) for i in node.items) + "]"
