@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jinja2
+import orjson
 from jinja2 import nodes
 
 from engine.jsvalues import UNDEFINED
@@ -234,6 +235,97 @@ def merge_renderer(env: TemplateEnvironment, expr: nodes.Expr) -> Renderer | Non
     return lambda ctx: run_guarded(render_merge, ctx)
 
 
+# Filters and tests whose value depends only on their arguments (no clock, no randomness, no context): Jinja's
+# (when the environment still holds Jinja's own function) and the engine's (when it holds the engine's).
+_JINJA_PURE_FILTERS = frozenset(["lower", "upper", "trim", "default", "d", "int", "float", "string", "length", "count",
+                                 "join", "replace", "first", "last", "list", "capitalize", "title", "abs", "round"])
+_JINJA_PURE_TESTS = frozenset(["none", "string", "number", "mapping", "sequence", "boolean", "integer", "float", "true",
+                               "false", "eq", "ne", "in", "lower", "upper"])
+_ENGINE_PURE_FILTERS = frozenset(["merge", "omit", "pick", "compact", "url_host", "urlencode", "b64encode", "b64decode",
+                                  "tojson", "unix_seconds", "iso8601", "snake_case", "user_agent"])
+_ENGINE_PURE_TESTS = frozenset(["absolute_url", "defined", "undefined"])
+_PURE_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Getattr, nodes.Getitem, nodes.Slice,
+               nodes.Dict, nodes.Pair, nodes.List, nodes.Tuple, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not,
+               nodes.Neg, nodes.Pos, nodes.Compare, nodes.Operand, nodes.Add, nodes.Sub, nodes.Mul, nodes.Div,
+               nodes.FloorDiv, nodes.Mod, nodes.Pow, nodes.Concat, nodes.Keyword)
+
+
+def _pure_function(env: TemplateEnvironment, node: nodes.Filter | nodes.Test) -> bool:
+    import jinja2.filters
+    import jinja2.tests
+
+    from engine.templates import filters
+
+    if isinstance(node, nodes.Filter):
+        table, jinja_table, engine_table = env.filters, jinja2.filters.FILTERS, filters.FILTERS
+        jinja_pure, engine_pure = _JINJA_PURE_FILTERS, _ENGINE_PURE_FILTERS
+    else:
+        table, jinja_table, engine_table = env.tests, jinja2.tests.TESTS, filters.TESTS
+        jinja_pure, engine_pure = _JINJA_PURE_TESTS, _ENGINE_PURE_TESTS
+    func = table.get(node.name)
+    return func is not None and (
+        (node.name in jinja_pure and func is jinja_table.get(node.name))
+        or (node.name in engine_pure and func is engine_table.get(node.name))
+    )
+
+
+def reads_only_settings(env: TemplateEnvironment, ast: nodes.Node) -> bool:
+    """Whether the template's output depends on nothing but `settings`: expressions only (no statements), no
+    name but `settings`, no call but the engine's `~` and URL encoding, only pure filters and tests."""
+    reads = False
+    for node in (ast, *ast.find_all(nodes.Node)):
+        if isinstance(node, nodes.Name):
+            if node.name != "settings" or node.ctx != "load":
+                return False
+            reads = True
+        elif isinstance(node, (nodes.Filter, nodes.Test)):
+            if node.dyn_args is not None or node.dyn_kwargs is not None or not _pure_function(env, node):
+                return False
+        elif isinstance(node, nodes.Call):
+            if not (isinstance(node.node, nodes.EnvironmentAttribute)
+                    and node.node.name in ("safe_concat", "url_component")
+                    and getattr(type(env), node.node.name) is getattr(TemplateEnvironment, node.node.name)
+                    and node.dyn_args is None and node.dyn_kwargs is None):
+                return False
+        elif isinstance(node, nodes.EnvironmentAttribute):
+            continue
+        elif not isinstance(node, _PURE_NODES):
+            return False
+    return reads
+
+
+_SETTINGS_KEY = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_SCALAR_RESULTS = frozenset([str, int, float, bool, type(None)])
+_CACHED_SETTINGS = 32
+_MISSING = object()
+
+
+def settings_cached(render: Renderer) -> Renderer:
+    """`render` (of a template that reads only settings) remembered per settings value: the settings' JSON is the
+    key, so any change to them is a new key. Only plain JSON settings without null are keyed (orjson writes NaN as
+    null; anything else it cannot write exactly is refused and rendered every time); only scalar results are kept
+    (the caller may change a container); errors are never kept."""
+    cache: dict[bytes, Any] = {}
+    dumps = orjson.dumps
+
+    def render_cached(ctx: dict[str, Any]) -> Any:
+        try:
+            key = dumps(ctx.get("settings", _MISSING), option=_SETTINGS_KEY)
+        except TypeError:
+            return render(ctx)
+        value = cache.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        value = render(ctx)
+        if (type(value) in _SCALAR_RESULTS or value is UNDEFINED) and b"null" not in key:
+            if len(cache) >= _CACHED_SETTINGS:
+                cache.clear()
+            cache[key] = value
+        return value
+
+    return render_cached
+
+
 def _with_path(render: Renderer, path: Path) -> Renderer:
     def render_at(ctx: dict[str, Any]) -> Any:
         try:
@@ -371,8 +463,14 @@ def _compile_string(text: str, env: TemplateEnvironment, fast: bool, json_body: 
     ast = parse(env, text)
     expr = single_expression(ast)
     if expr is not None:
-        return native_renderer(env, expr, fast, json_body)
-    return text_renderer(env, ast, fast)
+        render = native_renderer(env, expr, fast, json_body)
+        if fast and lookup_chain(expr) is None and reads_only_settings(env, ast):  # a lookup is cheaper than the key
+            return settings_cached(render)
+        return render
+    render = text_renderer(env, ast, fast)
+    if fast and lookup_parts(env, ast) is None and reads_only_settings(env, ast):
+        return settings_cached(render)
+    return render
 
 
 def compile_template(text: str, *, fast: bool = True) -> Renderer:

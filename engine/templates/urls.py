@@ -21,10 +21,13 @@ from engine.templates.compile import (
     expression_text_renderer,
     is_template,
     lookup_parts,
+    reads_only_settings,
+    settings_cached,
 )
 from engine.templates.environment import (
     TemplateCompileError,
     TemplateEnvironment,
+    TemplateRenderError,
     make_environment,
     parse,
     run_guarded,
@@ -132,11 +135,12 @@ def compile_url(template: str, *, fast: bool = True) -> Callable[[dict[str, Any]
     if problems:
         raise TemplateCompileError(problems[0])
     after_ids = {id(n) for n in after}
+    cached = settings_cached if fast and reads_only_settings(env, ast) else _as_is  # most URLs: the same every event
 
     if fast:
         parts = lookup_parts(env, ast, lambda node, render: _encode_after(env, render) if id(node) in after_ids else render)
         if parts is not None:
-            return _with_path(_concat_renderer(parts), ())
+            return _with_path(cached(_concat_renderer(parts)), ())
 
     for top in ast.body:
         outputs = [top] if isinstance(top, nodes.Output) else []
@@ -150,17 +154,24 @@ def compile_url(template: str, *, fast: bool = True) -> Callable[[dict[str, Any]
                 for c in output.nodes
             ]
     if fast and all(isinstance(n, nodes.Output) for n in ast.body):
-        return _with_path(expression_text_renderer(env, ast), ())
+        return _with_path(cached(expression_text_renderer(env, ast)), ())
     compiled = env.from_string(ast)
     render_text = compiled.render_text  # type: ignore[attr-defined]
     return _with_path(lambda ctx: run_guarded(render_text, ctx), ())
+
+
+def _as_is(render: Renderer) -> Renderer:
+    return render
 
 
 def _encode_after(env: TemplateEnvironment, lookup: Renderer) -> Renderer:
     component = env.url_component
 
     def encoded(ctx: dict[str, Any]) -> str:
-        return component(lookup(ctx))
+        try:
+            return component(lookup(ctx))
+        except ValueError as exc:  # a lone surrogate cannot be UTF-8 encoded: the error Jinja's path gives
+            raise TemplateRenderError(f"the template failed: {exc}") from None
 
     return encoded
 
