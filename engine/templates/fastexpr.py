@@ -319,15 +319,29 @@ class _Generator:
         return (f"({found} if type({target}) is _dict and ({found} := {held}.get({key}, _UNDEF)) is not _UNDEF"
                 f" else {general}({held}, {key}))")
 
-    def _lookup(self, node: nodes.Getattr | nodes.Getitem, obj: str, key: str, general: str) -> str:
+    def _lookup(self, node: nodes.Getattr | nodes.Getitem, obj: str, key: str, general: str,
+                plain_key: bool = False) -> str:
         out = id(node) in self.output
         if repr(node) in self.shared:  # memoised as Jinja's value, which other uses may need
             source = self._memo(node, self._dict_lookup(obj, key, general))
             return f"_out({source})" if out else source
+        if out and plain_key:
+            # a plain dict answers everything for a key that is no dict attribute: its value, or (missing or
+            # UNDEFINED) the undefined the helper would make, which this place turns into UNDEFINED anyway
+            held = obj if obj.isidentifier() else self._temp()
+            target = obj if held == obj else f"({held} := {obj})"
+            return f"({held}.get({key}, _UNDEF) if type({target}) is _dict else {general}_out({held}, {key}))"
         return self._dict_lookup(obj, key, general + "_out" if out else general)
 
+    def _plain_key(self, key: Any, getitem: bool) -> bool:
+        """Whether a plain dict without `key` answers the sandbox's lookup with an undefined (no dict attribute
+        of that name, stock lookups)."""
+        env = self.env
+        stock = self.compiler._stock_getattr and (not getitem or type(env).getitem is TemplateEnvironment.getitem)
+        return stock and type(key) is str and not hasattr(dict, key)
+
     def _g_Getattr(self, node: nodes.Getattr) -> str:
-        return self._lookup(node, self.expr(node.node), repr(node.attr), "_getattr")
+        return self._lookup(node, self.expr(node.node), repr(node.attr), "_getattr", self._plain_key(node.attr, False))
 
     def _g_Getitem(self, node: nodes.Getitem) -> str:
         obj = self.expr(node.node)
@@ -336,7 +350,7 @@ class _Generator:
             parts = ["" if p is None else self.expr(p) for p in (arg.start, arg.stop, arg.step)]
             return f"({obj}[{parts[0]}:{parts[1]}:{parts[2]}])"
         if isinstance(arg, nodes.Const) and type(arg.value) is str:
-            return self._lookup(node, obj, repr(arg.value), "_getitem")
+            return self._lookup(node, obj, repr(arg.value), "_getitem", self._plain_key(arg.value, True))
         return f"_getitem({obj}, {self.expr(arg)})"
 
     def _g_Dict(self, node: nodes.Dict) -> str:

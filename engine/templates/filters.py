@@ -60,18 +60,21 @@ def merge(*objects: Any) -> dict[Any, Any]:
     """`{...a, ...b, ...}`: later keys win; undefined and null spread nothing."""
     out: dict[Any, Any] = {}
     for obj in objects:
-        if _is_nothing(obj):
-            continue
-        out.update(_require_object(obj, "merge"))
+        if type(obj) is dict:  # the common case, answered before the general checks below (which it passes)
+            out.update(obj)
+        elif not _is_nothing(obj):
+            out.update(_require_object(obj, "merge"))
     return out
 
 
 def omit(obj: Any, *keys: Any) -> Any:
     """A copy of `obj` without `keys`; undefined and null pass through."""
-    if _is_nothing(obj):
-        return obj
+    if type(obj) is not dict:
+        if _is_nothing(obj):
+            return obj
+        obj = _require_object(obj, "omit")
     drop = set(keys)
-    return {k: v for k, v in _require_object(obj, "omit").items() if k not in drop}
+    return {k: v for k, v in obj.items() if k not in drop}
 
 
 def pick(obj: Any, *keys: Any) -> Any:
