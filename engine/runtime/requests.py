@@ -17,9 +17,11 @@ from engine.delivery.models import PreparedRequest, encode_json
 from engine.jsvalues import UNDEFINED, js_string
 from engine.mapping.compile import strip_undefined
 from engine.templates import compile_url, compile_value
+from engine.templates.compile import settings_key, tree_reads_only_settings
 
 Render = Callable[[dict[str, Any]], Any]
 _PLAIN_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_CACHED_SETTINGS = 32
 
 
 def _encode_plain(data: Any) -> bytes:
@@ -40,6 +42,26 @@ class CompiledRequest:
     body_kind: str | None  # "json" | "form" | "body" | None
     body: Render | None
     timeout: float | None
+    content_type: tuple[str, ...] = ()  # the header names that are Content-Type (any case)
+    header_cache: dict[bytes, dict[str, str]] | None = None  # per settings key, when the headers read only settings
+
+    def _headers(self, context: dict[str, Any]) -> dict[str, str]:
+        cache = self.header_cache
+        key = settings_key(context) if cache is not None else None
+        if key is not None:
+            hit = cache.get(key)  # type: ignore[union-attr]
+            if hit is not None:
+                return dict(hit)
+        headers = {}
+        for name, value in self.headers(context).items():
+            if value is UNDEFINED or value is None:
+                continue
+            headers[name] = _text(value)
+        if key is not None:
+            if len(cache) >= _CACHED_SETTINGS:  # type: ignore[arg-type]
+                cache.clear()  # type: ignore[union-attr]
+            cache[key] = dict(headers)  # type: ignore[index]
+        return headers
 
     def render(self, context: dict[str, Any], step: str | None = None) -> PreparedRequest:
         url = self.url(context)
@@ -56,16 +78,12 @@ class CompiledRequest:
                         pairs.append((key, _text(value)))
                 if pairs:
                     url += ("&" if "?" in url else "?") + urlencode(pairs)
-        headers = {}
-        for key, value in self.headers(context).items():
-            if value is UNDEFINED or value is None:
-                continue
-            headers[key] = _text(value)
+        headers = self._headers(context)
         if self.body_kind == "json":
             data = self.body(context)  # type: ignore[misc]
             if data is UNDEFINED:
                 return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
-            if not any(k.lower() == "content-type" for k in headers):
+            if not any(k in headers for k in self.content_type):
                 headers["Content-Type"] = "application/json"
             try:  # orjson refuses UNDEFINED: when it encodes, there is nothing to remove
                 body = _encode_plain(data)
@@ -77,7 +95,7 @@ class CompiledRequest:
         if self.body_kind == "form":
             data = self.body(context)  # type: ignore[misc]
             pairs = [(k, _text(v)) for k, v in (data or {}).items() if v is not UNDEFINED and v is not None]
-            if not any(k.lower() == "content-type" for k in headers):
+            if not any(k in headers for k in self.content_type):
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             return PreparedRequest(self.method, url, headers, urlencode(pairs).encode(), UNDEFINED, self.timeout, step)
         if self.body_kind == "body":
@@ -103,12 +121,16 @@ def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None
     defaults = defaults or {}
     body_kind = next((k for k in ("json", "form", "body") if k in spec), None)
     timeout = spec.get("timeout", defaults.get("timeout"))
+    headers = merged_headers(defaults.get("headers"), spec.get("headers"))
     return CompiledRequest(
         method=spec["method"],
         url=compile_url(spec["url"], fast=fast),
-        headers=compile_value(merged_headers(defaults.get("headers"), spec.get("headers")), fast=fast),
+        headers=compile_value(headers, fast=fast),
         query=compile_value(spec["query"], fast=fast) if spec.get("query") else None,
         body_kind=body_kind,
         body=compile_value(spec[body_kind], fast=fast, json_body=fast and body_kind == "json") if body_kind else None,
         timeout=float(timeout) if timeout is not None else None,
+        content_type=tuple(k for k in headers if k.lower() == "content-type"),
+        # headers made of settings only are the same for every event with the same settings
+        header_cache={} if fast and tree_reads_only_settings(headers) else None,
     )

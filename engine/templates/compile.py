@@ -30,6 +30,7 @@ from engine.templates.environment import (
     normalize,
     parse,
     run_guarded,
+    run_mapped,
     to_text,
 )
 from engine.templates.fastexpr import ExprCompiler
@@ -232,7 +233,7 @@ def merge_renderer(env: TemplateEnvironment, expr: nodes.Expr) -> Renderer | Non
         # alike, and rendering natively turns Jinja's into UNDEFINED, so the results are the same
         return merge(*[part(ctx) for part in renderers])
 
-    return lambda ctx: run_guarded(render_merge, ctx)
+    return lambda ctx: run_mapped(render_merge, ctx)  # lookups and merge spend no budget
 
 
 # Filters and tests whose value depends only on their arguments (no clock, no randomness, no context): Jinja's
@@ -298,6 +299,28 @@ _SETTINGS_KEY = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIM
 _SCALAR_RESULTS = frozenset([str, int, float, bool, type(None)])
 _CACHED_SETTINGS = 32
 _MISSING = object()
+
+
+def settings_key(ctx: dict[str, Any]) -> bytes | None:
+    """The key `settings_cached` files a render under: the settings' JSON, or None when they are not plain JSON
+    without null (then nothing may be remembered)."""
+    try:
+        key = orjson.dumps(ctx.get("settings", _MISSING), option=_SETTINGS_KEY)
+    except TypeError:
+        return None
+    return None if b"null" in key else key
+
+
+def tree_reads_only_settings(tree: Any) -> bool:
+    """Whether every template in a tree of dicts/lists/strings reads only settings (see `reads_only_settings`)."""
+    env = make_environment()
+    if isinstance(tree, str):
+        return not is_template(tree) or reads_only_settings(env, parse(env, tree))
+    if isinstance(tree, dict):
+        return all(tree_reads_only_settings(v) for v in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return all(tree_reads_only_settings(v) for v in tree)
+    return True
 
 
 def settings_cached(render: Renderer) -> Renderer:

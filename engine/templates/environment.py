@@ -397,21 +397,45 @@ def run_guarded(func: Callable[[Any], Any], arg: Any) -> Any:
         return func(arg)
     except TemplateError:
         raise
-    except RecursionError:
-        raise TemplateRenderError("the template recursed too deeply") from None
-    except SecurityError as exc:
-        raise TemplateRenderError(f"the template did something the sandbox forbids: {exc}") from None
-    except UndefinedError as exc:
-        raise TemplateRenderError(f"the template used an undefined value: {exc.message}") from None
-    except jinja2.TemplateError as exc:
-        raise TemplateRenderError(f"the template failed: {exc.message}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-        raise TemplateRenderError(f"the template failed: {exc}") from None
-    except MemoryError:
-        raise TemplateRenderError("the template ran out of memory") from None
+    except Exception as exc:
+        mapped = _render_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
     finally:
         if token is not None:
             _BUDGET.reset(token)
+
+
+def run_mapped(func: Callable[[Any], Any], arg: Any) -> Any:
+    """`run_guarded` for renders that spend no budget (no call, loop or `range()`: lookups and filters called
+    directly): the same errors, without setting up a budget."""
+    try:
+        return func(arg)
+    except TemplateError:
+        raise
+    except Exception as exc:
+        mapped = _render_error(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _render_error(exc: Exception) -> TemplateRenderError | None:
+    """The TemplateRenderError a render raising `exc` gives (None: it propagates as it is)."""
+    if isinstance(exc, RecursionError):
+        return TemplateRenderError("the template recursed too deeply")
+    if isinstance(exc, SecurityError):
+        return TemplateRenderError(f"the template did something the sandbox forbids: {exc}")
+    if isinstance(exc, UndefinedError):
+        return TemplateRenderError(f"the template used an undefined value: {exc.message}")
+    if isinstance(exc, jinja2.TemplateError):
+        return TemplateRenderError(f"the template failed: {exc.message}")
+    if isinstance(exc, (TypeError, ValueError, ArithmeticError, LookupError, AttributeError)):
+        return TemplateRenderError(f"the template failed: {exc}")
+    if isinstance(exc, MemoryError):
+        return TemplateRenderError("the template ran out of memory")
+    return None
 
 
 def _method_self(obj: Any) -> Any:
