@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.jsvalues import UNDEFINED
-from engine.payload import PayloadError, compile_fields
+from engine.payload import PayloadError, PayloadValidator, compile_fields
 from engine.payload._fast import Bail, compile_fast
 from engine.runtime import load_destination
 
@@ -70,7 +70,7 @@ def _spec_actions() -> list[tuple[str, Any]]:
 
 
 def _value_for(field: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Values a field is likely to see: its own type (often), the odd ones and any JSON (sometimes)."""
+    """Values of the field's own type (mostly valid ones: the fast path only answers when all else is valid)."""
     kind = field.get("type")
     if kind == "object" and field.get("properties"):
         own: st.SearchStrategy[Any] = _payload_for(field["properties"])
@@ -88,7 +88,13 @@ def _value_for(field: dict[str, Any]) -> st.SearchStrategy[Any]:
         own = st.sampled_from(choices) if choices else st.text(max_size=8) | st.sampled_from(["a@b.co", "user"])
     if field.get("multiple"):
         own = st.lists(own, max_size=3) | own
-    return st.one_of(own, own, own, _ODD, _JSON)
+    return own
+
+
+def _perturbed(payload: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """The payload as it is, or with one key (present or not) set to an odd value, in place."""
+    odd = st.tuples(st.sampled_from([*payload, "extra", "a"]), _ODD | _JSON)
+    return st.just(payload) | odd.map(lambda kv: {**payload, kv[0]: kv[1]})
 
 
 def _payload_for(fields: dict[str, dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
@@ -97,7 +103,7 @@ def _payload_for(fields: dict[str, dict[str, Any]]) -> st.SearchStrategy[dict[st
         lambda chosen: st.fixed_dictionaries(
             {k: (_value_for(fields[k]) if k in fields else _JSON) for k in chosen}
         )
-    )
+    ).flatmap(_perturbed)
 
 
 @pytest.mark.parametrize("batch", [False, True])
@@ -233,3 +239,125 @@ def test_date_like_shortcut_agrees_with_the_full_check(value: str) -> None:
     from engine.payload._dates import is_date_like, is_date_like_general
 
     assert is_date_like(value) == is_date_like_general(value)
+
+
+_COND_KEYS = ["a", "b", "o", "o.x", "o.y", "a.b"]
+
+
+@st.composite
+def _condition(draw: st.DrawFn) -> dict[str, Any]:
+    condition: dict[str, Any] = {"field_key": draw(st.sampled_from(_COND_KEYS)),
+                                 "operator": draw(st.sampled_from(["is", "is_not"]))}
+    if draw(st.integers(0, 3)):
+        condition["value"] = draw(st.sampled_from(["x", "", 0, 1, True, False, None, [1], {"k": 1}]))
+    return condition
+
+
+@st.composite
+def _conditional_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """Fields whose requirement depends on others: plain, dotted (`o.x`) and nested sub-field conditions."""
+    def required() -> Any:
+        if draw(st.booleans()):
+            return draw(st.booleans())
+        return {"match": draw(st.sampled_from(["any", "all"])),
+                "conditions": draw(st.lists(_condition(), min_size=1, max_size=3))}
+
+    fields: dict[str, Any] = {
+        "a": {"label": "A", "type": draw(st.sampled_from(["string", "boolean", "number"])), "required": required()},
+        "b": {"label": draw(st.sampled_from(["", "B"])), "type": "string", "required": required()},
+        "o": {"label": "O", "type": "object", "required": required(),
+              "properties": {"x": {"label": "X", "type": "string", "required": required()},
+                             "y": {"label": "Y", "type": "integer", "allow_null": draw(st.booleans())}}},
+    }
+    if draw(st.booleans()):
+        fields["a.b"] = {"label": "AB", "type": "string", "required": required()}
+    return fields
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fields=_conditional_fields(), data=st.data(), batch=st.booleans())
+def test_conditionally_required_fast_equals_general(fields: dict[str, Any], data: st.DataObject, batch: bool) -> None:
+    validator = compile_fields(fields)
+    assert compile_fast(validator.schema, batch=batch) is not None
+    payload = data.draw(_payload_for(fields) | _JSON)
+    _assert_same(validator, payload, batch)
+
+
+# Sub-schemas beyond what `fields_to_json_schema` writes: keywords the generator leaves to the general pipeline
+# (const, not, anyOf on a property; enum of numbers), coercing `if` conditions (type string, enum) that go through
+# the general predicate, else branches, nested objects keeping additional properties.
+_PROPERTY_SCHEMAS = [
+    {"type": "string"},
+    {"type": "string", "minLength": 2, "maxLength": 4, "title": "S"},
+    {"type": ["string", "null"], "enum": ["x", "user", None]},
+    {"type": "number", "minimum": 0.5, "maximum": 10, "format": "int32"},
+    {"type": "integer", "enum": [1, 2, 3.0]},
+    {"type": ["number", "boolean"]},
+    {"type": "boolean", "const": True},
+    {"type": "string", "not": {"const": "x"}},
+    {"anyOf": [{"type": "string"}, {"type": "number"}]},
+    {"type": "array", "items": {"type": "string", "enum": ["x", "1"]}},
+    {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}, "required": ["k"]}},
+    {"type": "object", "additionalProperties": True, "properties": {"k": {"type": "integer"}}, "required": ["k"]},
+    {"type": "object", "additionalProperties": False, "properties": {"o": {"type": "object", "properties": {
+        "z": {"type": "null"}}, "additionalProperties": False}}},
+    {"type": "object", "additionalProperties": False},
+    {"title": "no type"},
+]
+_CONDITIONS = [
+    {"required": ["a"]},
+    {"properties": {"a": {"type": "string"}}, "required": ["a"]},
+    {"properties": {"a": {"enum": ["x", 1]}}},
+    {"properties": {"b": {"const": "x"}}},
+    {"not": {"properties": {"a": {"type": "null"}}}},
+    {"anyOf": [{"required": ["b"]}, {"properties": {"a": {"minimum": 3}}}]},
+    {"allOf": [{"required": ["a"]}, {"properties": {"c": {"type": "null"}}}]},
+]
+
+
+@st.composite
+def _schema(draw: st.DrawFn) -> dict[str, Any]:
+    keys = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True))
+    properties = {k: draw(st.sampled_from(_PROPERTY_SCHEMAS)) for k in keys}
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": draw(st.booleans()), "properties": properties,
+                              "required": draw(st.lists(st.sampled_from(["a", "b", "c", "x"]), max_size=2, unique=True))}
+    clauses = []
+    for _ in range(draw(st.integers(0, 2))):
+        clause: dict[str, Any] = {"if": draw(st.sampled_from(_CONDITIONS))}
+        if draw(st.booleans()):
+            clause["then"] = draw(st.sampled_from(_CONDITIONS))
+        if draw(st.booleans()):
+            clause["else"] = draw(st.sampled_from(_CONDITIONS))
+        clauses.append(clause)
+    if clauses:
+        schema["allOf"] = clauses
+    if draw(st.integers(0, 4)) == 0:
+        schema["anyOf"] = [draw(st.sampled_from(_CONDITIONS)), draw(st.sampled_from(_CONDITIONS))]
+    if draw(st.integers(0, 4)) == 0:
+        schema["not"] = draw(st.sampled_from(_CONDITIONS))
+    return schema
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=_schema(), data=st.data(), batch=st.booleans())
+def test_hand_written_schemas_fast_equals_general(schema: dict[str, Any], data: st.DataObject, batch: bool) -> None:
+    validator = PayloadValidator.from_schema(schema)
+    assert compile_fast(schema, batch=batch) is not None
+    value = st.one_of(_JSON, st.sampled_from(["x", "user", 1, 2, 3.0, 7, "ab", {"k": 1}, {"k": "1"}, [{"k": "v"}],
+                                             {"o": {"z": 0}}, ["x", None, ""], "", None]))
+    payload = data.draw(st.dictionaries(st.sampled_from(["a", "b", "c", "x"]), value, max_size=4))
+    _assert_same(validator, payload, batch)
+
+
+_NEAR_MISS = st.sampled_from(["zzz", "xxxxxxxxxxxx", "", " ", "1", 11, -1, 0.5, 2.0, True, [], {}, ["x"], [None]])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=_field(), data=st.data(), batch=st.booleans(), before=st.booleans())
+def test_one_field_with_every_kind_of_value(field: dict[str, Any], data: st.DataObject, batch: bool,
+                                            before: bool) -> None:
+    # one field next to a valid one: whatever the value, the fast function is what answers unless it bails
+    value = data.draw(_value_for(field) | _NEAR_MISS | _ODD | _JSON)
+    fields = {"k": field, "other": {"label": "O", "type": "string"}}
+    payload = {"other": "o", "k": value} if before else {"k": value, "other": "o"}
+    _assert_same(compile_fields(fields), payload, batch)
