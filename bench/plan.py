@@ -6,8 +6,8 @@
     .venv/bin/python bench/plan.py --cli                # also `engine plan` as a subprocess (start-up excluded)
     .venv/bin/python bench/plan.py --profile usermaven  # cProfile of one destination's loop
 
-Per event the timed work is what `engine plan` does after reading a line: `dest.plan_event(...)`,
-`r.to_json(masker)` for each result and `orjson.dumps` of the line. JSON parsing of the input line is
+Per event the timed work is what `engine plan` does after reading a line: `dest.plan_event(...)` and
+`results_line(results, masker)` (the masked output line, as bytes). JSON parsing of the input line is
 timed separately (it is the same for every destination). Latencies go into a 1-µs histogram (flat memory).
 """
 
@@ -90,8 +90,10 @@ def load(slug: str) -> tuple[Any, dict[str, Any], list[Any], Any]:
 
 def run_destination(slug: str, lines: list[bytes] | Any, hist: Hist | None = None) -> dict[str, Any]:
     """Plan every line through `slug`; returns counts and timings."""
+    from engine.runtime.destination import results_line
+
     dest, settings, subs, masker = load(slug)
-    plan_event, loads, dumps, clock, cpu = dest.plan_event, orjson.loads, orjson.dumps, time.perf_counter_ns, time.thread_time_ns
+    plan_event, loads, clock, cpu = dest.plan_event, orjson.loads, time.perf_counter_ns, time.thread_time_ns
     hist = hist or Hist()
     add = hist.add
     n = requests = invalid = 0
@@ -103,7 +105,7 @@ def run_destination(slug: str, lines: list[bytes] | Any, hist: Hist | None = Non
         c1 = cpu()
         t1 = clock()
         results = plan_event(event, settings, subs)
-        out = dumps({"results": [r.to_json(masker) for r in results]})
+        out = results_line(results, masker)
         t2 = clock()
         cpu_ns += cpu() - c1
         add(t2 - t1)
@@ -127,7 +129,7 @@ def bench(n: int) -> list[dict[str, Any]]:
     for r in rows:
         total.merge(r["hist"])
     print(f"{n:,} events per destination (seeded mix, {sum(map(len, lines)) / n:.0f} B/event as JSON); "
-          f"timed: plan_event + to_json + orjson.dumps")
+          f"timed: plan_event + results_line")
     print("events/s: wall clock; cpu ev/s: the thread's CPU time only (less disturbed by other load on the machine)")
     print(f"{'destination':<12} {'events/s':>10} {'cpu ev/s':>9} {'µs p50':>7} {'µs p99':>7} {'requests':>9} {'not ok':>7}"
           f"  (+ parse µs/event)")
@@ -145,15 +147,17 @@ def bench(n: int) -> list[dict[str, Any]]:
 
 def stream(n: int) -> None:
     """`n` generated events through all four destinations round-robin, RSS checked as we go."""
+    from engine.runtime.destination import results_line
+
     loaded = [load(s) for s in SLUGS]
-    dumps, clock = orjson.dumps, time.perf_counter_ns
+    clock = time.perf_counter_ns
     hist, busy, marks = Hist(), 0, []
     step = max(n // 10, 1)
     start = time.perf_counter()
     for i, event in enumerate(generate(n)):
         dest, settings, subs, masker = loaded[i & 3]
         t0 = clock()
-        dumps({"results": [r.to_json(masker) for r in dest.plan_event(event, settings, subs)]})
+        results_line(dest.plan_event(event, settings, subs), masker)
         t1 = clock()
         hist.add(t1 - t0)
         busy += t1 - t0

@@ -5,8 +5,8 @@
 
 Stages, in the order `engine plan` runs them: match (integrations object + every preset's trigger), map (the
 preset's mapping), validate (payload validation of the action's fields), ctx (the template context), render
-(the action's steps: URL, headers, body), tojson (the masked display of the result) and dumps (orjson of the
-output line). Times are wall clock from `perf_counter_ns`; run on a quiet machine, or compare rows of one run.
+(the action's steps: URL, headers, body) and tojson (`results_line`: the output line as `engine plan` writes it,
+secrets masked, JSON bytes). Times are wall clock from `perf_counter_ns`; run on a quiet machine, or compare rows of one run.
 With --repeat N each destination is timed N times and the fastest run is kept (less noise from other work).
 """
 
@@ -25,14 +25,14 @@ import orjson  # noqa: E402
 from bench.events import generate  # noqa: E402
 from bench.plan import SLUGS, load  # noqa: E402
 
-STAGES = ("match", "map", "validate", "ctx", "render", "tojson", "dumps")
+STAGES = ("match", "map", "validate", "ctx", "render", "tojson")
 
 
 def time_stages(slug: str, events: list[dict]) -> dict[str, float]:
     """µs per event spent in each stage for `slug` over `events`."""
     from engine.mapping import MappingRuntimeError
     from engine.payload import PayloadError
-    from engine.runtime.destination import ActionResult
+    from engine.runtime.destination import ActionResult, results_line
     from engine.templates import TemplateError
 
     dest, settings, subs, masker = load(slug)
@@ -71,11 +71,8 @@ def time_stages(slug: str, events: list[dict]) -> dict[str, float]:
             t["render"] += clk() - d
             results.append(result)
         e = clk()
-        out = [r.to_json(masker) for r in results]
-        f = clk()
-        t["tojson"] += f - e
-        orjson.dumps({"results": out})
-        t["dumps"] += clk() - f
+        results_line(results, masker)
+        t["tojson"] += clk() - e
     return {k: v / len(events) / 1000 for k, v in t.items()}
 
 

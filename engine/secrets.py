@@ -95,6 +95,42 @@ def _minimal(needles: set[Any]) -> tuple[Any, ...]:
 _ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS
 # Dicts up to this size are walked item by item (their texts are not worth joining).
 _SMALL = 8
+# Characters by how often they occur in JSON text of events, most often first: structure, lower-case letters
+# and digits, punctuation, then capitals (English letter frequencies); anything else is rarer still. A needle
+# holding a character from _RARE_FROM on is looked for by that character (memchr) and checked around it.
+_CHAR_ORDER = '"e:t,aoinsrhldcumwfgypbvkjxqz0123456789-/._ {}[]=&?%+;()@*#!$^|~<>`\'ETAOINSHRDLCUMWFGYPBVKJXQZ'
+_RARE_FROM = _CHAR_ORDER.index("E")
+# An anchor character met this many times more than its needles in one text: the rest goes through `find`.
+_ANCHOR_SLACK = 4
+
+
+def _rarity(char: str) -> int:
+    at = _CHAR_ORDER.find(char)
+    return len(_CHAR_ORDER) if at < 0 else at
+
+
+def _anchor(needles: tuple[str, ...]) -> tuple[tuple[tuple[str, tuple[tuple[str, int], ...]], ...], tuple[str, ...]]:
+    """`needles` as (rare character, ((needle, offset of that character in it), ...)) groups, plus those
+    holding no rare character."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    plain: list[str] = []
+    for needle in needles:
+        rarest = max(needle, key=_rarity)
+        if _rarity(rarest) < _RARE_FROM:
+            plain.append(needle)
+        else:
+            groups.setdefault(rarest, []).append((needle, needle.index(rarest)))
+    return tuple((char, tuple(group)) for char, group in groups.items()), tuple(plain)
+
+
+# JSON text without escapes: the characters before an opening quote, after a closing one (and the end: "").
+_BEFORE_OPENING = "[{,: \t\n\r"
+_AFTER_CLOSING = ",:]} \t\n\r"
+_KEY_END = re.compile(r"[ \t\n\r]*:")  # after a key's closing quote
+# `mask_json` remembers what masking made of texts holding a secret form (the same URL or header every event):
+# texts up to this length, this many at most (then it starts again).
+_CACHED_LENGTH = 256
+_CACHED_TEXTS = 1024
 
 
 class Masker:
@@ -109,7 +145,7 @@ class Masker:
     """
 
     __slots__ = ("_pattern", "_pattern_bytes", "_short", "_secrets", "_needles", "_ci_needles", "_fast", "_keeps",
-                 "_text_needles", "_text_ci_needles", "_sep")
+                 "_text_needles", "_text_ci_needles", "_sep", "_masked", "_anchored", "_unanchored")
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         long_secrets: set[str] = set()
@@ -121,6 +157,7 @@ class Masker:
         self._secrets = frozenset(long_secrets | short)
         self._short = frozenset(short)
         self._keeps: dict[tuple[str, ...], bool] = {}
+        self._masked: dict[str, str] = {}
         forms: set[str] = set()
         for secret in long_secrets:
             forms |= secret_forms(secret)
@@ -164,6 +201,7 @@ class Masker:
             needles.add('"' + escaped.decode("utf-8") + '"')
         self._fast = fast
         self._needles = _minimal(needles)
+        self._anchored, self._unanchored = _anchor(self._needles)
         self._ci_needles = _minimal(ci_needles)
         self._text_needles: tuple[str, ...] = _minimal(text_needles)  # type: ignore[arg-type]
         self._text_ci_needles = _minimal(text_ci_needles)
@@ -304,5 +342,98 @@ class Masker:
                 value = mask(value)
             out[key] = value
         return out
+
+    def mask_json(self, data: bytes) -> bytes:
+        """JSON text `data` with every string in it (keys too) masked as `mask` masks it: the same
+        bytes as `orjson.dumps(self.mask(orjson.loads(data)))` for what orjson writes.
+
+        Every needle (each secret form as JSON escapes it, each short secret as a whole JSON string)
+        is looked for in the text; when none occurs, `data` is returned as it is. Without a backslash
+        in the text, every `"` is a string's opening or closing quote (alternately), and a string's
+        bytes between its quotes are its UTF-8 text; so only the strings holding a needle go through
+        `mask_text`, and the text is spliced. Otherwise (escapes, or a key that masking changes: keys
+        masked alike merge, as in the walk) the text is parsed, masked and encoded again."""
+        if not self._secrets:
+            return data
+        if not self._fast:
+            return self._mask_json_walk(data)
+        text = data.decode("utf-8")
+        find, before = text.find, text.rfind
+        opens = self._json_opens(text)
+        if self._ci_needles:
+            lowered = data.lower()
+            ascii_only = text.isascii()
+            for needle in self._ci_needles:
+                at = lowered.find(needle)
+                while at >= 0:  # ASCII needles start on a character: byte offset -> index
+                    opens.add(before('"', 0, at if ascii_only else len(data[:at].decode("utf-8"))))
+                    at = lowered.find(needle, at + 1)
+        if not opens:
+            return data
+        if "\\" in text:
+            return self._mask_json_walk(data)
+        pieces: list[str] = []
+        last = 0
+        cache, before_opening, after_closing = self._masked, _BEFORE_OPENING, _AFTER_CLOSING
+        for start in sorted(opens) if len(opens) > 1 else opens:
+            if start < 0:
+                continue
+            # An opening quote follows `[{,:` or white space (or starts the text), a closing one is followed by
+            # `,:]}`, white space or the end: most quotes tell which they are by a neighbour; else count them.
+            if start and text[start - 1] not in before_opening:
+                continue  # a closing quote: the needle was outside every string (a number, ...)
+            if text[start + 1:start + 2] in after_closing and text.count('"', 0, start) & 1:
+                continue
+            end = find('"', start + 1)
+            value = text[start + 1:end]
+            masked = cache.get(value)
+            if masked is None:
+                masked = self.mask_text(value)
+                if len(value) <= _CACHED_LENGTH:
+                    if len(cache) >= _CACHED_TEXTS:
+                        cache.clear()
+                    cache[value] = masked
+            if masked != value:
+                after = text[end + 1:end + 2]
+                if after == ":" or after.isspace() and _KEY_END.match(text, end + 1):  # a key
+                    return self._mask_json_walk(data)
+                pieces += (text[last:start + 1], masked)
+                last = end
+        if not pieces:
+            return data
+        pieces.append(text[last:])
+        return "".join(pieces).encode("utf-8")
+
+    def _json_opens(self, text: str) -> set[int]:
+        """For every needle occurring in `text`, the quote opening the string that holds it (if it is in one):
+        the needle's first quote, else the last quote before it (-1: none)."""
+        find, before, starts = text.find, text.rfind, text.startswith
+        opens: set[int] = set()
+        for needle in self._unanchored:
+            at = find(needle)
+            while at >= 0:
+                opens.add(at if needle[0] == '"' else before('"', 0, at))
+                at = find(needle, at + 1)
+        for char, group in self._anchored:
+            budget = _ANCHOR_SLACK * len(group)
+            at = find(char)
+            while at >= 0:
+                budget -= 1
+                if budget < 0:  # a common character in this text after all: `find` from here on
+                    for needle, offset in group:
+                        start = find(needle, max(at - offset, 0))
+                        while start >= 0:
+                            opens.add(start if needle[0] == '"' else before('"', 0, start))
+                            start = find(needle, start + 1)
+                    break
+                for needle, offset in group:
+                    start = at - offset
+                    if start >= 0 and starts(needle, start):
+                        opens.add(start if needle[0] == '"' else before('"', 0, start))
+                at = find(char, at + 1)
+        return opens
+
+    def _mask_json_walk(self, data: bytes) -> bytes:
+        return _dumps(self.mask(orjson.loads(data)))
 
     __call__ = mask

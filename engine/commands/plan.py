@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import orjson
 
     from engine.events import open_input, read_events
+    from engine.runtime.destination import results_line
 
     loaded = load_for_command(args, placeholders=True)
     if isinstance(loaded, int):
@@ -65,12 +66,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with stream:
             for item in read_events(stream):
-                line: dict[str, Any]
                 if item.error:
-                    line = {"error": item.error}
+                    write(dumps({"error": item.error}, option=newline))
                 else:
-                    line = {"results": [r.to_json(masker) for r in plan_event(item.event, settings, subs)]}
-                write(dumps(line, option=newline))
+                    write(results_line(plan_event(item.event, settings, subs), masker))
     finally:
         if raw is not None:
             raw.flush()

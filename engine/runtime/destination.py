@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engine.diagnostics import Diagnostic, SpecError
 from engine.jsvalues import UNDEFINED, truthy
 from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
@@ -88,6 +90,36 @@ class ActionResult:
         if plan and plan.unplanned:
             out["unplanned"] = plan.unplanned
         return out
+
+
+# Displays holding anything but plain JSON types (subclasses, datetimes, dataclasses) are masked by `to_json`.
+_PLAIN_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def results_line(results: list[ActionResult], masker: Any) -> bytes:
+    """`engine plan`'s output line for one event: `{"results": [r.to_json(masker) ...]}` as JSON, newline included.
+
+    Each result's requests are encoded once, unmasked, and `masker.mask_json` masks the bytes (spliced where a
+    secret occurs); the line embeds them as they are. After parsing it equals the `to_json` line."""
+    if not masker:
+        return orjson.dumps({"results": [r.to_json(masker) for r in results]}, option=orjson.OPT_APPEND_NEWLINE)
+    out = []
+    for result in results:
+        plan = result.plan
+        item: dict[str, Any] = {"action": result.action, "preset": result.preset, "status": result.status,
+                                "error": masker.mask_text(result.error) if result.error else None, "requests": []}
+        if plan:
+            if plan.requests:
+                try:
+                    data = orjson.dumps([r.to_display() for r in plan.requests], option=_PLAIN_JSON)
+                except TypeError:
+                    item["requests"] = [r.to_display(masker) for r in plan.requests]
+                else:
+                    item["requests"] = orjson.Fragment(masker.mask_json(data))
+            if plan.unplanned:
+                item["unplanned"] = plan.unplanned
+        out.append(item)
+    return orjson.dumps({"results": out}, option=orjson.OPT_APPEND_NEWLINE)
 
 
 @dataclass
@@ -211,4 +243,4 @@ def load_destination(dest: str | Path) -> Destination:
 
 
 __all__ = ["Action", "ActionResult", "Destination", "MappingError", "Preset", "Subscription",
-           "compile_document", "load_destination", "resolve_spec_path"]
+           "compile_document", "load_destination", "resolve_spec_path", "results_line"]
