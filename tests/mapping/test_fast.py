@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.jsvalues import UNDEFINED
-from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
+from engine.mapping import MappingError, MappingRuntimeError, compile_mapping, fast
 from engine.mapping.compile import compile_general, strip_undefined
 from engine.mapping.fast import compile_fast
 from engine.mapping.resolve import Const, compile_value
@@ -208,3 +208,18 @@ def test_constants_folded_around_an_undefined() -> None:
     event = {"a": 1}
     assert compile_mapping(mapping)(event) == {"a": 1, "fixed": {"y": 1, "l": [None, 2]}}
     _same(_outcome(compile_mapping(mapping), event), _outcome(compile_general(mapping), event))
+
+
+@pytest.mark.parametrize("depth", [1, 3, 4, 5, 7])
+def test_deeply_nested_if(depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`@if`s nested past MAX_IF_DEPTH keep their general closures (below it: nested `if` statements).
+    MAX_IF_DEPTH is lowered to 4 here: validate_mapping takes time exponential in the nesting of `@if`."""
+    monkeypatch.setattr(fast, "MAX_IF_DEPTH", 4)
+    mapping: Any = {"@path": "$.a.b"}
+    for level in range(depth):
+        mapping = {"@if": {"exists": {"@path": f"$.l.{level % 3}"}, "then": mapping, "else": {"k": level}}}
+    mapping = {"x": mapping}
+    source = fast.compile_fast(mapping, True, strip_undefined)[1]  # type: ignore[index]
+    assert ("_strip(" in source) == (depth > 4)
+    for event in ({"a": {"b": 1}, "l": [0, None, 2]}, {"a": {"b": 1}, "l": [0, 1, 2]}, {"l": "ab"}, {}):
+        _same(_outcome(compile_mapping(mapping), event), _outcome(compile_general(mapping), event))
