@@ -22,7 +22,10 @@ from engine.spec.validate import check_document
 from engine.templates import EventRejected, TemplateError
 from engine.trigger import compile_trigger
 
-SPECS_DIR = Path(__file__).resolve().parent.parent.parent / "specs"
+_PACKAGE = Path(__file__).resolve().parent.parent
+# The project's specs/ in a checkout (editable install); a built wheel carries them as engine/data/specs.
+SPECS_DIR = next((d for d in (_PACKAGE.parent / "specs", _PACKAGE / "data" / "specs") if d.is_dir()),
+                 _PACKAGE.parent / "specs")
 
 
 def resolve_spec_path(dest: str) -> Path:
