@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 import orjson
 from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.jsvalues import UNDEFINED
 from engine.templates.environment import (
@@ -531,6 +532,10 @@ def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool, j
         entries = tuple(
             (key, *_const_or_renderer(value, (*path, key), env, fast, json_body)) for key, value in tree.items()
         )
+        if fast:
+            generated = _generated_dict(env, tree, entries)
+            if generated is not None:
+                return generated
 
         def render_dict(ctx: dict[str, Any]) -> dict[Any, Any]:
             out = {}
@@ -561,3 +566,76 @@ def _const_or_renderer(value: Any, path: Path, env: TemplateEnvironment, fast: b
     if isinstance(value, (dict, list, tuple)) or (isinstance(value, str) and is_template(value)):
         return False, _compile_node(value, path, env, fast, json_body)
     return True, value
+
+
+def _plain_lookup(env: TemplateEnvironment, value: Any) -> tuple[str, str] | None:
+    """(root, key) when `value` is the template `{{ root.key }}` (or `{{ root['key'] }}`) whose lookup a plain
+    dict answers on its own: `key` is no dict attribute and the environment's lookups are the stock ones, so a
+    plain dict without the key gives the sandbox's undefined, which renders as UNDEFINED."""
+    if not (isinstance(value, str) and is_template(value)):
+        return None
+    try:
+        expr = single_expression(parse(env, value))
+    except TemplateCompileError:
+        return None
+    chain = lookup_chain(expr) if expr is not None else None
+    if chain is None or len(chain[1]) != 1:
+        return None
+    root, ((is_attr, key),) = chain
+    stock = (type(env).getattr is TemplateEnvironment.getattr
+             and type(env).is_safe_attribute is ImmutableSandboxedEnvironment.is_safe_attribute
+             and (is_attr or type(env).getitem is TemplateEnvironment.getitem))
+    if not stock or type(key) is not str or hasattr(dict, key):
+        return None
+    return root, key
+
+
+def _generated_dict(env: TemplateEnvironment, tree: dict[Any, Any],
+                    entries: tuple[tuple[Any, bool, Any], ...]) -> Renderer | None:
+    """`render_dict` as one generated function: constants are set, `{{ root.key }}` values read with `.get` while
+    the roots are plain dicts (as `lookup_renderer` answers them), every other value calls its renderer; in the
+    same order, with the same keys left out. When a root is not a plain dict the closures render it all. None
+    when the object holds no such lookup (the loop of closures is as fast)."""
+    lookups = [_plain_lookup(env, value) for value in tree.values()]
+    if not any(lookups):
+        return None
+    ns: dict[str, Any] = {"_UNDEF": UNDEFINED, "_dict": dict}
+    roots: dict[str, str] = {}
+    lines: list[str] = []
+    for i, ((key, const, item), lookup) in enumerate(zip(entries, lookups, strict=True)):
+        ns[f"_k{i}"] = key
+        if const:
+            ns[f"_c{i}"] = item
+            lines.append(f"    out[_k{i}] = _c{i}")
+            continue
+        if lookup is not None:
+            root, name = lookup
+            local = roots.setdefault(root, f"_r{len(roots)}")
+            ns[f"_n{i}"] = name
+            lines.append(f"    v = {local}.get(_n{i}, _UNDEF)")
+        else:
+            ns[f"_i{i}"] = item
+            lines.append(f"    v = _i{i}(ctx)")
+        lines.append(f"    if v is not _UNDEF:\n        out[_k{i}] = v")
+    head = ["def render_dict(ctx):"]
+    for root, local in roots.items():
+        ns[f"_name{local}"] = root
+        head.append(f"    {local} = ctx.get(_name{local})")
+    head.append("    if " + " or ".join(f"type({local}) is not _dict" for local in roots.values()) + ":")
+    head.append("        return _general(ctx)")
+    head.append("    out = {}")
+    source = "\n".join([*head, *lines, "    return out"])
+
+    def general(ctx: dict[str, Any]) -> dict[Any, Any]:
+        out = {}
+        for key, const, item in entries:
+            value = item if const else item(ctx)
+            if value is not UNDEFINED:
+                out[key] = value
+        return out
+
+    ns["_general"] = general
+    exec(compile(source, "<template object>", "exec"), ns)  # noqa: S102 - generated above; no template text is code
+    render = ns["render_dict"]
+    render.source = source
+    return render  # type: ignore[no-any-return]

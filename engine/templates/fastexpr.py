@@ -36,7 +36,7 @@ from jinja2.utils import _PassArg
 
 from engine.jsvalues import UNDEFINED
 from engine.templates import filters as _filters
-from engine.templates.environment import TemplateEnvironment, _spend
+from engine.templates.environment import TemplateEnvironment, _check_size, _spend
 
 Closure = Callable[[dict[str, Any]], Any]
 
@@ -71,6 +71,7 @@ class _CallContext:
             return __self.compiler.env.undefined(_STOP_UNDEFINED)
 
 
+_INT_TEXT = 10**21  # ints below this print as `str(int)` in JS too (`number_to_string`)
 _DATETIME_FIELDS = frozenset(["year", "month", "day", "hour", "minute", "second", "microsecond", "tzinfo", "fold"])
 
 
@@ -145,7 +146,29 @@ class ExprCompiler:
             except StopIteration:
                 return undefined(_STOP_UNDEFINED)
 
-        return call_method
+        if name != "safe_concat":
+            return call_method
+
+        def concat(*args: Any) -> Any:
+            # `a ~ b`: strings and JS-safe ints are their own text (`to_text` gives the same); anything else, or
+            # a call not of one list, goes through the method as above
+            if len(args) == 1 and type(args[0]) is list:
+                parts = []
+                for value in args[0]:
+                    kind = type(value)
+                    if kind is str:
+                        parts.append(value)
+                    elif kind is int and -_INT_TEXT < value < _INT_TEXT:
+                        parts.append(str(value))
+                    else:
+                        return call_method(*args)
+                _spend(1)
+                text = "".join(parts)
+                _check_size(len(text), "a string")
+                return text
+            return call_method(*args)
+
+        return concat
 
     def helpers(self) -> dict[str, Any]:
         env = self.env

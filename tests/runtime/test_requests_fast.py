@@ -63,6 +63,15 @@ EXTRA = [
                    "json": {"one": body, "two": {"inner": body, "c": 1}, "list": [body, "{{ payload.x }}"]}}, {})
     for body in BODIES
 ] + [("json", {"method": "POST", "url": "https://x.test/", "json": body}, {}) for body in BODIES]
+# objects of `{{ root.key }}` values are one generated function (keys that are dict attributes, like `items`, and
+# lookups of more than one step are left to their renderers)
+OBJECT = {"c": 1, "a": "{{ payload.a }}", "items": "{{ payload.items }}", "x": "{{ payload['x'] }}",
+          "k": "{{ settings.k }}", "g": "{{ payload.get }}", "st": "{{ steps.user_by_id }}", "n": None,
+          "d": "{{ payload.a.b }}", "m": "{{ {} | merge(payload.b, {'k': payload.k}) }}", "t": "id {{ payload.s }}",
+          "o": {"a": "{{ payload.a }}", "z": [1, "{{ payload.x }}"]}}
+EXTRA += [("object-json", {"method": "POST", "url": "https://x.test/", "json": OBJECT, "headers": {"H": "{{ payload.s }}"},
+                           "query": {"q": "{{ payload.s }}", "a": "{{ payload.a }}"}}, {}),
+          ("object-form", {"method": "POST", "url": "https://x.test/", "form": {"a": "{{ payload.a }}", "b": 1}}, {})]
 REQUESTS = _spec_requests() + EXTRA
 
 json_leaf = st.one_of(
@@ -138,3 +147,19 @@ def test_dropped_keys_are_the_ones_json_drops() -> None:
     # ... the requests do not
     assert fast.render(ctx).body == slow.render(ctx).body == b'{"a":1,"b":{},"e":[null,{}]}'
     assert fast.render(ctx).json == slow.render(ctx).json == {"a": 1, "b": {}, "e": [None, {}]}
+
+
+@settings(max_examples=150, deadline=None)
+@given(payload=st.one_of(objects, json_value), settings_=st.one_of(objects, json_value), steps=st.one_of(steps_, json_value))
+def test_objects_of_lookups_match_jinja_for_any_roots(payload: Any, settings_: Any, steps: Any) -> None:
+    """Roots that are not plain dicts (lists, strings, null) leave the generated object to its renderers."""
+    ctx = make_context(payload, settings_, steps, now=NOW)
+    for where, fast, slow in _compiled():
+        if where.startswith("object-"):
+            assert _outcome(fast, ctx) == _outcome(slow, ctx), where
+
+
+def test_objects_of_lookups_are_generated() -> None:
+    fast = compile_request({"method": "POST", "url": "https://x.test/", "json": OBJECT})
+    assert "_r0.get(_n1, _UNDEF)" in fast.body.source  # type: ignore[union-attr]
+    assert "_i9(ctx)" in fast.body.source  # type: ignore[union-attr]  # the merge has its own renderer

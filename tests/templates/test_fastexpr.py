@@ -100,6 +100,12 @@ EXPRESSIONS = [
     "{{ {'a': payload.a | default(payload.b), 'b': payload.a and payload.b, 'c': [1, 2] | first} }}",
     "{{ ({'k': [1, {'z': none}], 't': (1, 'a')} | merge({})) ~ (payload.a, 'b', [none, true]) | string }}",
 ]
+EXPRESSIONS += [  # `~` of strings and ints takes a short way; anything else (and ints JS prints otherwise) does not
+    "{{ payload.n ~ 'x' ~ payload.s ~ (payload.n | int) ~ -7 }}",
+    "{{ 'a' ~ payload.a ~ payload.b ~ 1e21 ~ true ~ none }}",
+    "{{ (10 ** 21) ~ '|' ~ (10 ** 21 - 1) ~ '|' ~ (-(10 ** 21) + 1) ~ '|' ~ (-(10 ** 21)) ~ (payload.n * 2.5) }}",
+    "{{ payload.screen.width ~ 'x' ~ payload.screen.height }}{{ payload.a ~ payload.s }}",
+]
 EXPRESSIONS = [e for e in EXPRESSIONS if "__" not in e]
 
 json_leaf = st.one_of(

@@ -7,6 +7,8 @@ import re
 import zoneinfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.jsvalues import UNDEFINED
 from engine.templates import TemplateRenderError, compile_template, make_context
@@ -174,3 +176,22 @@ def test_random_values_are_drawn_per_render_not_folded_at_compile_time(text: str
     render = compile_value(text)
     values = {str(render({"payload": {}})) for _ in range(5)}
     assert len(values) == 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(obj=st.dictionaries(st.one_of(st.text(max_size=2), st.integers(-2, 2), st.booleans()), st.integers(), max_size=6),
+       keys=st.lists(st.one_of(st.text(max_size=2), st.integers(-2, 2), st.booleans(), st.floats(0, 1)), max_size=5))
+def test_omit_of_a_plain_dict_is_the_comprehension(obj: dict, keys: list) -> None:
+    """`omit` copies a plain dict and deletes the keys: the same keys, values and order as the general
+    comprehension (keys compare as in a set: 1, 1.0 and True are one key)."""
+    drop = set(keys)
+    expected = {k: v for k, v in obj.items() if k not in drop}
+    got = f.omit(obj, *keys)
+    assert list(got.items()) == list(expected.items())
+    assert got is not obj
+
+
+def test_omit_refuses_an_unhashable_key_alike() -> None:
+    for obj in ({}, {"a": 1}):
+        with pytest.raises(TypeError, match="unhashable type: 'list'"):
+            f.omit(obj, "a", [])
