@@ -145,7 +145,7 @@ class Masker:
     """
 
     __slots__ = ("_pattern", "_pattern_bytes", "_short", "_secrets", "_needles", "_ci_needles", "_fast", "_keeps",
-                 "_text_needles", "_text_ci_needles", "_sep", "_masked", "_anchored", "_unanchored")
+                 "_text_needles", "_text_ci_needles", "_sep", "_masked", "_anchored", "_unanchored", "_json_memo")
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         long_secrets: set[str] = set()
@@ -158,6 +158,7 @@ class Masker:
         self._short = frozenset(short)
         self._keeps: dict[tuple[str, ...], bool] = {}
         self._masked: dict[str, str] = {}
+        self._json_memo: dict[bytes, bytes] = {}
         forms: set[str] = set()
         for secret in long_secrets:
             forms |= secret_forms(secret)
@@ -403,6 +404,18 @@ class Masker:
             return data
         pieces.append(text[last:])
         return "".join(pieces).encode("utf-8")
+
+    def mask_json_memo(self, data: bytes) -> bytes:
+        """`mask_json(data)`, remembered for texts up to _CACHED_LENGTH bytes (a request's method, URL and
+        headers: the same every event)."""
+        masked = self._json_memo.get(data)
+        if masked is None:
+            masked = self.mask_json(data)
+            if len(data) <= _CACHED_LENGTH:
+                if len(self._json_memo) >= _CACHED_TEXTS:
+                    self._json_memo.clear()
+                self._json_memo[data] = masked
+        return masked
 
     def _json_opens(self, text: str) -> set[int]:
         """For every needle occurring in `text`, the quote opening the string that holds it (if it is in one):

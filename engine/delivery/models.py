@@ -38,6 +38,9 @@ class PreparedRequest:
     json: Any = UNDEFINED
     timeout: float | None = None
     step: str | None = None
+    # (json, body) when `body` was made by `encode_display(json)`: the display can embed these bytes instead of
+    # encoding `json` again (checked by identity, so replacing either field turns it off).
+    encoded: tuple[Any, bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_json(
@@ -54,7 +57,11 @@ class PreparedRequest:
         merged = dict(headers or {})
         if not any(k.lower() == "content-type" for k in merged):
             merged["content-type"] = "application/json"
-        return cls(method, url, merged, encode_json(data), data, timeout, step)
+        try:
+            body = encode_display(data)
+        except TypeError:
+            return cls(method, url, merged, encode_json(data), data, timeout, step)
+        return cls(method, url, merged, body, data, timeout, step, (data, body))
 
     def wire_body(self) -> bytes | None:
         """The bytes to send."""
@@ -82,6 +89,14 @@ class PreparedRequest:
             return parsed
         return self.body.decode("utf-8", "replace")
 
+    def display_body_json(self) -> bytes:
+        """`orjson.dumps(self.display_body(), option=DISPLAY_JSON)`: the wire bytes themselves when they were made
+        that way (TypeError when the body is not plain JSON data)."""
+        encoded = self.encoded
+        if encoded is not None and encoded[0] is self.json and encoded[1] is self.body:
+            return encoded[1]
+        return orjson.dumps(self.display_body(), option=DISPLAY_JSON)
+
     def to_display(self, masker: Masker | None = None) -> dict[str, Any]:
         """`{"method", "url", "headers", "body"}` for `engine plan`, secrets masked.
 
@@ -98,6 +113,14 @@ class PreparedRequest:
 
 
 _DISPLAY_KEYS = ("method", "url", "headers", "body")
+# What a display encodes as it is: plain JSON types with str keys (anything else is masked by `to_display`).
+DISPLAY_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def encode_display(data: Any) -> bytes:
+    """`data` as the display encodes it, TypeError unless it is plain JSON data (str keys, no datetimes,
+    dataclasses or subclasses). Whenever it succeeds, the bytes are exactly `encode_json(data)` too."""
+    return orjson.dumps(data, option=DISPLAY_JSON)
 
 
 def encode_json(data: Any) -> bytes:

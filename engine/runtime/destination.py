@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from engine.delivery.models import DISPLAY_JSON, PreparedRequest
 from engine.diagnostics import Diagnostic, SpecError
 from engine.jsvalues import UNDEFINED, truthy
 from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
@@ -95,17 +96,31 @@ class ActionResult:
         return out
 
 
-# Displays holding anything but plain JSON types (subclasses, datetimes, dataclasses) are masked by `to_json`.
-_PLAIN_JSON = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_DISPLAY_KEYS = ("method", "url", "headers", "body")
+
+
+def _requests_json(requests: list[PreparedRequest], masker: Any) -> bytes:
+    """`[r.to_display() ...]` as JSON, masked: per request, the method, URL and headers (the same every event:
+    `mask_json_memo`) and the body (the wire bytes when the JSON body path made them as the display encodes them,
+    see `PreparedRequest.encoded`) are masked apart and joined. TypeError when a part is not plain JSON data."""
+    parts = []
+    for r in requests:
+        head = masker.mask_json_memo(orjson.dumps({"method": r.method.upper(), "url": r.url,
+                                                   "headers": r.wire_headers()}, option=DISPLAY_JSON))
+        parts.append(head[:-1] + b',"body":' + masker.mask_json(r.display_body_json()) + b"}")
+    return b"[" + b",".join(parts) + b"]"
 
 
 def results_line(results: list[ActionResult], masker: Any) -> bytes:
     """`engine plan`'s output line for one event: `{"results": [r.to_json(masker) ...]}` as JSON, newline included.
 
-    Each result's requests are encoded once, unmasked, and `masker.mask_json` masks the bytes (spliced where a
-    secret occurs); the line embeds them as they are. After parsing it equals the `to_json` line."""
+    Each result's requests are encoded unmasked (a JSON body's wire bytes are reused) and `masker.mask_json` masks
+    the bytes (spliced where a secret occurs); the line embeds them as they are. After parsing it equals the
+    `to_json` line."""
     if not masker:
         return orjson.dumps({"results": [r.to_json(masker) for r in results]}, option=orjson.OPT_APPEND_NEWLINE)
+    # A secret spelled like a display key would change the keys: the whole display is masked by `to_json` then.
+    split = masker.keeps(_DISPLAY_KEYS)
     out = []
     for result in results:
         plan = result.plan
@@ -114,11 +129,15 @@ def results_line(results: list[ActionResult], masker: Any) -> bytes:
         if plan:
             if plan.requests:
                 try:
-                    data = orjson.dumps([r.to_display() for r in plan.requests], option=_PLAIN_JSON)
+                    if split:
+                        data = _requests_json(plan.requests, masker)
+                    else:
+                        data = masker.mask_json(orjson.dumps([r.to_display() for r in plan.requests],
+                                                             option=DISPLAY_JSON))
                 except TypeError:
                     item["requests"] = [r.to_display(masker) for r in plan.requests]
                 else:
-                    item["requests"] = orjson.Fragment(masker.mask_json(data))
+                    item["requests"] = orjson.Fragment(data)
             if plan.unplanned:
                 item["unplanned"] = plan.unplanned
         out.append(item)

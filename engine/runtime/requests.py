@@ -13,14 +13,14 @@ from urllib.parse import urlencode
 
 import orjson
 
-from engine.delivery.models import PreparedRequest, encode_json
+from engine.delivery.models import DISPLAY_JSON, PreparedRequest, encode_json
 from engine.jsvalues import UNDEFINED, js_string
 from engine.mapping.compile import strip_undefined
 from engine.templates import compile_url, compile_value
 from engine.templates.compile import settings_key, tree_reads_only_settings
 
 Render = Callable[[dict[str, Any]], Any]
-_PLAIN_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_PLAIN_JSON = DISPLAY_JSON  # bytes the display embeds as they are (PreparedRequest.encoded)
 _CACHED_SETTINGS = 32
 
 
@@ -90,8 +90,8 @@ class CompiledRequest:
             except TypeError:
                 # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
                 data = strip_undefined(data)
-                body = encode_json(data)
-            return PreparedRequest(self.method, url, headers, body, data, self.timeout, step)
+                return PreparedRequest(self.method, url, headers, encode_json(data), data, self.timeout, step)
+            return PreparedRequest(self.method, url, headers, body, data, self.timeout, step, (data, body))
         if self.body_kind == "form":
             data = self.body(context)  # type: ignore[misc]
             pairs = [(k, _text(v)) for k, v in (data or {}).items() if v is not UNDEFINED and v is not None]
