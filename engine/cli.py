@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extras = parser.parse_known_args(argv)
     # argparse fills an optional positional (the input FILE) early, so `engine send DEST --opt X FILE`
     # leaves FILE over; give it to `input` when that is still at its default.
-    if len(extras) == 1 and not extras[0].startswith("-") and getattr(args, "input", None) == "-":
+    if len(extras) == 1 and (extras[0] == "-" or not extras[0].startswith("-")) and getattr(args, "input", None) == "-":
         args.input, extras = extras[0], []
     if extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")

@@ -8,6 +8,8 @@ from typing import Any
 
 from engine.commands._common import add_dest_options, load_for_command, print_error
 
+_BATCH_BYTES = 1 << 18  # output of a file's events goes out in writes of about this size
+
 EPILOG = """\
 examples:
   engine plan usermotion events.jsonl
@@ -56,21 +58,38 @@ def run(args: argparse.Namespace) -> int:
     # Lines go to the binary buffer (one orjson.dumps each, newline included) unless stdout is a
     # terminal (line-buffered text, so each line shows as its event is read) or has no buffer.
     raw = None if out.isatty() else getattr(out, "buffer", None)
+    # Reading a file (not a live stream on stdin) into a file or pipe: gather output into large writes
+    # (a pipe reader is woken ~30 times less often than with 8 kB writes); a live stream keeps the
+    # buffer's own 8 kB flushes so lines come out while events trickle in.
+    batch = raw is not None and args.input not in (None, "-")
     if raw is not None:
         out.flush()
         write = raw.write
     else:
         def write(data: bytes) -> Any:
             return out.write(data.decode())
+    pending: list[bytes] = []
+    size = 0
     dumps, newline, plan_event = orjson.dumps, orjson.OPT_APPEND_NEWLINE, dest.plan_event
     try:
         with stream:
             for item in read_events(stream):
                 if item.error:
-                    write(dumps({"error": item.error}, option=newline))
+                    line = dumps({"error": item.error}, option=newline)
                 else:
-                    write(results_line(plan_event(item.event, settings, subs), masker))
+                    line = results_line(plan_event(item.event, settings, subs), masker)
+                if not batch:
+                    write(line)
+                    continue
+                pending.append(line)
+                size += len(line)
+                if size >= _BATCH_BYTES:
+                    write(b"".join(pending))
+                    pending.clear()
+                    size = 0
     finally:
+        if pending:
+            write(b"".join(pending))
         if raw is not None:
             raw.flush()
     return 0
