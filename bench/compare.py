@@ -1,6 +1,6 @@
 """Side by side, in one run, on the same events: this engine's plan path vs Segment's runtime (Node).
 
-    .venv/bin/python bench/compare.py [--events 50000]
+    .venv/bin/python bench/compare.py [--events 50000] [--cli]
 
 Segment's side is bench/segment_compare/run.mjs (actions-core 3.170.0 + action-destinations 3.497.0, network
 stubbed); it finds the npm packages in bench/segment_compare/node_modules or in $SEGREF (default /tmp/segref;
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from bench.events import generate  # noqa: E402
-from bench.plan import cpu_model, run_destination  # noqa: E402
+from bench.plan import cpu_model, engine_plan_rate, run_destination  # noqa: E402
 
 SLUGS = ["usermotion", "usermaven", "userpilot"]
 
@@ -35,6 +35,9 @@ SLUGS = ["usermotion", "usermaven", "userpilot"]
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--cli", action="store_true",
+                    help="also run `engine plan` as a subprocess over the same events file (start-up excluded; "
+                         "includes reading and parsing each line, as the command does)")
     args = ap.parse_args()
     lines = [orjson.dumps(e) for e in generate(args.events)]
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
@@ -42,6 +45,7 @@ def main() -> int:
         path = f.name
     seg: dict[str, Any] = {}
     ours: dict[str, Any] = {}
+    cli: dict[str, tuple[int, float, float]] = {}
     try:
         # one destination at a time, Segment then this engine, so that both see the same load on a shared machine
         for slug in SLUGS:
@@ -54,6 +58,8 @@ def main() -> int:
                 return 1
             seg[slug] = json.loads(proc.stdout.splitlines()[-1])
             ours[slug] = run_destination(slug, lines)
+            if args.cli:
+                cli[slug] = engine_plan_rate(slug, path)
     finally:
         os.unlink(path)
     print(f"{args.events:,} events, {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}, "
@@ -71,6 +77,16 @@ def main() -> int:
     n = args.events * len(SLUGS)
     print(f"{'overall':<12} {n / seg_s:>13,.0f} {'':>7} {'':>7} | {n / our_s:>12,.0f} {'':>7} {'':>7} | "
           f"{seg_s / our_s:>5.1f}x")
+    if cli:
+        print("`engine plan` as a subprocess over the same file (start-up excluded; reading and parsing lines included):")
+        cli_s = 0.0
+        for slug in SLUGS:
+            events, secs, startup = cli[slug]
+            cli_s += secs * args.events / events
+            rate = events / secs
+            print(f"{slug:<12} {rate:>12,.0f} ev/s  {rate / seg[slug]['events_per_s']:>5.1f}x Segment  "
+                  f"(start-up {startup:.2f} s)")
+        print(f"{'overall':<12} {n / cli_s:>12,.0f} ev/s  {seg_s / cli_s:>5.1f}x Segment")
     return 0
 
 

@@ -171,31 +171,38 @@ def stream(n: int) -> None:
           f"peak {peak_rss_mb():.1f} MB -> {'FLAT' if growth < 5 else 'GROWING'}")
 
 
+def engine_plan_rate(slug: str, path: str) -> tuple[int, float, float]:
+    """`engine plan SLUG PATH` as a subprocess: (events after the first output line, seconds from the first output
+    line to the last, start-up seconds). Start-up (imports, loading and checking the spec) is excluded from the rate."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "plan", slug, "--settings",
+                             orjson.dumps(SETTINGS[slug]).decode(), path],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    t1 = time.perf_counter()
+    count = 1
+    while chunk := proc.stdout.read(1 << 16):
+        count += chunk.count(b"\n")
+    t2 = time.perf_counter()
+    if proc.wait() != 0:
+        raise RuntimeError(f"engine plan {slug} exited with {proc.returncode}")
+    return count - 1, t2 - t1, t1 - t0
+
+
 def cli(n: int) -> None:
     """`engine plan DEST FILE` as a subprocess; throughput from first output line to the last (start-up excluded)."""
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
         for e in generate(n):
             f.write(orjson.dumps(e) + b"\n")
         path = f.name
-    engine = [sys.executable, "-m", "engine"]
     print(f"engine plan over {n:,} events (JSON lines file), start-up excluded:")
     total_ev = total_s = 0.0
     try:
         for slug in SLUGS:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen([*engine, "plan", slug, "--settings", orjson.dumps(SETTINGS[slug]).decode(), path],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-            assert proc.stdout is not None
-            proc.stdout.readline()
-            t1 = time.perf_counter()
-            count = 1
-            while chunk := proc.stdout.read(1 << 16):
-                count += chunk.count(b"\n")
-            t2 = time.perf_counter()
-            proc.wait()
-            rate = (count - 1) / (t2 - t1)
-            total_ev, total_s = total_ev + count - 1, total_s + t2 - t1
-            print(f"  {slug:<12} start-up {t1 - t0:5.2f} s   {rate:>9,.0f} events/s   ({count:,} lines)")
+            events, secs, startup = engine_plan_rate(slug, path)
+            total_ev, total_s = total_ev + events, total_s + secs
+            print(f"  {slug:<12} start-up {startup:5.2f} s   {events / secs:>9,.0f} events/s   ({events + 1:,} lines)")
         print(f"  {'overall':<12} {'':16} {total_ev / total_s:>9,.0f} events/s")
     finally:
         os.unlink(path)
