@@ -109,9 +109,15 @@ def _rarity(char: str) -> int:
     return len(_CHAR_ORDER) if at < 0 else at
 
 
-def _anchor(needles: tuple[str, ...]) -> tuple[tuple[tuple[str, tuple[tuple[str, int], ...]], ...], tuple[str, ...]]:
-    """`needles` as (rare character, ((needle, offset of that character in it), ...)) groups, plus those
-    holding no rare character."""
+_Anchored = tuple[tuple[str, tuple[tuple[str, int], ...], int, dict[str, tuple[tuple[str, int], ...]]], ...]
+# At an anchor character, up to this many characters from it pick the needles worth comparing.
+_ANCHOR_WIDTH = 3
+
+
+def _anchor(needles: tuple[str, ...]) -> tuple[_Anchored, tuple[str, ...]]:
+    """`needles` as (rare character, ((needle, offset of that character in it), ...), width, table) groups, plus
+    those holding no rare character. `table` maps the `width` characters a needle has from its anchor on to the
+    group's needles that have them: at an occurrence of the character, only those can start around it."""
     groups: dict[str, list[tuple[str, int]]] = {}
     plain: list[str] = []
     for needle in needles:
@@ -120,7 +126,14 @@ def _anchor(needles: tuple[str, ...]) -> tuple[tuple[tuple[str, tuple[tuple[str,
             plain.append(needle)
         else:
             groups.setdefault(rarest, []).append((needle, needle.index(rarest)))
-    return tuple((char, tuple(group)) for char, group in groups.items()), tuple(plain)
+    anchored = []
+    for char, group in groups.items():
+        width = min(_ANCHOR_WIDTH, *(len(needle) - offset for needle, offset in group))
+        table: dict[str, list[tuple[str, int]]] = {}
+        for needle, offset in group:
+            table.setdefault(needle[offset:offset + width], []).append((needle, offset))
+        anchored.append((char, tuple(group), width, {k: tuple(v) for k, v in table.items()}))
+    return tuple(anchored), tuple(plain)
 
 
 # JSON text without escapes: the characters before an opening quote, after a closing one (and the end: "").
@@ -427,7 +440,7 @@ class Masker:
             while at >= 0:
                 opens.add(at if needle[0] == '"' else before('"', 0, at))
                 at = find(needle, at + 1)
-        for char, group in self._anchored:
+        for char, group, width, table in self._anchored:
             budget = _ANCHOR_SLACK * len(group)
             at = find(char)
             while at >= 0:
@@ -439,10 +452,12 @@ class Masker:
                             opens.add(start if needle[0] == '"' else before('"', 0, start))
                             start = find(needle, start + 1)
                     break
-                for needle, offset in group:
-                    start = at - offset
-                    if start >= 0 and starts(needle, start):
-                        opens.add(start if needle[0] == '"' else before('"', 0, start))
+                hits = table.get(text[at:at + width])
+                if hits is not None:
+                    for needle, offset in hits:
+                        start = at - offset
+                        if start >= 0 and starts(needle, start):
+                            opens.add(start if needle[0] == '"' else before('"', 0, start))
                 at = find(char, at + 1)
         return opens
 

@@ -291,7 +291,7 @@ def test_needles_found_by_a_rare_character_are_all_found(secrets, data):
 
 def test_needles_next_to_many_anchor_characters():
     masker = Masker(["dGVzdC1rZXktMTIz-secret"])
-    [(char, _)] = [a for a in masker._anchored if any(n.startswith("dGVz") for n, _ in a[1])][:1]
+    [(char, *_)] = [a for a in masker._anchored if any(n.startswith("dGVz") for n, _ in a[1])][:1]
     form = base64.b64encode(b"dGVzdC1rZXktMTIz-secret").decode()
     for text in (char * 50 + "dGVzdC1rZXktMTIz-secret" + char * 3, "dGVzdC1rZXktMTIz-secret" * 9,
                  f'["{char * 40}","{form}",{char}]', "x" + "dGVzdC1rZXktMTIz-secret"[3:]):
