@@ -115,10 +115,29 @@ def compact(value: Any, empty_strings: bool = True) -> Any:
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 
 
+# `http(s)://host[:port]` followed by the end or `/`, `?`, `#`: a host of plain ASCII name characters (no
+# userinfo, IPv6 brackets, zone `%`, whitespace or tab that urlsplit would drop), a port of 1-5 digits
+_PLAIN_HTTP_URL = re.compile(r"[hH][tT][tT][pP]([sS]?)://([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
+
+
 def url_host(value: Any) -> Any:
     """The host of an absolute URL as browsers give it (JavaScript's `new URL(v).host`): lower case,
     internationalised names in their ASCII (punycode) form, and `:port` when the port is not the
     scheme's default. Undefined when the value is not an absolute URL."""
+    if type(value) is str:  # the common case answered without urlsplit; the same result (`_url_host_general`)
+        match = _PLAIN_HTTP_URL.match(value)
+        if match is not None:
+            secure, host, port = match.groups()
+            if port is None:
+                return host.lower()
+            number = int(port)
+            if number <= 65535:
+                return host.lower() if number == (443 if secure else 80) else f"{host.lower()}:{number}"
+    return _url_host_general(value)
+
+
+def _url_host_general(value: Any) -> Any:
+    """`url_host` through urlsplit: the reference for every input, and the path of the rarer ones."""
     if not isinstance(value, str):
         return UNDEFINED
     try:

@@ -140,6 +140,63 @@ def test_url_host_invalid_port_is_undefined() -> None:
     assert f.is_absolute_url(" https://x.test") is False
 
 
+# plain http(s) URLs (the fast path) are drawn as often as odd ones, so both sides of every check get reached
+_URL_SCHEMES = st.one_of(
+    st.sampled_from(["http", "https", "HTTP", "hTtPs"]),
+    st.sampled_from(["httpx", "ftp", "ws", "", " http", "h\ttp"]),
+)
+_URL_SEPARATORS = st.one_of(st.just("://"), st.sampled_from([":/", ":", "//", ":///", "://\t", "://user@", "://u:p@"]))
+_HOST_TEXT = st.one_of(
+    st.text(alphabet="aZ09.-_", max_size=12),
+    st.text(alphabet="aZ09.-_%@[]:ü\t\n /?#Ａ١", max_size=12),
+)
+_PORTS = st.one_of(
+    st.none(),
+    st.sampled_from(["80", "443"]),
+    st.integers(0, 70000).map(str),
+    st.sampled_from(["", "80", "443", "080", "0443", "65535", "65536", "00000080", "99999", "١", "+1", " 1", "1 "]),
+)
+_TAILS = st.one_of(st.sampled_from(["", "/", "?q", "#f"]), st.text(alphabet="/?#a1 \t\n:@%", max_size=8))
+
+
+@st.composite
+def _urls(draw: st.DrawFn) -> str:
+    port = draw(_PORTS)
+    url = draw(_URL_SCHEMES) + draw(_URL_SEPARATORS) + draw(_HOST_TEXT) + ("" if port is None else ":" + port)
+    return url + draw(_TAILS)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=st.one_of(_urls(), _urls(), _urls(), st.text(max_size=30), st.integers(), st.none()))
+def test_url_host_fast_path_gives_what_urlsplit_gives(value: object) -> None:
+    fast, general = f.url_host(value), f._url_host_general(value)
+    assert fast is general if general is UNDEFINED else fast == general
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://Example.COM",
+        "http://a.test:80/x",
+        "https://a.test:80/x",
+        "http://a.test:0443?q",
+        "https://a.test:65536/",
+        "https://a.test:/",
+        "https://a.test:99999#f",
+        "https://a.test /",
+        "https://user@a.test/",
+        "http://a_b.test#",
+        "HTTPS://A.TEST:8443",
+        "https://a.test\n",
+    ],
+)
+def test_url_host_fast_path_edges(url: str) -> None:
+    fast, general = f.url_host(url), f._url_host_general(url)
+    assert fast is general if general is UNDEFINED else fast == general
+    assert f._PLAIN_HTTP_URL.match(url) is not None or url in ("https://a.test:/", "https://a.test /",
+                                                                  "https://user@a.test/", "https://a.test\n")
+
+
 def test_unix_seconds_of_naive_datetime_is_utc() -> None:
     assert f.unix_seconds(dt.datetime(1970, 1, 2)) == 86400
     assert f.unix_seconds(float("inf")) is UNDEFINED
