@@ -23,6 +23,7 @@ from engine.spec.validate import check_document
 from engine.templates import EventRejected, TemplateError
 from engine.trigger import compile_trigger
 
+_now, _UTC = _dt.datetime.now, _dt.UTC
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The project's specs/ in a checkout (editable install); a built wheel carries them as engine/data/specs.
 SPECS_DIR = next((d for d in (_PACKAGE.parent / "specs", _PACKAGE / "data" / "specs") if d.is_dir()),
@@ -77,7 +78,7 @@ class Subscription:
     trigger: Callable[[dict[str, Any]], bool] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ActionResult:
     action: str
     preset: str | None
@@ -207,15 +208,36 @@ class Destination:
         return {"payload": payload, "settings": settings, "steps": {}, "now": _dt.datetime.now(_dt.UTC)}
 
     def plan_event(self, event: dict[str, Any], settings: dict[str, Any], subs: list[Subscription]) -> list[ActionResult]:
-        results = []
-        for sub in self.matching(event, subs):
-            result = self.prepare(event, sub)
-            if result.status == "ok":
-                try:
-                    result.plan = sub.action.runnable.plan(self.context(result.payload, settings))
-                except TemplateError as exc:  # render errors are the spec's problem, shown per event
-                    result.status, result.error = "error", template_failure(exc)
-            results.append(result)
+        """Per matching subscription (`matching`), in order: `prepare`, then plan the action's requests over
+        `context(payload, settings)`. The same steps written out as one loop (the per-event path of `engine plan`)."""
+        results: list[ActionResult] = []
+        if not self.allows(event):
+            return results
+        append = results.append
+        for sub in subs:
+            trigger = sub.trigger
+            if trigger is not None and not trigger(event):
+                continue
+            action = sub.action
+            try:
+                mapped = sub.mapping(event)
+            except MappingRuntimeError as exc:
+                append(ActionResult(action.key, sub.name, "error", f"mapping failed: {exc}"))
+                continue
+            if mapped is UNDEFINED or not isinstance(mapped, dict):
+                mapped = {}
+            try:
+                payload = action.validate(mapped)
+            except PayloadError as exc:
+                append(ActionResult(action.key, sub.name, "invalid", str(exc)))
+                continue
+            try:
+                plan = action.runnable.plan({"payload": payload, "settings": settings, "steps": {},
+                                             "now": _now(_UTC)})
+            except TemplateError as exc:  # render errors are the spec's problem, shown per event
+                append(ActionResult(action.key, sub.name, "error", template_failure(exc), payload))
+                continue
+            append(ActionResult(action.key, sub.name, "ok", None, payload, plan))
         return results
 
 

@@ -17,7 +17,7 @@ from engine.delivery.models import DISPLAY_JSON, PreparedRequest, encode_json
 from engine.jsvalues import UNDEFINED, js_string
 from engine.mapping.compile import strip_undefined
 from engine.templates import compile_url, compile_value
-from engine.templates.compile import settings_key, tree_reads_only_settings
+from engine.templates.compile import is_template, settings_key, tree_reads_only_settings
 
 Render = Callable[[dict[str, Any]], Any]
 _PLAIN_JSON = DISPLAY_JSON  # bytes the display embeds as they are (PreparedRequest.encoded)
@@ -44,10 +44,13 @@ class CompiledRequest:
     timeout: float | None
     content_type: tuple[str, ...] = ()  # the header names that are Content-Type (any case)
     header_cache: dict[bytes, dict[str, str]] | None = None  # per settings key, when the headers read only settings
+    url_cache: dict[bytes, str] | None = None  # per settings key, when the URL is a template reading only settings
 
-    def _headers(self, context: dict[str, Any]) -> dict[str, str]:
+    def _headers(self, context: dict[str, Any], key: bytes | None = None) -> dict[str, str]:
+        """The headers; `key` is the settings key of this render (None: not cached)."""
         cache = self.header_cache
-        key = settings_key(context) if cache is not None else None
+        if cache is None:
+            key = None
         if key is not None:
             hit = cache.get(key)  # type: ignore[union-attr]
             if hit is not None:
@@ -63,8 +66,22 @@ class CompiledRequest:
             cache[key] = dict(headers)  # type: ignore[index]
         return headers
 
+    def _url(self, context: dict[str, Any], key: bytes | None) -> str:
+        cache = self.url_cache
+        if cache is None or key is None:
+            return self.url(context)
+        url = cache.get(key)
+        if url is None:
+            url = self.url(context)
+            if len(cache) >= _CACHED_SETTINGS:
+                cache.clear()
+            cache[key] = url
+        return url
+
     def render(self, context: dict[str, Any], step: str | None = None) -> PreparedRequest:
-        url = self.url(context)
+        # the settings' key once per render (not per cached part); never kept across renders: settings may change
+        key = settings_key(context) if self.header_cache is not None or self.url_cache is not None else None
+        url = self._url(context, key)
         if self.query is not None:
             query = self.query(context)
             if isinstance(query, dict):
@@ -78,7 +95,7 @@ class CompiledRequest:
                         pairs.append((key, _text(value)))
                 if pairs:
                     url += ("&" if "?" in url else "?") + urlencode(pairs)
-        headers = self._headers(context)
+        headers = self._headers(context, key)
         if self.body_kind == "json":
             data = self.body(context)  # type: ignore[misc]
             if data is UNDEFINED:
@@ -133,4 +150,5 @@ def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None
         content_type=tuple(k for k in headers if k.lower() == "content-type"),
         # headers made of settings only are the same for every event with the same settings
         header_cache={} if fast and tree_reads_only_settings(headers) else None,
+        url_cache={} if fast and is_template(spec["url"]) and tree_reads_only_settings(spec["url"]) else None,
     )

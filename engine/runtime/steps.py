@@ -54,10 +54,12 @@ class Runnable:
 
     def plan(self, context: dict[str, Any]) -> Plan:
         """Render what can be rendered without responses; name the steps that need one."""
+        steps = self.steps
+        if len(steps) == 1:  # one step: no other step's response to wait for
+            step = steps[0]
+            if step.when is None and not step.reads_steps:
+                return Plan([step.request.render(context, step.id)])
         out = Plan()
-        if self.single:
-            out.requests.append(self.steps[0].request.render(context, self.steps[0].id))
-            return out
         pending: set[str] = set()
         for step in self.steps:
             needs = step.reads_steps & pending if step.reads_steps else set()

@@ -1,0 +1,159 @@
+"""`Destination.plan_event` (one loop: the integrations check, triggers, mapping, validation, the template context
+and the requests, written out inline) gives what its parts give composed as `engine send` composes them
+(`matching`, `prepare`, `context`, `Runnable.plan`); and a request whose URL and headers read only settings,
+remembered per settings key, renders as Jinja does while the settings change between renders, in place too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.runtime import destination as destination_module
+from engine.runtime.destination import ActionResult, Destination, load_destination, template_failure
+from engine.runtime.requests import compile_request
+from engine.templates import TemplateError, filters
+from engine.templates.compile import make_context
+
+SPECS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "specs").glob("*.yaml")
+               if not p.name.endswith(".tests.yaml"))
+NOW = dt.datetime(2024, 3, 31, 0, 30, tzinfo=dt.UTC)
+SETTINGS = {"apiKey": "key-1", "api_key": "key-2", "server_token": "tok", "endpoint": "https://api.x.test/",
+            "appSubdomain": "acme"}
+
+
+class _FixedClock(dt.datetime):
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+        return NOW
+
+
+@pytest.fixture(autouse=True)
+def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filters.secrets, "choice", lambda seq: seq[3])
+    monkeypatch.setattr(filters._uuid, "uuid4", lambda: "00000000-0000-4000-8000-000000000000")
+    monkeypatch.setattr(destination_module, "_now", _FixedClock.now)
+    monkeypatch.setattr(destination_module, "_dt", types.SimpleNamespace(datetime=_FixedClock, UTC=dt.UTC))
+
+
+_DESTS: dict[str, Destination] = {}
+
+
+def _dest(name: str) -> Destination:
+    if name not in _DESTS:
+        _DESTS[name] = load_destination(name)
+    return _DESTS[name]
+
+
+def _composed(dest: Destination, event: dict[str, Any], settings_: dict[str, Any], subs: list[Any]) -> list[ActionResult]:
+    results = []
+    for sub in dest.matching(event, subs):
+        result = dest.prepare(event, sub)
+        if result.status == "ok":
+            try:
+                result.plan = sub.action.runnable.plan(dest.context(result.payload, settings_))
+            except TemplateError as exc:
+                result.status, result.error = "error", template_failure(exc)
+        results.append(result)
+    return results
+
+
+def _view(results: list[ActionResult]) -> list[tuple[Any, ...]]:
+    out = []
+    for r in results:
+        plan = r.plan
+        requests = [(q.method, q.url, q.headers, q.body, repr(q.json), q.timeout, q.step) for q in plan.requests] if plan else None
+        out.append((r.action, r.preset, r.status, r.error, repr(r.payload), requests, plan.unplanned if plan else None))
+    return out
+
+
+scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=3),
+                   st.sampled_from(["a@b.test", "2024-01-01T00:00:00Z", "https://x.test/p?q=1", "Order Completed"]))
+value = st.recursive(scalar, lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c, max_size=2),
+                     max_leaves=4)
+objects = st.dictionaries(st.sampled_from(["email", "name", "title", "url", "company", "id", "plan", "price",
+                                           "createdAt", "path", "userAgent", "timezone"]), value, max_size=5)
+integrations = st.one_of(st.none(), st.dictionaries(
+    st.sampled_from(["All", "UserMotion (Actions)", "Usermaven (Actions)", "Userpilot Cloud (Actions)", "User.com"]),
+    st.one_of(st.booleans(), st.none(), st.integers(0, 1), st.just({})), max_size=3))
+events = st.fixed_dictionaries(
+    {"type": st.sampled_from(["track", "page", "identify", "group", "screen", "alias", "other"])},
+    optional={"userId": st.one_of(st.text(max_size=4), st.integers(0, 9), st.none()),
+              "anonymousId": st.text(max_size=4), "event": st.sampled_from(["Order Completed", "x", ""]),
+              "name": st.text(max_size=4), "groupId": st.one_of(st.text(max_size=3), st.integers(0, 3)),
+              "previousId": st.text(max_size=3), "timestamp": st.sampled_from(["2024-01-02T03:04:05.000Z", "bad"]),
+              "traits": objects, "properties": objects, "context": st.fixed_dictionaries(
+                  {}, optional={"traits": objects, "page": objects, "userAgent": st.text(max_size=3), "ip": scalar}),
+              "integrations": integrations, "email": scalar},
+)
+settings_values = st.one_of(st.just(SETTINGS), st.dictionaries(st.sampled_from(sorted(SETTINGS)),
+                                                               st.one_of(scalar, st.sampled_from(["https://h.test/"])),
+                                                               max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=events, settings_=settings_values, name=st.sampled_from(SPECS),
+       action=st.one_of(st.none(), st.integers(0, 10)))
+def test_plan_event_is_its_parts_composed(event: dict[str, Any], settings_: dict[str, Any], name: str,
+                                          action: int | None) -> None:
+    dest = _dest(name)
+    # the presets (with triggers), or one action on its defaults (no trigger)
+    subs = dest.subscriptions() if action is None else dest.subscriptions(list(dest.actions)[action % len(dest.actions)])
+    assert _view(dest.plan_event(event, settings_, subs)) == _view(_composed(dest, event, settings_, subs))
+
+
+def test_the_events_reach_every_outcome() -> None:
+    """The generated events reach ok, invalid and error results and excluded events (the test above can fail)."""
+    seen = set()
+    for name in SPECS:
+        dest = _dest(name)
+        for event in ({"type": "track", "event": "E", "userId": "u", "properties": {}},
+                      {"type": "identify", "userId": "u", "traits": {"email": "a@b.test"}},
+                      {"type": "identify"}, {"type": "track", "integrations": {"All": False}}):
+            results = dest.plan_event(event, SETTINGS, dest.subscriptions())
+            seen.update(r.status for r in results)
+            seen.add("excluded" if not dest.allows(event) else "allowed")
+    assert {"ok", "invalid", "excluded", "allowed"} <= seen
+
+
+REQUEST = {"method": "POST", "url": "{{ settings.endpoint if settings.endpoint is absolute_url else 'https://d.test/' }}v1/"
+                                    "{{ settings.apiKey }}?k={{ settings.apiKey }}",
+           "headers": {"Authorization": "Bearer {{ settings.apiKey }}", "X-N": "{{ settings.n }}"},
+           "json": {"a": "{{ payload.a }}"}}
+
+
+def _outcome(request: Any, ctx: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        r = request.render(ctx, "step")
+    except TemplateError as exc:
+        return ("error", type(exc).__name__, exc.message)
+    return ("ok", r.url, r.headers, r.body)
+
+
+def test_settings_only_url_and_headers_are_cached() -> None:
+    fast = compile_request(REQUEST)
+    assert fast.url_cache is not None and fast.header_cache is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(sequence=st.lists(st.dictionaries(st.sampled_from(["endpoint", "apiKey", "n"]),
+                                         st.one_of(scalar, st.sampled_from(["https://e.test/", 1.0, 1, float("nan")])),
+                                         max_size=3), min_size=1, max_size=6),
+       in_place=st.booleans())
+def test_settings_only_url_and_headers_follow_the_settings(sequence: list[dict[str, Any]], in_place: bool) -> None:
+    fast, slow = compile_request(REQUEST), compile_request(REQUEST, fast=False)
+    settings_: dict[str, Any] = {}
+    ctx = make_context({"a": 1}, settings_, now=NOW)
+    for values in sequence:
+        if in_place:  # the same settings object, changed between renders of the same context
+            settings_.clear()
+            settings_.update(values)
+        else:
+            ctx = make_context({"a": 1}, values, now=NOW)
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), values
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), values  # and again, from the cache
