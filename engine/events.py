@@ -11,7 +11,7 @@ from typing import IO, Any
 import orjson
 
 
-@dataclass
+@dataclass(slots=True)
 class InputItem:
     """One event read from input (`event`), or the reason a line could not be read (`error`)."""
 
@@ -77,19 +77,21 @@ def read_events(stream: IO[bytes]) -> Iterator[InputItem]:
 
 
 def _lines(lines: Any, start: int) -> Iterator[InputItem]:
+    loads, error = orjson.loads, orjson.JSONDecodeError
     for number, line in enumerate(lines, start):
-        if not line.strip():
-            continue
         try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield InputItem(number, error=f"line {number}: invalid JSON: {exc}")
+            value = loads(line)
+        except error as exc:
+            # a blank line is skipped (orjson refuses one: the check runs only when a line does not parse)
+            if line.strip():
+                yield InputItem(number, error=f"line {number}: invalid JSON: {exc}")
             continue
-        if isinstance(value, dict) and isinstance(value.get("batch"), list):
-            for item in _items(value, f"line {number}:"):
-                yield InputItem(number, item.event, item.error)
-        elif isinstance(value, dict):
-            yield InputItem(number, value)
+        if isinstance(value, dict):
+            if isinstance(value.get("batch"), list):
+                for item in _items(value, f"line {number}:"):
+                    yield InputItem(number, item.event, item.error)
+            else:
+                yield InputItem(number, value)
         else:
             yield InputItem(number, error=f"line {number}: expected a JSON object, found {type(value).__name__}")
 
