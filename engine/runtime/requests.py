@@ -80,8 +80,8 @@ class CompiledRequest:
 
     def render(self, context: dict[str, Any], step: str | None = None) -> PreparedRequest:
         # the settings' key once per render (not per cached part); never kept across renders: settings may change
-        key = settings_key(context) if self.header_cache is not None or self.url_cache is not None else None
-        url = self._url(context, key)
+        skey = settings_key(context) if self.header_cache is not None or self.url_cache is not None else None
+        url = self._url(context, skey)
         if self.query is not None:
             query = self.query(context)
             if isinstance(query, dict):
@@ -95,12 +95,15 @@ class CompiledRequest:
                         pairs.append((key, _text(value)))
                 if pairs:
                     url += ("&" if "?" in url else "?") + urlencode(pairs)
-        headers = self._headers(context, key)
+        headers = self._headers(context, skey)
         if self.body_kind == "json":
             data = self.body(context)  # type: ignore[misc]
             if data is UNDEFINED:
                 return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
-            if not any(k in headers for k in self.content_type):
+            for name in self.content_type:  # a Content-Type of the spec's own (any case) stays
+                if name in headers:
+                    break
+            else:
                 headers["Content-Type"] = "application/json"
             try:  # orjson refuses UNDEFINED: when it encodes, there is nothing to remove
                 body = _encode_plain(data)

@@ -124,6 +124,7 @@ def test_the_events_reach_every_outcome() -> None:
 REQUEST = {"method": "POST", "url": "{{ settings.endpoint if settings.endpoint is absolute_url else 'https://d.test/' }}v1/"
                                     "{{ settings.apiKey }}?k={{ settings.apiKey }}",
            "headers": {"Authorization": "Bearer {{ settings.apiKey }}", "X-N": "{{ settings.n }}"},
+           "query": {"q": "{{ payload.a }}"},  # the query's keys are not the settings key
            "json": {"a": "{{ payload.a }}"}}
 
 
