@@ -211,8 +211,14 @@ class Destination:
         """Per matching subscription (`matching`), in order: `prepare`, then plan the action's requests over
         `context(payload, settings)`. The same steps written out as one loop (the per-event path of `engine plan`)."""
         results: list[ActionResult] = []
-        if not self.allows(event):
+        accepts = self.accepts  # `allows`, inline
+        if accepts and event.get("type") not in accepts:
             return results
+        integrations = event.get("integrations")
+        if isinstance(integrations, dict):
+            name = self.name
+            if not (truthy(integrations[name]) if name in integrations else integrations.get("All", True) is not False):
+                return results
         append = results.append
         for sub in subs:
             trigger = sub.trigger
