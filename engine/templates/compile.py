@@ -438,8 +438,9 @@ def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr, json_body: b
             raise RuntimeError("generator raised StopIteration") from exc
         if isinstance(value, str):
             _check_size(len(value), "a string")
-        return normalize(value)
+        return value if clean else normalize(value)
 
+    clean = getattr(closure, "clean", False)  # fastexpr proved no Jinja undefined can be in the value
     return lambda ctx: run_guarded(render, ctx)
 
 

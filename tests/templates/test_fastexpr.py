@@ -212,3 +212,84 @@ def test_url_templates_match_jinja(payload: dict, settings_: dict, steps: dict) 
     ctx = make_context(payload, settings_, steps, now=NOW)
     for text in URL_TEMPLATES:
         assert _outcome(compile_url(text), ctx) == _outcome(compile_url(text, fast=False), ctx), text
+
+
+# expressions where a Jinja undefined can reach the native value (the clean analysis must not claim otherwise)
+# and where it cannot
+CLEAN_PROBES = [
+    "{{ {'a': payload.a | omit('x')} }}",
+    "{{ payload.a | omit('x') }}",
+    "{{ [payload.a and payload.b] }}",
+    "{{ {'a': payload.a or payload.b, 'b': payload['k'] if payload.n else none} }}",
+    "{{ {'a': payload.a if payload.b} }}",
+    "{{ [payload.a if payload.b] | first }}",
+    "{{ {} | merge(payload.a | omit('x'), {'k': payload.b or 1}, payload.s if payload.n) }}",
+    "{{ {} | merge({'k': payload.a and payload.b}) }}",
+    "{{ {'k': [payload.a, payload[payload.s]]} }}",
+    "{{ {'k': payload.a[1:]} }}",
+    "{{ {'k': -(payload.n | int), 's': payload.s ~ 'x', 'h': payload.s | url_host, 't': payload.a is defined} }}",
+    "{{ payload }}",
+    "{{ {'k': payload.a | omit('x') if payload.a else payload.b | omit('y')} }}",
+    "{{ {'k': payload.a | omit('x') if payload.b else 1} }}",
+    "{{ {'k': payload.a | omit('x') if payload.a else 1, 'j': payload.a | omit('y')} }}",
+    "{{ {'k': nothere, 'j': [payload]} }}",
+    "{{ {'k': ({'z': 1} if payload.b) | omit('x')} }}",
+    "{{ {'k': payload.a and 1} }}",
+]
+
+
+def _holds_jinja_undefined(value: Any) -> bool:
+    import jinja2
+
+    if isinstance(value, jinja2.Undefined):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_jinja_undefined(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_jinja_undefined(v) for v in value)
+    return False
+
+
+_NATIVE: dict[tuple[str, bool], Any] = {}
+
+
+def _native(text: str, json_body: bool) -> Any:
+    if (text, json_body) not in _NATIVE:
+        env = make_environment()
+        expr = single_expression(parse(env, text))
+        assert expr is not None
+        _NATIVE[text, json_body] = ExprCompiler(env).compile(expr, native=True, json_body=json_body)
+    return _NATIVE[text, json_body]
+
+
+def test_clean_analysis_covers_the_spec_bodies() -> None:
+    """Usermaven's request bodies (merges of literals, omit of the payload, guarded lookups) skip normalize (the
+    fast path below is in use)."""
+    bodies = [t for t in SPEC_TEMPLATES if "usermaven-segment" in t and single_expression(parse(make_environment(), t))]
+    assert bodies and all(_native(t, True).clean for t in bodies)
+    assert not _native("{{ payload.a | omit('x') }}", True).clean
+    assert _native("{{ {'k': -(payload.n | int), 's': payload.s ~ 'x'} }}", False).clean
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=objects, settings_=objects, steps=steps_, n=st.one_of(st.integers(-3, 6), st.none(), st.just("2")),
+       s=st.sampled_from(["", "abc", "a/b/c", "https://X.test:8080/p", "x"]))
+def test_clean_values_hold_no_jinja_undefined(payload: dict, settings_: dict, steps: dict, n: Any, s: Any) -> None:
+    """Where fastexpr marks an expression clean (its renderer then skips `normalize`), no random context makes
+    its value hold a Jinja undefined; through the renderer, values equal Jinja's as everywhere else."""
+    payload = {**payload, "n": n, "s": s}
+    ctx = make_context(payload, settings_, steps, now=NOW)
+    for text in SPEC_TEMPLATES + EXPRESSIONS + CLEAN_PROBES:
+        if single_expression(parse(make_environment(), text)) is None:
+            continue
+        for json_body in (False, True):
+            closure = _native(text, json_body)
+            if not closure.clean:
+                continue
+            try:
+                value = closure(ctx)
+            except Exception:  # noqa: BLE001, S112 - errors are compared with Jinja's by the tests above
+                continue
+            assert not _holds_jinja_undefined(value), text
+    for text, fast, slow in _compiled(CLEAN_PROBES):
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
