@@ -533,10 +533,6 @@ def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool, j
         entries = tuple(
             (key, *_const_or_renderer(value, (*path, key), env, fast, json_body)) for key, value in tree.items()
         )
-        if fast:
-            generated = _generated_dict(env, tree, entries)
-            if generated is not None:
-                return generated
 
         def render_dict(ctx: dict[str, Any]) -> dict[Any, Any]:
             out = {}
@@ -546,6 +542,8 @@ def _compile_node(tree: Any, path: Path, env: TemplateEnvironment, fast: bool, j
                     out[key] = value
             return out
 
+        if fast:
+            return _generated_dict(env, tree, entries, render_dict) or render_dict
         return render_dict
     if isinstance(tree, (list, tuple)):
         items = tuple(_const_or_renderer(value, (*path, i), env, fast, json_body) for i, value in enumerate(tree))
@@ -591,12 +589,12 @@ def _plain_lookup(env: TemplateEnvironment, value: Any) -> tuple[str, str] | Non
     return root, key
 
 
-def _generated_dict(env: TemplateEnvironment, tree: dict[Any, Any],
-                    entries: tuple[tuple[Any, bool, Any], ...]) -> Renderer | None:
+def _generated_dict(env: TemplateEnvironment, tree: dict[Any, Any], entries: tuple[tuple[Any, bool, Any], ...],
+                    general: Renderer) -> Renderer | None:
     """`render_dict` as one generated function: constants are set, `{{ root.key }}` values read with `.get` while
     the roots are plain dicts (as `lookup_renderer` answers them), every other value calls its renderer; in the
-    same order, with the same keys left out. When a root is not a plain dict the closures render it all. None
-    when the object holds no such lookup (the loop of closures is as fast)."""
+    same order, with the same keys left out. When a root is not a plain dict `general` (the loop of closures)
+    renders it all. None when the object holds no such lookup (the loop of closures is as fast)."""
     lookups = [_plain_lookup(env, value) for value in tree.values()]
     if not any(lookups):
         return None
@@ -626,15 +624,6 @@ def _generated_dict(env: TemplateEnvironment, tree: dict[Any, Any],
     head.append("        return _general(ctx)")
     head.append("    out = {}")
     source = "\n".join([*head, *lines, "    return out"])
-
-    def general(ctx: dict[str, Any]) -> dict[Any, Any]:
-        out = {}
-        for key, const, item in entries:
-            value = item if const else item(ctx)
-            if value is not UNDEFINED:
-                out[key] = value
-        return out
-
     ns["_general"] = general
     exec(compile(source, "<template object>", "exec"), ns)  # noqa: S102 - generated above; no template text is code
     render = ns["render_dict"]

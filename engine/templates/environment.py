@@ -394,14 +394,7 @@ def run_guarded(func: Callable[[Any], Any], arg: Any) -> Any:
     """Runs one render with a fresh budget (unless one is running) and maps errors to TemplateRenderError."""
     token = _BUDGET.set(Budget()) if _BUDGET.get() is None else None
     try:
-        return func(arg)
-    except TemplateError:
-        raise
-    except Exception as exc:
-        mapped = _render_error(exc)
-        if mapped is None:
-            raise
-        raise mapped from None
+        return run_mapped(func, arg)
     finally:
         if token is not None:
             _BUDGET.reset(token)
