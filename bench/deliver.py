@@ -11,7 +11,8 @@ Rows, at each concurrency, all against the same sink in the same run:
                             sink has received every expected request (asked with `GET /__count`), start-up
                             excluded; `accept ev/s`: how fast the POSTs were answered 200 (durably queued);
                             `cpu µs/ev`: the server process's CPU time (user + system) per event meanwhile,
-                            steadier than events/s when other work shares the machine
+                            steadier than events/s when other work shares the machine; p50/p99: end to end, from
+                            the POST of a track event (stamped in its context) to its request reaching the sink
   ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
                             (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
@@ -119,6 +120,12 @@ async def _sink_count(session: Any, port: int) -> int:
         return int((await r.json())["count"])
 
 
+async def _sink_latencies(session: Any, port: int) -> list[float]:
+    """ms from each stamped event's POST to its request's arrival at the sink, since the last call (sorted)."""
+    async with session.get(f"http://127.0.0.1:{port}/__latency") as r:
+        return list(await r.json())
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
     try:
@@ -129,18 +136,25 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], expected: int,
-                       batch: int, posters: int, timeout: float, pid: int) -> tuple[float, float, float]:
+                       batch: int, posters: int, timeout: float, pid: int) -> tuple[float, float, float, list[float]]:
     import aiohttp
 
-    bodies = [orjson.dumps({"batch": events[i:i + batch]}) for i in range(0, len(events), batch)]
+    chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
     headers = {"content-type": "application/json",
                "authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=posters + 1)) as session:
         start = await _sink_count(session, port)
-        it = iter(bodies)
+        await _sink_latencies(session, port)  # forget earlier rows' latencies
+        it = iter(chunks)
 
         async def poster() -> None:
-            for body in it:
+            for chunk in it:
+                # track events carry their POST time in their context, which UserMotion passes on: the sink
+                # times each one from here to its arrival (end-to-end latency through the queue)
+                sent_at = time.time()
+                body = orjson.dumps({"batch": [
+                    {**e, "context": {**(e.get("context") or {}), "bench_sent_at": sent_at}} if e.get("type") == "track"
+                    else e for e in chunk]})
                 async with session.post(f"{base_url}/v1/batch", data=body, headers=headers) as r:
                     if r.status != 200:
                         raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
@@ -155,13 +169,14 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
         delivered, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
         if got > expected:
             print(f"  (engine serve: the sink received {got} requests, {expected} expected)", file=sys.stderr)
-    return delivered, accepted, cpu
+        latencies = [ms / 1000.0 for ms in await _sink_latencies(session, port)]  # seconds, as the other rows
+    return delivered, accepted, cpu, latencies
 
 
 def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
-                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float, float]:
+                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float, float, list[float]]:
     """(seconds until all delivered, seconds until all accepted, both from the first POST; CPU seconds the
-    server process used meanwhile)."""
+    server process used meanwhile; seconds from POST to arrival at the sink of each track event)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(serve_config(folder, port, conc)),
                              "--port", "0", "--quiet-sandbox"],
@@ -342,10 +357,10 @@ def main() -> None:
                     line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
             for suffix, root in roots:
                 if "serve" in rows:
-                    secs, accept, cpu = engine_serve(accepted_events, serve_requests, port, conc, root)
+                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root)
                     m = len(accepted_events)
                     line(f"engine serve{suffix or ' (subprocess)'}", conc, f"{m / secs:,.0f}", serve_requests / secs,
-                         extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
+                         lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
             if "library" in rows:
                 secs, lat = asyncio.run(engine_library(events, port, conc))
                 line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)

@@ -13,20 +13,43 @@ clients measured against it.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import time
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"
 COUNT_PATH = b"/__count"
+LATENCY_PATH = b"/__latency"
+# A request body holding `"bench_sent_at":<epoch seconds>` (the bench stamps it into events it posts to
+# `engine serve`) is timed from then to its arrival here; GET /__latency answers the latencies in ms
+# collected since the last GET /__latency (sorted) and forgets them.
+STAMP = b'"bench_sent_at":'
 
 
 def count_response(count: int) -> bytes:
-    body = b'{"count": %d}' % count
+    return json_response(b'{"count": %d}' % count)
+
+
+def json_response(body: bytes) -> bytes:
     return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"Connection: keep-alive\r\n\r\n" % len(body)) + body
 
 
+def stamped_latency(body: bytes, now: float) -> float | None:
+    """ms from the `bench_sent_at` stamp in `body` to `now`; None without a stamp."""
+    at = body.find(STAMP)
+    if at < 0:
+        return None
+    start = at + len(STAMP)
+    end = start
+    while end < len(body) and body[end] in b"0123456789.eE+-":
+        end += 1
+    return (now - float(body[start:end])) * 1000.0
+
+
 class Sink(asyncio.Protocol):
-    received = 0  # requests received by every connection of this process, /__count excluded
+    received = 0  # requests received by every connection of this process, /__count and /__latency excluded
+    latencies: list[float] = []
 
     def __init__(self) -> None:
         self.buf = b""
@@ -50,12 +73,20 @@ class Sink(asyncio.Protocol):
                 length = int(head[i + 17: j if j >= 0 else len(head)])
             if len(buf) < end + 4 + length:
                 break
+            body = buf[end + 4:end + 4 + length]
             buf = buf[end + 4 + length:]
             target = head[:head.find(b"\r\n")].split(b" ")
             if len(target) > 1 and target[0] == b"get" and target[1] == COUNT_PATH:
                 out.append(count_response(Sink.received))
+            elif len(target) > 1 and target[0] == b"get" and target[1] == LATENCY_PATH:
+                out.append(json_response(json.dumps(sorted(Sink.latencies)).encode()))
+                Sink.latencies = []
             else:
                 Sink.received += 1
+                if length:
+                    ms = stamped_latency(body, time.time())
+                    if ms is not None:
+                        Sink.latencies.append(ms)
                 out.append(RESPONSE)
         self.buf = buf
         if out and self.transport is not None:
