@@ -222,8 +222,10 @@ _BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("templat
 
 def _spend(n: int = 1) -> None:
     budget = _BUDGET.get()
-    if budget is not None:
-        budget.spend(n)
+    if budget is not None:  # Budget.spend, inline (one call fewer: each `~` and template call spends)
+        budget.left -= n
+        if budget.left < 0:
+            budget.spend(0)  # raises, with Budget's message
 
 
 def _check_size(size: int, what: str) -> None:

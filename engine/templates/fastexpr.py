@@ -239,6 +239,7 @@ class ExprCompiler:
             "_UNDEF": UNDEFINED,
             "_MISS": missing,
             "_dict": dict,
+            "_spend": _spend,
         }
 
 
@@ -267,7 +268,7 @@ class _Generator:
         if native:
             _output_nodes(expr, self.output, self.env.filters.get("merge"), spread=False)
         seen: dict[str, int] = {}
-        _count_lookups(expr, seen)
+        _count_lookups(expr, seen, self._shareable)
         self.shared = {key: None for key, n in seen.items() if n > 1}
         body = self.expr(expr)
         lines = ["def _render(ctx):"]
@@ -311,9 +312,11 @@ class _Generator:
         self.counter += 1
         return f"_t{self.counter}"
 
-    def _memo(self, node: nodes.Node, source: str) -> str:
-        """A lookup repeated in the expression is computed once, where it is first needed (lazily: a lookup
-        in a branch that does not run is not run), and reused after."""
+    def _memo(self, node: nodes.Node, source: str, charge: bool = False) -> str:
+        """A lookup (or a shareable call, see `_shareable`) repeated in the expression is computed once, where it
+        is first needed (lazily: one in a branch that does not run is not run), and reused after. `charge`: the
+        call spends one budget step; a reuse spends it too (`_spend` gives None), so the budget runs out exactly
+        where it did."""
         key = repr(node)
         if key not in self.shared:
             return source
@@ -321,7 +324,32 @@ class _Generator:
         if local is None:
             local = self.shared[key] = f"_c{len(self.memos)}"
             self.memos.append(local)
-        return f"({local} if {local} is not _MISS else ({local} := {source}))"
+        reuse = f"(_spend(1) or {local})" if charge else local
+        return f"({reuse} if {local} is not _MISS else ({local} := {source}))"
+
+    def _shareable(self, node: nodes.Node) -> bool:
+        """Whether evaluating `node` twice in one render gives the same value and the same error (or none), so
+        a repeat may reuse the first value: pure lookups (`_pure`), filters of `_SHARED_FILTERS` (deterministic,
+        immutable results, no budget) and the engine's `~` (text; one budget step, charged again on reuse) over
+        shareable parts."""
+        if _pure(node):
+            return True
+        if isinstance(node, nodes.Filter):
+            func = self.env.filters.get(node.name)
+            return (node.node is not None and node.dyn_args is None and node.dyn_kwargs is None
+                    and func is not None and _SHARED_FILTERS.get(node.name) is func
+                    and all(self._shareable(n) for n in (node.node, *node.args, *(k.value for k in node.kwargs))))
+        return self._concat_parts(node) is not None
+
+    def _concat_parts(self, node: nodes.Node) -> list[nodes.Node] | None:
+        """The parts of `a ~ b ~ ...` (`environment.safe_concat([...])`, stock) when all are shareable."""
+        if not (isinstance(node, nodes.Call) and isinstance(node.node, nodes.EnvironmentAttribute)
+                and node.node.name == "safe_concat" and len(node.args) == 1 and not node.kwargs
+                and node.dyn_args is None and node.dyn_kwargs is None and isinstance(node.args[0], nodes.List)
+                and self.compiler.environment_call("safe_concat") is not None):
+            return None
+        parts = node.args[0].items
+        return parts if all(self._shareable(p) for p in parts) else None
 
     def _g_Name(self, node: nodes.Name) -> str | None:
         if node.ctx != "load":
@@ -461,7 +489,20 @@ class _Generator:
         return f"{self._bind(func, 'f')}(" + ", ".join([*lead, target, *args]) + ")"
 
     def _g_Filter(self, node: nodes.Filter) -> str | None:
-        return self._filter_or_test(node, self.env.filters)
+        if (node.name == "merge" and node.node is not None and not node.kwargs and node.dyn_args is None
+                and node.dyn_kwargs is None and self.env.filters.get("merge") is _filters.merge):
+            return self._merge([node.node, *node.args])
+        source = self._filter_or_test(node, self.env.filters)
+        return None if source is None else self._memo(node, source)
+
+    def _merge(self, args: list[nodes.Node]) -> str:
+        """`a | merge(b, ...)`: every argument evaluated in order (`&` does not stop early) into a local; when all
+        are plain dicts, one dict display of them (`{**a, **b}` keeps the first position of a key and the last
+        value, as `merge`'s updates do), else the filter itself on the same values."""
+        held = [self._temp() for _ in args]
+        tests = " & ".join(f"(type({h} := {self.expr(a)}) is _dict)" for h, a in zip(held, args, strict=True))
+        merge = self._bind(_filters.merge, "f")
+        return (f"({{{', '.join('**' + h for h in held)}}} if {tests} else {merge}({', '.join(held)}))")
 
     def _g_Test(self, node: nodes.Test) -> str | None:
         return self._filter_or_test(node, self.env.tests)
@@ -475,7 +516,8 @@ class _Generator:
                 return None
             direct = self.compiler.environment_call(callee.name)
             if direct is not None and not node.kwargs:
-                return f"{self._bind(direct, 'e')}(" + ", ".join(self.expr(a) for a in node.args) + ")"
+                source = f"{self._bind(direct, 'e')}(" + ", ".join(self.expr(a) for a in node.args) + ")"
+                return self._memo(node, source, charge=True)
             target = f"_env.{callee.name}"
         else:
             target = self.expr(callee)
@@ -551,6 +593,11 @@ _CLEAN_FILTERS = {
                  "random_digits", "uuid4", "snake_case", "user_agent")
 }
 _CLEAN_FILTERS["int"] = jinja2.filters.do_int
+# filters whose result depends only on their arguments (no clock, no randomness) and is immutable (text or a
+# number), and that spend no budget: a repeat of one over the same shareable arguments reuses the first result
+_SHARED_FILTERS = {name: _filters.FILTERS[name] for name in ("url_host", "urlencode", "b64encode", "snake_case")}
+_SHARED_FILTERS["int"] = jinja2.filters.do_int
+_SHARED_FILTERS["float"] = jinja2.filters.do_float
 _PASS_THROUGH_FILTERS = ("omit", "pick", "compact")  # their input itself (undefined or null), or a copy of its entries
 _CLEAN_GLOBALS = ("fail", "uuid4", "random_digits")  # raise or give a string
 
@@ -642,13 +689,15 @@ class _Clean:
                 and self.globals.get(callee.name) is _filters.GLOBALS[callee.name])
 
 
-def _count_lookups(node: nodes.Node, seen: dict[str, int]) -> None:
-    """How often each pure lookup (`a.b`, `(a or {}).b`, `a['k']` over pure parts) occurs in the tree."""
-    if isinstance(node, (nodes.Getattr, nodes.Getitem)) and _pure(node):
+def _count_lookups(node: nodes.Node, seen: dict[str, int], shareable: Callable[[nodes.Node], bool]) -> None:
+    """How often each pure lookup (`a.b`, `(a or {}).b`, `a['k']` over pure parts) and each shareable call
+    (filters and `~`, see `_Generator._shareable`) occurs in the tree."""
+    if (isinstance(node, (nodes.Getattr, nodes.Getitem)) and _pure(node)) or (
+            isinstance(node, (nodes.Filter, nodes.Call)) and shareable(node)):
         key = repr(node)
         seen[key] = seen.get(key, 0) + 1
     for child in node.iter_child_nodes():
-        _count_lookups(child, seen)
+        _count_lookups(child, seen, shareable)
 
 
 _OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}

@@ -106,6 +106,24 @@ EXPRESSIONS += [  # `~` of strings and ints takes a short way; anything else (an
     "{{ (10 ** 21) ~ '|' ~ (10 ** 21 - 1) ~ '|' ~ (-(10 ** 21) + 1) ~ '|' ~ (-(10 ** 21)) ~ (payload.n * 2.5) }}",
     "{{ payload.screen.width ~ 'x' ~ payload.screen.height }}{{ payload.a ~ payload.s }}",
 ]
+EXPRESSIONS += [  # repeated deterministic filters and `~` over lookups are computed once per render (see SHARED)
+    "{{ [(payload.n | int) ~ 'x' ~ (payload.s | int), (payload.n | int) ~ 'x' ~ (payload.s | int), payload.n | int] }}",
+    "{{ {'r': (payload.screen.width | int) ~ 'x' ~ (payload.screen.height | int),"
+    " 'v': (payload.screen.width | int) ~ 'x' ~ (payload.screen.height | int)} if (payload.screen or {}).width else {} }}",
+    "{{ (payload.s | url_host) if (payload.s | url_host) else (payload.a | url_host) ~ (payload.a | url_host) }}",
+    "{{ [payload.s | int(7), payload.s | int(7), payload.s | int(8), payload.n | float, payload.n | float] }}",
+    "{{ [payload.a | urlencode, payload.a | urlencode, payload.s | b64encode, payload.s | b64encode(true),"
+    " payload.s | b64encode] }}",
+    "{{ [payload.s | snake_case ~ payload.a, payload.s | snake_case ~ payload.a, (payload.s | snake_case) | int] }}",
+    "{{ ((payload.a | omit('x')) | int) ~ ((payload.a | omit('x')) | int) ~ (payload.a ~ 1) ~ (payload.a ~ 1) }}",
+    "{{ [payload.a ~ payload.b, payload.b ~ payload.a, payload.a ~ payload.b, payload.a.b ~ 'x' if payload.n else"
+    " payload.a.b ~ 'x'] }}",
+]
+SHARED = EXPRESSIONS[-8:]
+EXPRESSIONS += [  # merge is one dict display when all its inputs are plain dicts, else the filter (same values, errors)
+    "{{ payload.a | merge(payload.b, {'k': fail('m')} if payload.n == 3 else {'a': payload.n}, payload.s) }}",
+    "{{ {'a': 1, 'b': payload.b} | merge({'b': payload.a, 'c': 2}, payload.a or {}, {'a': payload.s}) }}",
+]
 EXPRESSIONS = [e for e in EXPRESSIONS if "__" not in e]
 
 json_leaf = st.one_of(
@@ -293,3 +311,35 @@ def test_clean_values_hold_no_jinja_undefined(payload: dict, settings_: dict, st
             assert not _holds_jinja_undefined(value), text
     for text, fast, slow in _compiled(CLEAN_PROBES):
         assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+
+
+def test_shared_calls_are_generated() -> None:
+    """The expressions above do reuse their repeated filters and `~` (a memo local each; `~` charges its step)."""
+    env = make_environment()
+    sources = [ExprCompiler(env).compile(single_expression(parse(env, t))).source for t in SHARED]
+    assert all("_c0" in src for src in sources)
+    assert "(_spend(1) or _c" in sources[0] and "(_spend(1) or _c" in sources[1]
+    # a filter over an argument that is not shareable (omit makes a new object) is not reused: only the two
+    # `(payload.a ~ 1)` carry a memo of a call
+    omit_source = sources[6].split("return", 1)[1]
+    assert omit_source.count("_spend(1) or") == 2
+    assert omit_source.count(":= _f") == 0
+
+
+@pytest.mark.parametrize("steps_left", range(8))
+@pytest.mark.parametrize("text", SHARED)
+def test_shared_calls_spend_the_budget_as_jinja(text: str, steps_left: int) -> None:
+    """A reused `~` still charges one budget step: with a nearly spent budget (a render nested in a larger
+    one), the fast path fails exactly where Jinja does, or not at all."""
+    from engine.templates.environment import _BUDGET, Budget
+
+    payload = {"n": 3, "s": "https://X.test:8080/p", "a": "y", "b": 2, "screen": {"width": 640, "height": 480}}
+    ctx = make_context(payload, {}, {}, now=NOW)
+    outcomes: list[tuple[Any, int]] = []
+    for render in _compiled([text])[0][1:]:
+        token = _BUDGET.set(Budget(steps_left))
+        try:
+            outcomes.append((_outcome(render, ctx), _BUDGET.get().left))
+        finally:
+            _BUDGET.reset(token)
+    assert outcomes[0] == outcomes[1]
