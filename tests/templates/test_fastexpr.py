@@ -253,6 +253,13 @@ CLEAN_PROBES = [
     "{{ {'k': nothere, 'j': [payload]} }}",
     "{{ {'k': ({'z': 1} if payload.b) | omit('x')} }}",
     "{{ {'k': payload.a and 1} }}",
+    # a lookup into a literal that holds a Jinja undefined gives a value holding it (not clean)
+    "{{ {'k': {'a': [payload.x if payload.y]}.a} }}",
+    "{{ {'k': {'a': [payload.x if payload.y]}['a'], 'j': [[payload.x if payload.y]][0]} }}",
+    "{{ {} | merge({'a': {'z': payload.x if payload.y}}.a) }}",
+    # a computed key into a literal or the payload, in output, and filters that give text or numbers (clean)
+    "{{ {'k': {'u': 1, 'm': 2}[payload.s | lower] if payload.a is defined, 'p': payload[payload.s]} }}",
+    "{{ {'j': [payload.a | join(', '), payload.s | upper, payload.s | length, payload.b | string]} }}",
 ]
 
 
@@ -287,6 +294,12 @@ def test_clean_analysis_covers_the_spec_bodies() -> None:
     assert bodies and all(_native(t, True).clean for t in bodies)
     assert not _native("{{ payload.a | omit('x') }}", True).clean
     assert _native("{{ {'k': -(payload.n | int), 's': payload.s ~ 'x'} }}", False).clean
+    # User.com's user and company bodies: omit of the traits merged with a literal (a computed key into a literal,
+    # a join of the address parts)
+    omitted = [t for t in SPEC_TEMPLATES if "| omit(" in t and "| merge(" in t and "usermaven-segment" not in t]
+    assert omitted and all(_native(t, True).clean for t in omitted)
+    assert _native(CLEAN_PROBES[-2], True).clean and _native(CLEAN_PROBES[-1], True).clean
+    assert not any(_native(t, True).clean for t in CLEAN_PROBES[-5:-2])
 
 
 @settings(max_examples=200, deadline=None)
