@@ -478,6 +478,9 @@ class _Generator:
         func = table.get(node.name)
         if func is None or node.node is None or node.dyn_args is not None or node.dyn_kwargs is not None:
             return None
+        direct = _CONTEXT_FREE.get(func)  # type: ignore[call-overload]
+        if direct is not None:  # takes the context only to stay unfolded; the function itself, without one
+            func = direct
         pass_arg = _PassArg.from_obj(func)
         lead = {
             _PassArg.context: ["_jinja_context(ctx)"],
@@ -601,6 +604,12 @@ _CLEAN_FILTERS.update(join=jinja2.filters.do_join, lower=jinja2.filters.do_lower
 _SHARED_FILTERS = {name: _filters.FILTERS[name] for name in ("url_host", "urlencode", "b64encode", "snake_case")}
 _SHARED_FILTERS["int"] = jinja2.filters.do_int
 _SHARED_FILTERS["float"] = jinja2.filters.do_float
+# engine filters marked pass_context only so that Jinja does not fold them (their value is new each render):
+# the function they call, which needs no Jinja Context
+_CONTEXT_FREE: dict[Any, Callable[..., Any]] = {
+    _filters._random_digits_filter: _filters.random_digits,
+    _filters._uuid4_filter: _filters.uuid4,
+}
 _PASS_THROUGH_FILTERS = ("omit", "pick", "compact")  # their input itself (undefined or null), or a copy of its entries
 _CLEAN_GLOBALS = ("fail", "uuid4", "random_digits")  # raise or give a string
 

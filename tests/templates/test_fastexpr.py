@@ -120,6 +120,10 @@ EXPRESSIONS += [  # repeated deterministic filters and `~` over lookups are comp
     " payload.a.b ~ 'x'] }}",
 ]
 SHARED = EXPRESSIONS[-8:]
+EXPRESSIONS += [  # the random filters are called without making a Jinja Context (see test_random_filters_need_no_context)
+    "{{ [payload.a | uuid4, payload.n | random_digits if payload.n is number and 0 <= payload.n < 5, 3 | random_digits] }}",
+    "{{ payload.s | random_digits }}",
+]
 EXPRESSIONS += [  # merge is one dict display when all its inputs are plain dicts, else the filter (same values, errors)
     "{{ payload.a | merge(payload.b, {'k': fail('m')} if payload.n == 3 else {'a': payload.n}, payload.s) }}",
     "{{ {'a': 1, 'b': payload.b} | merge({'b': payload.a, 'c': 2}, payload.a or {}, {'a': payload.s}) }}",
@@ -356,3 +360,10 @@ def test_shared_calls_spend_the_budget_as_jinja(text: str, steps_left: int) -> N
         finally:
             _BUDGET.reset(token)
     assert outcomes[0] == outcomes[1]
+
+
+def test_random_filters_need_no_context() -> None:
+    env = make_environment()
+    text = "{{ [payload.a | uuid4, payload.n | random_digits] }}"
+    source = ExprCompiler(env).compile(single_expression(parse(env, text))).source
+    assert "_jinja_context" not in source
