@@ -359,23 +359,28 @@ class _Generator:
             local = self.names[node.name] = f"_v{len(self.names)}"
         return local
 
-    def _dict_lookup(self, obj: str, key: str, general: str) -> str:
+    def _dict_lookup(self, obj: str, key: str, general: str, plain_key: bool = False) -> str:
         """`obj[key]` inline when obj is a plain dict holding key (and not UNDEFINED), else `general(obj, key)`:
-        the helper's first branch without the call; every other case still goes through the helper."""
+        the helper's first branch without the call; every other case still goes through the helper. With
+        `plain_key` (see `_plain_key`), a plain dict without the key (or holding UNDEFINED) makes the undefined the
+        helper would make, without the call."""
         found = self._temp()
         if obj.isidentifier():
             target = held = obj
         else:
             held = self._temp()
             target = f"({held} := {obj})"
+        otherwise = f"{general}({held}, {key})"
+        if plain_key:
+            otherwise = f"(_undefined(obj={held}, name={key}) if type({held}) is _dict else {otherwise})"
         return (f"({found} if type({target}) is _dict and ({found} := {held}.get({key}, _UNDEF)) is not _UNDEF"
-                f" else {general}({held}, {key}))")
+                f" else {otherwise})")
 
     def _lookup(self, node: nodes.Getattr | nodes.Getitem, obj: str, key: str, general: str,
                 plain_key: bool = False) -> str:
         out = id(node) in self.output
         if repr(node) in self.shared:  # memoised as Jinja's value, which other uses may need
-            source = self._memo(node, self._dict_lookup(obj, key, general))
+            source = self._memo(node, self._dict_lookup(obj, key, general, plain_key))
             return f"_out({source})" if out else source
         if out and plain_key:
             # a plain dict answers everything for a key that is no dict attribute: its value, or (missing or
@@ -383,7 +388,9 @@ class _Generator:
             held = obj if obj.isidentifier() else self._temp()
             target = obj if held == obj else f"({held} := {obj})"
             return f"({held}.get({key}, _UNDEF) if type({target}) is _dict else {general}_out({held}, {key}))"
-        return self._dict_lookup(obj, key, general + "_out" if out else general)
+        if out:
+            return self._dict_lookup(obj, key, general + "_out")
+        return self._dict_lookup(obj, key, general, plain_key)
 
     def _plain_key(self, key: Any, getitem: bool) -> bool:
         """Whether a plain dict without `key` answers the sandbox's lookup with an undefined (no dict attribute

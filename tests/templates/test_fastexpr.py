@@ -124,6 +124,10 @@ EXPRESSIONS += [  # the random filters are called without making a Jinja Context
     "{{ [payload.a | uuid4, payload.n | random_digits if payload.n is number and 0 <= payload.n < 5, 3 | random_digits] }}",
     "{{ payload.s | random_digits }}",
 ]
+EXPRESSIONS += [  # a missing key's undefined is made inline for plain dicts: its message names the key and the object
+    "{{ payload.zz - 1 }}", "{{ payload['zz'] - 1 }}", "{{ [payload.zz, payload.zz] | first - 1 }}",
+    "{{ payload.a.zz - 1 if payload.n == 1 else payload.s.zz - 1 if payload.n == 2 else payload.a['zz'] - 1 }}",
+]
 EXPRESSIONS += [  # merge is one dict display when all its inputs are plain dicts, else the filter (same values, errors)
     "{{ payload.a | merge(payload.b, {'k': fail('m')} if payload.n == 3 else {'a': payload.n}, payload.s) }}",
     "{{ {'a': 1, 'b': payload.b} | merge({'b': payload.a, 'c': 2}, payload.a or {}, {'a': payload.s}) }}",
