@@ -207,6 +207,12 @@ class ExprCompiler:
                     return {k: v for k, v in obj.items() if v is not UNDEFINED}
             return obj
 
+        def drop_keys(obj: dict[Any, Any], *keys: Any) -> dict[Any, Any]:  # drop_undefined, for the keys given
+            for key in keys:
+                if obj.get(key) is UNDEFINED:
+                    del obj[key]
+            return obj
+
         def getattr_out(obj: Any, key: str) -> Any:
             value = getattr_(obj, key)
             return UNDEFINED if isinstance(value, jinja_undefined) else value
@@ -227,6 +233,7 @@ class ExprCompiler:
             "_getitem_out": getitem_out,
             "_out": out,
             "_drop_undefined": drop_undefined,
+            "_drop_keys": drop_keys,
             "_undefined": undefined,
             "_Undefined": Undefined,
             "_call": env.call,
@@ -416,6 +423,10 @@ class _Generator:
     def _g_Dict(self, node: nodes.Dict) -> str:
         source = "{" + ", ".join(f"{self.expr(p.key)}: {self.expr(p.value)}" for p in node.items) + "}"
         if self.json_body and id(node) in self.output and any(not isinstance(p.value, nodes.Const) for p in node.items):
+            if all(isinstance(p.key, nodes.Const) and type(p.key.value) in (str, int) for p in node.items):
+                # the literal is new: its keys whose values may be UNDEFINED are checked and deleted in place
+                keys = dict.fromkeys(repr(p.key.value) for p in node.items if not isinstance(p.value, nodes.Const))
+                return f"_drop_keys({source}, {', '.join(keys)})"
             return f"_drop_undefined({source})"
         return source
 

@@ -371,3 +371,28 @@ def test_random_filters_need_no_context() -> None:
     text = "{{ [payload.a | uuid4, payload.n | random_digits] }}"
     source = ExprCompiler(env).compile(single_expression(parse(env, text))).source
     assert "_jinja_context" not in source
+
+
+@settings(max_examples=150, deadline=None)
+@given(payload=objects, settings_=objects, steps=steps_, n=st.one_of(st.integers(-3, 6), st.none(), st.just("2")),
+       s=st.sampled_from(["", "abc", "a/b/c", "https://X.test:8080/p", "x"]))
+def test_json_body_values_match_jinja_stripped(payload: dict, settings_: dict, steps: dict, n: Any, s: Any) -> None:
+    """A JSON body's expression (`json_body`: object literals in output leave out their UNDEFINED keys, by
+    `_drop_keys` or `_drop_undefined`) sends what Jinja's value sends once `strip_undefined` has run."""
+    from engine.mapping.compile import strip_undefined
+    from engine.templates.environment import normalize, run_guarded
+
+    payload = {**payload, "n": n, "s": s}
+    ctx = make_context(payload, settings_, steps, now=NOW)
+    for text in SPEC_TEMPLATES + EXPRESSIONS + CLEAN_PROBES:
+        if single_expression(parse(make_environment(), text)) is None:
+            continue
+        closure = _native(text, True)
+        fast = _outcome(lambda c, f=closure: strip_undefined(run_guarded(
+            lambda x: f(x) if f.clean else normalize(f(x)), c)), ctx)
+        slow = _outcome(lambda c, t=text: strip_undefined(_COMPILED_SLOW(t)(c)), ctx)
+        assert fast == slow, text
+
+
+def _COMPILED_SLOW(text: str) -> Any:  # noqa: N802 - reads like the compiled template it gives
+    return _compiled([text])[0][2]
