@@ -17,11 +17,10 @@ from engine.delivery.models import DISPLAY_JSON, PreparedRequest, encode_json
 from engine.jsvalues import UNDEFINED, js_string
 from engine.mapping.compile import strip_undefined
 from engine.templates import compile_url, compile_value
-from engine.templates.compile import is_template, settings_key, tree_reads_only_settings
+from engine.templates.compile import is_template, remember, settings_key, tree_reads_only_settings
 
 Render = Callable[[dict[str, Any]], Any]
 _PLAIN_JSON = DISPLAY_JSON  # bytes the display embeds as they are (PreparedRequest.encoded)
-_CACHED_SETTINGS = 32
 
 
 def _encode_plain(data: Any) -> bytes:
@@ -61,9 +60,7 @@ class CompiledRequest:
                 continue
             headers[name] = _text(value)
         if key is not None:
-            if len(cache) >= _CACHED_SETTINGS:  # type: ignore[arg-type]
-                cache.clear()  # type: ignore[union-attr]
-            cache[key] = dict(headers)  # type: ignore[index]
+            remember(cache, key, dict(headers))  # type: ignore[arg-type]
         return headers
 
     def _url(self, context: dict[str, Any], key: bytes | None) -> str:
@@ -73,9 +70,7 @@ class CompiledRequest:
         url = cache.get(key)
         if url is None:
             url = self.url(context)
-            if len(cache) >= _CACHED_SETTINGS:
-                cache.clear()
-            cache[key] = url
+            remember(cache, key, url)
         return url
 
     def render(self, context: dict[str, Any], step: str | None = None) -> PreparedRequest:

@@ -48,10 +48,6 @@ Send = Callable[[PreparedRequest, CompiledStep], Awaitable[Any]]
 class Runnable:
     steps: list[CompiledStep]
 
-    @property
-    def single(self) -> bool:
-        return len(self.steps) == 1 and not self.steps[0].reads_steps and self.steps[0].when is None
-
     def plan(self, context: dict[str, Any]) -> Plan:
         """Render what can be rendered without responses; name the steps that need one."""
         steps = self.steps

@@ -312,6 +312,14 @@ def settings_key(ctx: dict[str, Any]) -> bytes | None:
     return None if b"null" in key else key
 
 
+def remember(cache: dict[bytes, Any], key: bytes, value: Any) -> None:
+    """File `value` under a settings key in one of the per-settings caches, which hold at most 32 entries (a new
+    settings value beyond that starts the cache afresh: memory stays bounded however often settings change)."""
+    if len(cache) >= _CACHED_SETTINGS:
+        cache.clear()
+    cache[key] = value
+
+
 def tree_reads_only_settings(tree: Any) -> bool:
     """Whether every template in a tree of dicts/lists/strings reads only settings (see `reads_only_settings`)."""
     env = make_environment()
@@ -330,21 +338,17 @@ def settings_cached(render: Renderer) -> Renderer:
     null; anything else it cannot write exactly is refused and rendered every time); only scalar results are kept
     (the caller may change a container); errors are never kept."""
     cache: dict[bytes, Any] = {}
-    dumps = orjson.dumps
 
     def render_cached(ctx: dict[str, Any]) -> Any:
-        try:
-            key = dumps(ctx.get("settings", _MISSING), option=_SETTINGS_KEY)
-        except TypeError:
+        key = settings_key(ctx)
+        if key is None:
             return render(ctx)
         value = cache.get(key, _MISSING)
         if value is not _MISSING:
             return value
         value = render(ctx)
-        if (type(value) in _SCALAR_RESULTS or value is UNDEFINED) and b"null" not in key:
-            if len(cache) >= _CACHED_SETTINGS:
-                cache.clear()
-            cache[key] = value
+        if type(value) in _SCALAR_RESULTS or value is UNDEFINED:
+            remember(cache, key, value)
         return value
 
     return render_cached
