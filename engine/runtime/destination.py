@@ -21,7 +21,7 @@ from engine.runtime.steps import Plan, Runnable, compile_runnable
 from engine.spec.loader import Document, load_file
 from engine.spec.validate import check_document
 from engine.templates import EventRejected, TemplateError
-from engine.trigger import compile_trigger
+from engine.trigger import Trigger, compile_trigger
 
 _now, _UTC = _dt.datetime.now, _dt.UTC
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -165,7 +165,8 @@ class Destination:
 
     def allows(self, event: dict[str, Any]) -> bool:
         """The event's type is accepted and its integrations object does not exclude us."""
-        if self.accepts and event.get("type") not in self.accepts:
+        kind = event.get("type")
+        if self.accepts and (not isinstance(kind, str) or kind not in self.accepts):  # a list would not hash
             return False
         integrations = event.get("integrations")
         if isinstance(integrations, dict):
@@ -212,7 +213,8 @@ class Destination:
         `context(payload, settings)`. The same steps written out as one loop (the per-event path of `engine plan`)."""
         results: list[ActionResult] = []
         accepts = self.accepts  # `allows`, inline
-        if accepts and event.get("type") not in accepts:
+        kind = event.get("type")
+        if accepts and (not isinstance(kind, str) or kind not in accepts):
             return results
         integrations = event.get("integrations")
         if isinstance(integrations, dict):
@@ -220,10 +222,16 @@ class Destination:
             if not (truthy(integrations[name]) if name in integrations else integrations.get("All", True) is not False):
                 return results
         append = results.append
+        routed = type(kind) is str  # a trigger that only tests the type is `kind in trigger.types` then
         for sub in subs:
             trigger = sub.trigger
-            if trigger is not None and not trigger(event):
-                continue
+            if trigger is not None:
+                types = trigger.types if routed and type(trigger) is Trigger else None
+                if types is not None:
+                    if kind not in types:
+                        continue
+                elif not trigger(event):
+                    continue
             action = sub.action
             try:
                 mapped = sub.mapping(event)

@@ -25,12 +25,17 @@ Predicate = Callable[[Event], bool]
 class Trigger:
     """A compiled trigger: call it with an event (a dict) to get True or False."""
 
-    __slots__ = ("text", "segment_ast", "_predicate")
+    __slots__ = ("text", "segment_ast", "_predicate", "types")
 
-    def __init__(self, text: str, segment_ast: dict[str, Any], predicate: Predicate):
+    def __init__(self, text: str, segment_ast: dict[str, Any], predicate: Predicate,
+                 types: frozenset[str] | None = None):
         self.text = text
         self.segment_ast = segment_ast  # the AST Segment builds (nested groups only with the extension)
         self._predicate = predicate
+        # When the trigger is only `type = "a"` (or several joined by `or`): those types. For an event whose
+        # `type` is a str, the trigger is then exactly `event["type"] in types` (a caller routing many events
+        # may check that instead of calling); None for every other trigger.
+        self.types = types
 
     def __call__(self, event: Event) -> bool:
         return self._predicate(event)
@@ -210,6 +215,23 @@ def _compile(node: Node) -> Predicate:
     return any_of
 
 
+def _event_types(node: Node) -> frozenset[str] | None:
+    """The types of `Trigger.types`: a `type = "..."` condition, or an `or` of such conditions; else None."""
+    if isinstance(node, Condition):
+        if node.field == "type" and node.operator == "=":
+            return frozenset([js_string(node.value)])
+        return None
+    if node.operator != "or":
+        return None
+    found: set[str] = set()
+    for child in node.children:
+        types = _event_types(child)
+        if types is None:
+            return None
+        found |= types
+    return frozenset(found)
+
+
 @lru_cache(maxsize=4096)
 def compile_trigger(text: str) -> Trigger:
     """Compile a trigger (Segment FQL) into a predicate; raise TriggerError(message, column) for a trigger
@@ -225,4 +247,4 @@ def compile_trigger(text: str) -> Trigger:
                                    "last inside the parentheses", parsed.late_function_column)
             raise TriggerError(f"Segment reads this trigger differently from how it is written (as {segment}); "
                                "rewrite it", 1)
-    return Trigger(text, ast, _compile(parsed.node))
+    return Trigger(text, ast, _compile(parsed.node), _event_types(parsed.node))

@@ -171,3 +171,11 @@ def test_a_file_gives_the_same_lines_in_large_writes_as_a_stream_gives_one_by_on
     assert len(out) == len(lines)
     assert json.loads(out[8])["error"].startswith("line 9: invalid JSON: ")
     assert json.loads(out[-1])["results"][0]["requests"][0]["body"]["id"] == "u1199"
+
+
+def test_a_type_that_is_not_text_matches_nothing(capsys, tmp_path) -> None:
+    """An event whose type is a list, a number or null goes to no action (a list once crashed the type check)."""
+    events = [{**IDENTIFY, "type": kind} for kind in (["identify"], 1, None, {"t": 1})] + [IDENTIFY]
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], "\n".join(map(json.dumps, events)))
+    assert code == 0
+    assert [len(line["results"]) for line in lines] == [0, 0, 0, 0, 1]

@@ -15,10 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.runtime import destination as destination_module
-from engine.runtime.destination import ActionResult, Destination, load_destination, template_failure
+from engine.runtime.destination import (
+    ActionResult,
+    Destination,
+    Subscription,
+    load_destination,
+    template_failure,
+)
 from engine.runtime.requests import compile_request
 from engine.templates import TemplateError, filters
 from engine.templates.compile import make_context
+from engine.trigger import compile_trigger
 
 SPECS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "specs").glob("*.yaml")
                if not p.name.endswith(".tests.yaml"))
@@ -81,9 +88,11 @@ objects = st.dictionaries(st.sampled_from(["email", "name", "title", "url", "com
 integrations = st.one_of(st.none(), st.dictionaries(
     st.sampled_from(["All", "UserMotion (Actions)", "Usermaven (Actions)", "Userpilot Cloud (Actions)", "User.com"]),
     st.one_of(st.booleans(), st.none(), st.integers(0, 1), st.just({})), max_size=3))
+_TYPES = ["track", "page", "identify", "group", "screen", "alias", "other"]
 events = st.fixed_dictionaries(
-    {"type": st.sampled_from(["track", "page", "identify", "group", "screen", "alias", "other"])},
-    optional={"userId": st.one_of(st.text(max_size=4), st.integers(0, 9), st.none()),
+    {},
+    optional={"type": st.one_of(st.sampled_from(_TYPES), st.sampled_from(_TYPES), st.none(), st.integers(0, 1),
+                                st.lists(st.sampled_from(_TYPES), max_size=1)),"userId": st.one_of(st.text(max_size=4), st.integers(0, 9), st.none()),
               "anonymousId": st.text(max_size=4), "event": st.sampled_from(["Order Completed", "x", ""]),
               "name": st.text(max_size=4), "groupId": st.one_of(st.text(max_size=3), st.integers(0, 3)),
               "previousId": st.text(max_size=3), "timestamp": st.sampled_from(["2024-01-02T03:04:05.000Z", "bad"]),
@@ -96,14 +105,24 @@ settings_values = st.one_of(st.just(SETTINGS), st.dictionaries(st.sampled_from(s
                                                                max_size=5))
 
 
+# triggers of subscriptions a config may give (those testing only the type are routed by `Trigger.types`)
+TRIGGERS = ['type = "track"', 'type = "page" or type = "track"', 'type = "identify" or type = "group"',
+            'type != "track"', 'type = "track" and event = "x"', 'event = "Order Completed"', 'type = "other"']
+
+
 @settings(max_examples=300, deadline=None)
 @given(event=events, settings_=settings_values, name=st.sampled_from(SPECS),
-       action=st.one_of(st.none(), st.integers(0, 10)))
+       action=st.one_of(st.none(), st.integers(0, 10)),
+       triggers=st.one_of(st.none(), st.lists(st.tuples(st.integers(0, 10), st.sampled_from(TRIGGERS)), max_size=4)))
 def test_plan_event_is_its_parts_composed(event: dict[str, Any], settings_: dict[str, Any], name: str,
-                                          action: int | None) -> None:
+                                          action: int | None, triggers: list[tuple[int, str]] | None) -> None:
     dest = _dest(name)
-    # the presets (with triggers), or one action on its defaults (no trigger)
+    # the presets (with triggers), or one action on its defaults (no trigger), or actions under other triggers
     subs = dest.subscriptions() if action is None else dest.subscriptions(list(dest.actions)[action % len(dest.actions)])
+    if triggers is not None:
+        actions = list(dest.actions.values())
+        subs = [Subscription(text, act, act.default_mapping, compile_trigger(text))
+                for act, text in ((actions[i % len(actions)], text) for i, text in triggers)]
     assert _view(dest.plan_event(event, settings_, subs)) == _view(_composed(dest, event, settings_, subs))
 
 
