@@ -12,7 +12,8 @@ What is replicated, node by node (jinja2 3.1 `compiler.CodeGenerator`):
 * `a.b` -> `environment.getattr`, `a[k]` -> `environment.getitem` (a plain dict holding the key answers
   directly, as `TemplateEnvironment.getattr` does), `a[i:j]` -> Python slicing (Jinja bypasses the sandbox too);
 * dict/list/tuple literals, `x if c else y`, `and`/`or`/`not`, unary `-`/`+`, comparisons (Python chains);
-* `+ * ** %` through `environment.call_binop` (the sandbox's size checks), `- / //` as Python operators;
+* `+ * ** %` through `environment.call_binop` (the sandbox's size checks; `+ * %` of two plain ints or floats,
+  which it does not check, inline), `- / //` as Python operators;
 * filters and tests called directly with the environment / eval context / context they ask for;
 * calls through `environment.call` (budget, sandbox checks, `pass_context` callables, StopIteration).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -246,6 +248,7 @@ class ExprCompiler:
             "_UNDEF": UNDEFINED,
             "_MISS": missing,
             "_dict": dict,
+            "_number": frozenset([int, float]),
             "_spend": _spend,
         }
 
@@ -473,9 +476,36 @@ class _Generator:
     def _binop(self, node: nodes.BinExpr) -> str:
         op = node.operator
         left, right = self.expr(node.left), self.expr(node.right)
-        if op in self.env.intercepted_binops:
-            return f"_call_binop(None, {op!r}, {left}, {right})"
-        return f"({left} {op} {right})"
+        if op not in self.env.intercepted_binops:
+            return f"({left} {op} {right})"
+        general = f"_call_binop(None, {op!r}, {{}}, {{}})"
+        if not self._plain_number_binop(op):
+            return general.format(left, right)
+        # both operands exactly int or float (not bool, no subclass): the sandbox checks nothing for numbers
+        # (its size checks are for sequences, its format check for str), so its answer is the operator's own,
+        # errors included (ZeroDivisionError, OverflowError); anything else goes through the sandbox. Both operands
+        # are evaluated, in order, before either test decides (`&`, not `and`); a number literal needs no test.
+        checked: list[str] = []
+        operands = []
+        for side, source in ((node.left, left), (node.right, right)):
+            if isinstance(side, nodes.Const) and type(side.value) in (int, float):
+                operands.append(source)
+            else:
+                held = self._temp()
+                checked.append(f"(type({held} := {source}) in _number)")
+                operands.append(held)
+        if not checked:  # Jinja folded a binop of literals unless it raised: keep that error for run time
+            return general.format(left, right)
+        return (f"({operands[0]} {op} {operands[1]} if {' & '.join(checked)} else "
+                f"{general.format(*operands)})")
+
+    def _plain_number_binop(self, op: str) -> bool:
+        """Whether `_call_binop(None, op, a, b)` is `a op b` for int and float operands: the stock environment's
+        `call_binop` over its stock operator table, for `+ * %` (`**` has a size check for ints)."""
+        env = self.env
+        stock = {"+": operator.add, "*": operator.mul, "%": operator.mod}
+        return (op in stock and type(env).call_binop is TemplateEnvironment.call_binop
+                and env.binop_table.get(op) is stock[op])
 
     _g_Add = _g_Sub = _g_Mul = _g_Div = _g_FloorDiv = _g_Pow = _g_Mod = _binop
 
@@ -622,6 +652,11 @@ _CLEAN_FILTERS.update(join=jinja2.filters.do_join, lower=jinja2.filters.do_lower
 _SHARED_FILTERS = {name: _filters.FILTERS[name] for name in ("url_host", "urlencode", "b64encode", "snake_case")}
 _SHARED_FILTERS["int"] = jinja2.filters.do_int
 _SHARED_FILTERS["float"] = jinja2.filters.do_float
+# `x | tz_offset` without `at` reads the clock, so Jinja's repeats of it read the clock again, microseconds
+# apart. Shared, every repeat in one render gives the first one's value: the zone's offset at the render's
+# moment, which is what a template means by it (a repeat cannot see a different offset across a DST change
+# between two uses in one value). With `at` it depends only on its arguments. Its result is an int or UNDEFINED.
+_SHARED_FILTERS["tz_offset"] = _filters.FILTERS["tz_offset"]
 # engine filters marked pass_context only so that Jinja does not fold them (their value is new each render):
 # the function they call, which needs no Jinja Context
 _CONTEXT_FREE: dict[Any, Callable[..., Any]] = {
