@@ -116,33 +116,57 @@ def results_line(results: list[ActionResult], masker: Any) -> bytes:
     """`engine plan`'s output line for one event: `{"results": [r.to_json(masker) ...]}` as JSON, newline included.
 
     Each result's requests are encoded unmasked (a JSON body's wire bytes are reused) and `masker.mask_json` masks
-    the bytes (spliced where a secret occurs); the line embeds them as they are. After parsing it equals the
-    `to_json` line."""
+    the bytes (spliced where a secret occurs); the line embeds them as they are. A result without an error starts
+    with the same bytes for the same action, preset and status (remembered, `_result_head`). After parsing the line
+    equals the `to_json` line; its bytes are orjson's."""
     if not masker:
         return orjson.dumps({"results": [r.to_json(masker) for r in results]}, option=orjson.OPT_APPEND_NEWLINE)
     # A secret spelled like a display key would change the keys: the whole display is masked by `to_json` then.
     split = masker.keeps(_DISPLAY_KEYS)
-    out = []
+    pieces = []
     for result in results:
         plan = result.plan
-        item: dict[str, Any] = {"action": result.action, "preset": result.preset, "status": result.status,
-                                "error": masker.mask_text(result.error) if result.error else None, "requests": []}
-        if plan:
-            if plan.requests:
-                try:
-                    if split:
-                        data = _requests_json(plan.requests, masker)
-                    else:
-                        data = masker.mask_json(orjson.dumps([r.to_display() for r in plan.requests],
-                                                             option=DISPLAY_JSON))
-                except TypeError:
-                    item["requests"] = [r.to_display(masker) for r in plan.requests]
+        data = b"[]"
+        if plan and plan.requests:
+            try:
+                if split:
+                    data = _requests_json(plan.requests, masker)
                 else:
-                    item["requests"] = orjson.Fragment(data)
-            if plan.unplanned:
+                    data = masker.mask_json(orjson.dumps([r.to_display() for r in plan.requests], option=DISPLAY_JSON))
+            except TypeError:
+                data = None  # not plain JSON data: masked as it is walked
+        if data is None or result.error:
+            item: dict[str, Any] = {"action": result.action, "preset": result.preset, "status": result.status,
+                                    "error": masker.mask_text(result.error) if result.error else None,
+                                    "requests": [r.to_display(masker) for r in plan.requests] if data is None
+                                    else orjson.Fragment(data)}
+            if plan and plan.unplanned:
                 item["unplanned"] = plan.unplanned
-        out.append(item)
-    return orjson.dumps({"results": out}, option=orjson.OPT_APPEND_NEWLINE)
+            pieces.append(orjson.dumps(item))
+            continue
+        head = _result_head(result.action, result.preset, result.status)
+        if plan and plan.unplanned:
+            pieces.append(head + data + b',"unplanned":' + orjson.dumps(plan.unplanned) + b"}")
+        else:
+            pieces.append(head + data + b"}")
+    return b'{"results":[' + b",".join(pieces) + b"]}\n"
+
+
+_HEADS: dict[tuple[str, str | None, str], bytes] = {}
+
+
+def _result_head(action: Any, preset: Any, status: Any) -> bytes:
+    """`{"action":..,"preset":..,"status":..,"error":null,"requests":` as orjson writes it; remembered for text
+    values (a spec has few actions, presets and statuses; bounded all the same)."""
+    exact = type(action) is str and type(status) is str and (preset is None or type(preset) is str)
+    head = _HEADS.get((action, preset, status)) if exact else None
+    if head is None:
+        head = orjson.dumps({"action": action, "preset": preset, "status": status, "error": None})[:-1] + b',"requests":'
+        if exact:
+            if len(_HEADS) >= 256:
+                _HEADS.clear()
+            _HEADS[(action, preset, status)] = head
+    return head
 
 
 @dataclass

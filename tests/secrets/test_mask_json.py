@@ -207,7 +207,11 @@ def plan_results(draw: st.DrawFn, with_secrets: bool = True) -> tuple[list[str],
         else:
             requests.append(PreparedRequest("post", url, headers, draw(st.one_of(st.none(), st.binary(max_size=20),
                                                                                    texts.map(str.encode)))))
-    results = [ActionResult("act", "Preset", "ok", plan=Plan(requests, draw(st.lists(plain, max_size=2))))]
+    # the head of an ok result is remembered per action, preset and status: vary them (quotes, null, an error)
+    preset = draw(st.sampled_from(["Preset", None, 'Pr\u00e9"set', "P\\"]))
+    results = [ActionResult(draw(st.sampled_from(["act", "act2"])), preset, "ok",
+                            draw(st.sampled_from([None, None, "", "failed"])),
+                            plan=Plan(requests, draw(st.lists(plain, max_size=2))))]
     if draw(st.booleans()):
         results.append(ActionResult("act", None, "invalid", draw(texts)))
     return secrets, results
