@@ -38,7 +38,7 @@ from jinja2.utils import _PassArg
 
 from engine.jsvalues import UNDEFINED
 from engine.templates import filters as _filters
-from engine.templates.environment import TemplateEnvironment, _check_size, _spend
+from engine.templates.environment import MAX_OUTPUT, TemplateEnvironment, _check_size, _spend
 
 Closure = Callable[[dict[str, Any]], Any]
 
@@ -249,6 +249,9 @@ class ExprCompiler:
             "_MISS": missing,
             "_dict": dict,
             "_number": frozenset([int, float]),
+            "_int": int,
+            "_str": str,
+            "_check_size": _check_size,
             "_spend": _spend,
         }
 
@@ -544,8 +547,21 @@ class _Generator:
         if (node.name == "merge" and node.node is not None and not node.kwargs and node.dyn_args is None
                 and node.dyn_kwargs is None and self.env.filters.get("merge") is _filters.merge):
             return self._merge([node.node, *node.args])
-        source = self._filter_or_test(node, self.env.filters)
+        source = self._int_filter(node) or self._filter_or_test(node, self.env.filters)
         return None if source is None else self._memo(node, source)
+
+    def _int_filter(self, node: nodes.Filter) -> str | None:
+        """`x | int` (arguments all literals): an int is its own answer (`int(x)` of an exact int is x, whatever the
+        default and base), anything else goes to the filter."""
+        if (node.name != "int" or node.node is None or self.env.filters.get("int") is not jinja2.filters.do_int
+                or node.dyn_args is not None or node.dyn_kwargs is not None
+                or not all(isinstance(a, nodes.Const) for a in (*node.args, *(k.value for k in node.kwargs)))):
+            return None
+        held = self._temp()
+        args = self._arguments(node)
+        assert args is not None
+        call = f"{self._bind(jinja2.filters.do_int, 'f')}(" + ", ".join([held, *args]) + ")"
+        return f"({held} if type({held} := {self.expr(node.node)}) is _int else {call})"
 
     def _merge(self, args: list[nodes.Node]) -> str:
         """`a | merge(b, ...)`: every argument evaluated in order (`&` does not stop early) into a local; when all
@@ -559,6 +575,29 @@ class _Generator:
     def _g_Test(self, node: nodes.Test) -> str | None:
         return self._filter_or_test(node, self.env.tests)
 
+    def _concat(self, items: list[nodes.Node], concat: str) -> str | None:
+        """`a ~ b ~ ...` inline: every part evaluated in order; when each is a str or an int JS prints as Python
+        does (what `concat`'s own short way admits; such a literal needs no test), one budget step and an
+        f-string of them (`str(v)` of each), the output size checked as `concat` does; else `concat` itself on
+        the same values (which spends the step)."""
+        parts: list[str] = []
+        checks: list[str] = []
+        for item in items:
+            if isinstance(item, nodes.Const) and (type(item.value) is str or (
+                    type(item.value) is int and -_INT_TEXT < item.value < _INT_TEXT)):
+                parts.append(self._bind(item.value))
+                continue
+            held, kind = self._temp(), self._temp()
+            checks.append(f"((({kind} := type({held} := {self.expr(item)})) is _str)"
+                          f" or ({kind} is _int and {-_INT_TEXT} < {held} < {_INT_TEXT}))")
+            parts.append(held)
+        if not checks:
+            return None
+        text = self._temp()
+        built = "f'" + "".join(f"{{{part}}}" for part in parts) + "'"
+        sized = f"({text} if len({text} := {built}) <= {MAX_OUTPUT} else _check_size(len({text}), 'a string'))"
+        return f"((_spend(1) or {sized}) if {' & '.join(checks)} else {concat}([{', '.join(parts)}]))"
+
     def _g_Call(self, node: nodes.Call) -> str | None:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             return None
@@ -568,7 +607,11 @@ class _Generator:
                 return None
             direct = self.compiler.environment_call(callee.name)
             if direct is not None and not node.kwargs:
-                source = f"{self._bind(direct, 'e')}(" + ", ".join(self.expr(a) for a in node.args) + ")"
+                source = None
+                if callee.name == "safe_concat" and len(node.args) == 1 and isinstance(node.args[0], nodes.List):
+                    source = self._concat(node.args[0].items, self._bind(direct, "e"))
+                if source is None:
+                    source = f"{self._bind(direct, 'e')}(" + ", ".join(self.expr(a) for a in node.args) + ")"
                 return self._memo(node, source, charge=True)
             target = f"_env.{callee.name}"
         else:

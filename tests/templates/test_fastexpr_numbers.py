@@ -220,3 +220,60 @@ def test_tz_offset_spends_the_budget_as_jinja(text: str, steps_left: int) -> Non
             finally:
                 _BUDGET.reset(token)
     assert outcomes[0] == outcomes[1]
+
+
+# -- `a ~ b` of str and JS-safe int parts, and `x | int` of an int: inline, else the general call --
+
+CONCAT = [
+    "{{ payload.a ~ payload.b }}",
+    "{{ payload.a ~ 'x' ~ payload.b ~ 7 ~ -(10 ** 21 - 1) }}",
+    "{{ (payload.a | int) ~ 'x' ~ (payload.b | int) }}",
+    "{{ [payload.a ~ payload.b, payload.a ~ payload.b, payload.b ~ '{}%s{0}'] }}",
+    "{{ 'a' ~ payload.a ~ 10 ** 21 ~ payload.zz }}",
+    "{{ [payload.a | int, payload.a | int(7), payload.b | int(base=16), payload.b | int(3, 2), payload.zz | int] }}",
+]
+part = st.one_of(
+    st.text(max_size=4), st.integers(), st.sampled_from([10**21, 10**21 - 1, -(10**21), -(10**21) + 1, 2**80, 0]),
+    st.floats(), st.booleans(), st.none(), st.lists(st.integers(0, 3), max_size=2), st.just({"k": 1}),
+    st.sampled_from(["0x1f", "12", " 7 ", "1e3", "-3.9", "{x}", "%s"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(a=part, b=part)
+def test_concat_and_int_match_jinja(a: Any, b: Any) -> None:
+    ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
+    for text in CONCAT:
+        fast, slow = _both(text)
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+
+
+@pytest.mark.parametrize(("a", "b"), [("x" * 600_000, "y" * 400_000), ("x" * 600_000, "y" * 400_001),
+                                      ("x" * 999_999, 5), (10**4000, "a")], ids=["at", "over", "int", "huge"])
+def test_concat_output_bound_matches_jinja(a: Any, b: Any) -> None:
+    ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
+    for text in [*CONCAT[:2], "{{ (payload.a ~ payload.b) | length }}"]:  # the text itself, or only its length
+        fast, slow = _both(text)
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+
+
+@pytest.mark.parametrize("steps_left", range(5))
+@pytest.mark.parametrize("text", CONCAT)
+@pytest.mark.parametrize("values", [("a", 1), (1.5, None), (3, "b")])
+def test_concat_spends_the_budget_as_jinja(text: str, steps_left: int, values: tuple[Any, Any]) -> None:
+    ctx = make_context(dict(zip("ab", values, strict=True)), {}, {}, now=NOW)
+    outcomes: list[tuple[Any, int]] = []
+    for render in _both(text):
+        token = _BUDGET.set(Budget(steps_left))
+        try:
+            outcomes.append((_outcome(render, ctx), _BUDGET.get().left))  # type: ignore[union-attr]
+        finally:
+            _BUDGET.reset(token)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_concat_and_int_inline_paths_are_generated() -> None:
+    source = _source(CONCAT[2])
+    assert source.count(" is _int else _f") == 2 and "f'{" in source and ":= type(" in source
+    assert source.count(":= type(") == 2  # the literal 'x' needs no test
+    assert " is _int else" not in _source("{{ payload.a | int(payload.b) }}")  # an argument that is not a literal
