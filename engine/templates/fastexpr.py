@@ -250,6 +250,7 @@ class ExprCompiler:
             "_dict": dict,
             "_number": frozenset([int, float]),
             "_int": int,
+            "_datetime": dt.datetime,
             "_str": str,
             "_check_size": _check_size,
             "_spend": _spend,
@@ -372,11 +373,11 @@ class _Generator:
             local = self.names[node.name] = f"_v{len(self.names)}"
         return local
 
-    def _dict_lookup(self, obj: str, key: str, general: str, plain_key: bool = False) -> str:
+    def _dict_lookup(self, obj: str, key: str, general: str, plain_key: bool = False, field: str | None = None) -> str:
         """`obj[key]` inline when obj is a plain dict holding key (and not UNDEFINED), else `general(obj, key)`:
         the helper's first branch without the call; every other case still goes through the helper. With
         `plain_key` (see `_plain_key`), a plain dict without the key (or holding UNDEFINED) makes the undefined the
-        helper would make, without the call."""
+        helper would make, without the call. With `field` (see `_g_Getattr`), a datetime answers it directly."""
         found = self._temp()
         if obj.isidentifier():
             target = held = obj
@@ -384,26 +385,31 @@ class _Generator:
             held = self._temp()
             target = f"({held} := {obj})"
         otherwise = f"{general}({held}, {key})"
+        if field is not None:
+            otherwise = f"({held}.{field} if type({held}) is _datetime else {otherwise})"
         if plain_key:
             otherwise = f"(_undefined(obj={held}, name={key}) if type({held}) is _dict else {otherwise})"
         return (f"({found} if type({target}) is _dict and ({found} := {held}.get({key}, _UNDEF)) is not _UNDEF"
                 f" else {otherwise})")
 
     def _lookup(self, node: nodes.Getattr | nodes.Getitem, obj: str, key: str, general: str,
-                plain_key: bool = False) -> str:
+                plain_key: bool = False, field: str | None = None) -> str:
         out = id(node) in self.output
         if repr(node) in self.shared:  # memoised as Jinja's value, which other uses may need
-            source = self._memo(node, self._dict_lookup(obj, key, general, plain_key))
+            source = self._memo(node, self._dict_lookup(obj, key, general, plain_key, field))
             return f"_out({source})" if out else source
         if out and plain_key:
             # a plain dict answers everything for a key that is no dict attribute: its value, or (missing or
             # UNDEFINED) the undefined the helper would make, which this place turns into UNDEFINED anyway
             held = obj if obj.isidentifier() else self._temp()
             target = obj if held == obj else f"({held} := {obj})"
-            return f"({held}.get({key}, _UNDEF) if type({target}) is _dict else {general}_out({held}, {key}))"
+            otherwise = f"{general}_out({held}, {key})"
+            if field is not None:  # a datetime's field is never undefined
+                otherwise = f"({held}.{field} if type({held}) is _datetime else {otherwise})"
+            return f"({held}.get({key}, _UNDEF) if type({target}) is _dict else {otherwise})"
         if out:
-            return self._dict_lookup(obj, key, general + "_out")
-        return self._dict_lookup(obj, key, general, plain_key)
+            return self._dict_lookup(obj, key, general + "_out", field=field)
+        return self._dict_lookup(obj, key, general, plain_key, field)
 
     def _plain_key(self, key: Any, getitem: bool) -> bool:
         """Whether a plain dict without `key` answers the sandbox's lookup with an undefined (no dict attribute
@@ -413,7 +419,10 @@ class _Generator:
         return stock and type(key) is str and not hasattr(dict, key)
 
     def _g_Getattr(self, node: nodes.Getattr) -> str:
-        return self._lookup(node, self.expr(node.node), repr(node.attr), "_getattr", self._plain_key(node.attr, False))
+        # `now.hour`: the getattr helper answers a datetime's own fields directly (stock lookups); so does this
+        field = node.attr if self.compiler._stock_getattr and node.attr in _DATETIME_FIELDS else None
+        return self._lookup(node, self.expr(node.node), repr(node.attr), "_getattr", self._plain_key(node.attr, False),
+                            field)
 
     def _g_Getitem(self, node: nodes.Getitem) -> str:
         obj = self.expr(node.node)

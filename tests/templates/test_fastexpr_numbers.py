@@ -277,3 +277,27 @@ def test_concat_and_int_inline_paths_are_generated() -> None:
     assert source.count(" is _int else _f") == 2 and "f'{" in source and ":= type(" in source
     assert source.count(":= type(") == 2  # the literal 'x' needs no test
     assert " is _int else" not in _source("{{ payload.a | int(payload.b) }}")  # an argument that is not a literal
+
+
+# -- `now.hour`: a datetime's own fields are read directly, anything else through the getattr helper --
+
+NOW_FIELDS = [
+    "{{ now.hour * 60 + now.minute }}",
+    "{{ {'h': now.hour, 'z': now.tzinfo, 'y': now.year, 's': now.second, 'u': now.microsecond, 'f': now.fold} }}",
+    "{{ [now.day, now.month, now.day, now.hour is defined, now.isoformat() if now.year else none] }}",
+]
+
+
+class _Moment(dt.datetime):  # a subclass: not the exact type, so the general lookup answers
+    pass
+
+
+@pytest.mark.parametrize("now", [NOW, NOW.replace(tzinfo=None), _Moment(2024, 1, 2, 3, 4, 5), dt.date(2024, 1, 2),
+                                 {"hour": 3, "minute": None}, {"year": 1}, None, "12:00", 5, [1]],
+                         ids=["utc", "naive", "subclass", "date", "dict", "partial", "none", "text", "int", "list"])
+def test_datetime_fields_match_jinja(now: Any) -> None:
+    ctx = {**make_context({}, {}, {}), "now": now}
+    for text in NOW_FIELDS:
+        fast, slow = _both(text)
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    assert ".hour if type(" in _source(NOW_FIELDS[0])
