@@ -100,56 +100,58 @@ class ActionResult:
 _DISPLAY_KEYS = ("method", "url", "headers", "body")
 
 
-def _requests_json(requests: list[PreparedRequest], masker: Any) -> bytes:
-    """`[r.to_display() ...]` as JSON, masked: per request, the method, URL and headers (the same every event:
-    `mask_json_memo`) and the body (the wire bytes when the JSON body path made them as the display encodes them,
-    see `PreparedRequest.encoded`) are masked apart and joined. TypeError when a part is not plain JSON data."""
-    parts = []
+def _requests_json(requests: list[PreparedRequest], masker: Any, out: list[bytes]) -> None:
+    """Append the pieces of `[r.to_display() ...]` as JSON, masked, to `out`: per request, the method, URL and headers
+    (the same every event: `mask_json_memo`) and the body (the wire bytes when the JSON body path made them as the
+    display encodes them, see `PreparedRequest.encoded`) are masked apart. TypeError when a part is not plain JSON
+    data (`out` may then hold some pieces: the caller drops them)."""
+    opening = b"["
     for r in requests:
         head = masker.mask_json_memo(orjson.dumps({"method": r.method.upper(), "url": r.url,
                                                    "headers": r.wire_headers()}, option=DISPLAY_JSON))
-        parts.append(head[:-1] + b',"body":' + masker.mask_json(r.display_body_json()) + b"}")
-    return b"[" + b",".join(parts) + b"]"
+        out += (opening, head[:-1], b',"body":', masker.mask_json(r.display_body_json()), b"}")
+        opening = b","
+    out.append(b"]")
 
 
 def results_line(results: list[ActionResult], masker: Any) -> bytes:
     """`engine plan`'s output line for one event: `{"results": [r.to_json(masker) ...]}` as JSON, newline included.
 
-    Each result's requests are encoded unmasked (a JSON body's wire bytes are reused) and `masker.mask_json` masks
-    the bytes (spliced where a secret occurs); the line embeds them as they are. A result without an error starts
-    with the same bytes for the same action, preset and status (remembered, `_result_head`). After parsing the line
-    equals the `to_json` line; its bytes are orjson's."""
+    A result without an error is written from pieces joined once: its head (the same bytes for the same action,
+    preset and status: `_result_head`) and its requests, encoded unmasked (a JSON body's wire bytes are reused) and
+    masked as bytes by `masker.mask_json` (spliced where a secret occurs). Other results, and requests that are not
+    plain JSON data, go through `to_json`. After parsing the line equals the `to_json` line; its bytes are orjson's."""
     if not masker:
         return orjson.dumps({"results": [r.to_json(masker) for r in results]}, option=orjson.OPT_APPEND_NEWLINE)
     # A secret spelled like a display key would change the keys: the whole display is masked by `to_json` then.
     split = masker.keeps(_DISPLAY_KEYS)
-    pieces = []
-    for result in results:
-        plan = result.plan
-        data = b"[]"
-        if plan and plan.requests:
+    pieces = [b'{"results":[']
+    for number, result in enumerate(results):
+        if number:
+            pieces.append(b",")
+        if not result.error:
+            plan = result.plan
+            mark = len(pieces)
+            pieces.append(_result_head(result.action, result.preset, result.status))
             try:
-                if split:
-                    data = _requests_json(plan.requests, masker)
+                if not plan or not plan.requests:
+                    pieces.append(b"[]")
+                elif split:
+                    _requests_json(plan.requests, masker, pieces)
                 else:
-                    data = masker.mask_json(orjson.dumps([r.to_display() for r in plan.requests], option=DISPLAY_JSON))
-            except TypeError:
-                data = None  # not plain JSON data: masked as it is walked
-        if data is None or result.error:
-            item: dict[str, Any] = {"action": result.action, "preset": result.preset, "status": result.status,
-                                    "error": masker.mask_text(result.error) if result.error else None,
-                                    "requests": [r.to_display(masker) for r in plan.requests] if data is None
-                                    else orjson.Fragment(data)}
-            if plan and plan.unplanned:
-                item["unplanned"] = plan.unplanned
-            pieces.append(orjson.dumps(item))
-            continue
-        head = _result_head(result.action, result.preset, result.status)
-        if plan and plan.unplanned:
-            pieces.append(head + data + b',"unplanned":' + orjson.dumps(plan.unplanned) + b"}")
-        else:
-            pieces.append(head + data + b"}")
-    return b'{"results":[' + b",".join(pieces) + b"]}\n"
+                    pieces.append(masker.mask_json(orjson.dumps([r.to_display() for r in plan.requests],
+                                                                option=DISPLAY_JSON)))
+            except TypeError:  # not plain JSON data: masked as it is walked, below
+                del pieces[mark:]
+            else:
+                if plan and plan.unplanned:
+                    pieces += (b',"unplanned":', orjson.dumps(plan.unplanned), b"}")
+                else:
+                    pieces.append(b"}")
+                continue
+        pieces.append(orjson.dumps(result.to_json(masker)))
+    pieces.append(b"]}\n")
+    return b"".join(pieces)
 
 
 _HEADS: dict[tuple[str, str | None, str], bytes] = {}
