@@ -317,7 +317,11 @@ def random_digits(n: Any) -> str:
     """A string of `n` random decimal digits (0 <= n <= 1000)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RANDOM_DIGITS:
         raise TemplateRenderError(f"random_digits needs a whole number from 0 to {MAX_RANDOM_DIGITS}, got {to_text(n)!r}")
-    return "".join(secrets.choice("0123456789") for _ in range(n))
+    if n == 0:
+        return ""
+    # one draw below 10**n, zero-padded: every digit uniform and independent, as n draws of a digit would give,
+    # for one system call instead of n (~1.4 instead of ~13 us for 10 digits)
+    return str(secrets.randbelow(10**n)).zfill(n)
 
 
 def uuid4(_value: Any = None) -> str:

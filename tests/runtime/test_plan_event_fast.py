@@ -42,7 +42,7 @@ class _FixedClock(dt.datetime):
 
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(filters.secrets, "choice", lambda seq: seq[3])
+    monkeypatch.setattr(filters.secrets, "randbelow", lambda n: n // 3)  # "333..."
     monkeypatch.setattr(filters._uuid, "uuid4", lambda: "00000000-0000-4000-8000-000000000000")
     monkeypatch.setattr(destination_module, "_now", _FixedClock.now)
     monkeypatch.setattr(destination_module, "_dt", types.SimpleNamespace(datetime=_FixedClock, UTC=dt.UTC))
