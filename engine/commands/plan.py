@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import orjson
 
     from engine.events import open_input, read_events
-    from engine.runtime.destination import results_line
+    from engine.runtime.planner import LinePlanner
 
     loaded = load_for_command(args, placeholders=True)
     if isinstance(loaded, int):
@@ -70,14 +70,15 @@ def run(args: argparse.Namespace) -> int:
             return out.write(data.decode())
     pending: list[bytes] = []
     size = 0
-    dumps, newline, plan_event = orjson.dumps, orjson.OPT_APPEND_NEWLINE, dest.plan_event
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    line_for = LinePlanner(dest, settings, subs, masker)  # results_line(dest.plan_event(...)), compiled for these settings
     try:
         with stream:
             for item in read_events(stream):
                 if item.error:
                     line = dumps({"error": item.error}, option=newline)
                 else:
-                    line = results_line(plan_event(item.event, settings, subs), masker)
+                    line = line_for(item.event)
                 if not batch:
                     write(line)
                     continue

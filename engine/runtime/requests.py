@@ -44,6 +44,7 @@ class CompiledRequest:
     content_type: tuple[str, ...] = ()  # the header names that are Content-Type (any case)
     header_cache: dict[bytes, dict[str, str]] | None = None  # per settings key, when the headers read only settings
     url_cache: dict[bytes, str] | None = None  # per settings key, when the URL is a template reading only settings
+    url_constant: bool = False  # the URL is plain text (no template)
 
     def _headers(self, context: dict[str, Any], key: bytes | None = None) -> dict[str, str]:
         """The headers; `key` is the settings key of this render (None: not cached)."""
@@ -149,4 +150,5 @@ def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None
         # headers made of settings only are the same for every event with the same settings
         header_cache={} if fast and tree_reads_only_settings(headers) else None,
         url_cache={} if fast and is_template(spec["url"]) and tree_reads_only_settings(spec["url"]) else None,
+        url_constant=not is_template(spec["url"]),
     )

@@ -1,7 +1,8 @@
 """`Destination.plan_event` (one loop: the integrations check, triggers, mapping, validation, the template context
 and the requests, written out inline) gives what its parts give composed as `engine send` composes them
 (`matching`, `prepare`, `context`, `Runnable.plan`); and a request whose URL and headers read only settings,
-remembered per settings key, renders as Jinja does while the settings change between renders, in place too."""
+remembered per settings key, renders as Jinja does while the settings change between renders, in place too; and
+`LinePlanner` (engine plan's line, made ahead for fixed settings) writes the bytes `results_line(plan_event(...))` writes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,9 +22,13 @@ from engine.runtime.destination import (
     Destination,
     Subscription,
     load_destination,
+    results_line,
     template_failure,
 )
+from engine.runtime.planner import LinePlanner
 from engine.runtime.requests import compile_request
+from engine.runtime.settings import secret_values
+from engine.secrets import MIN_SUBSTRING_LENGTH, Masker
 from engine.templates import TemplateError, filters
 from engine.templates.compile import make_context
 from engine.trigger import compile_trigger
@@ -177,3 +183,171 @@ def test_settings_only_url_and_headers_follow_the_settings(sequence: list[dict[s
             ctx = make_context({"a": 1}, values, now=NOW)
         assert _outcome(fast, ctx) == _outcome(slow, ctx), values
         assert _outcome(fast, ctx) == _outcome(slow, ctx), values  # and again, from the cache
+
+
+# --- LinePlanner: engine plan's line, compiled once per settings --------------------------------------------
+
+MASKERS = {"settings": None, "none": Masker.empty(), "display key": Masker(["url", "key-1"]), "odd": Masker(["tok", '"q'])}
+
+
+def _masker(kind: str, settings_: dict[str, Any], dest: Destination) -> Masker:
+    found = MASKERS[kind]
+    return Masker(secret_values(dest.settings_spec, settings_)) if found is None else found
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=events, settings_=settings_values, name=st.sampled_from(SPECS),
+       action=st.one_of(st.none(), st.integers(0, 10)),
+       triggers=st.one_of(st.none(), st.lists(st.tuples(st.integers(0, 10), st.sampled_from(TRIGGERS)), max_size=4)),
+       masker_kind=st.sampled_from(sorted(MASKERS)))
+def test_the_planner_writes_the_line_of_plan_event(event: dict[str, Any], settings_: dict[str, Any], name: str,
+                                                   action: int | None, triggers: list[tuple[int, str]] | None,
+                                                   masker_kind: str) -> None:
+    dest = _dest(name)
+    subs = dest.subscriptions() if action is None else dest.subscriptions(list(dest.actions)[action % len(dest.actions)])
+    if triggers is not None:
+        actions = list(dest.actions.values())
+        subs = [Subscription(text, act, act.default_mapping, compile_trigger(text))
+                for act, text in ((actions[i % len(actions)], text) for i, text in triggers)]
+    masker = _masker(masker_kind, settings_, dest)
+    expected = results_line(dest.plan_event(event, settings_, subs), masker)
+    assert LinePlanner(dest, settings_, subs, masker)(event) == expected
+
+
+REALISTIC = [
+    {"type": "track", "event": "Order Completed", "userId": "u1", "anonymousId": "a1", "messageId": "m1",
+     "timestamp": "2024-01-02T03:04:05.000Z", "properties": {"price": 3, "email": "a@b.test", "url": "https://x.test/p"},
+     "context": {"page": {"url": "https://shop.test/a?b=1", "path": "/a", "title": "A"}, "ip": "1.2.3.4",
+                 "userAgent": "Mozilla/5.0", "locale": "en", "traits": {"email": "a@b.test"},
+                 "screen": {"width": 10, "height": 20}}},
+    {"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"email": "a@b.test", "name": "A", "plan": "p"}},
+    {"type": "group", "userId": "u1", "groupId": "g1", "traits": {"name": "G", "plan": "p"}},
+    {"type": "page", "userId": "u1", "name": "Home", "properties": {"url": "https://x.test/", "path": "/"}},
+]
+
+
+@pytest.mark.parametrize("name", ["usermotion", "usermaven", "userpilot"])
+def test_the_planner_makes_its_lines_itself_for_the_presets(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With real settings the presets' requests are made ahead (the test above compares something): no event here
+    falls back to plan_event, and every event gives a request whose secret is masked."""
+    dest = _dest(name)
+    masker = Masker(secret_values(dest.settings_spec, SETTINGS))
+    planner = LinePlanner(dest, SETTINGS, dest.subscriptions(), masker)
+    assert all(route.body is not None for route in planner.routes)
+    monkeypatch.setattr(LinePlanner, "general", lambda self, event: pytest.fail("fell back to plan_event"))
+    lines = [planner(event) for event in REALISTIC]
+    for event, line in zip(REALISTIC, lines, strict=True):
+        assert line == results_line(dest.plan_event(event, SETTINGS, dest.subscriptions()), masker)
+    assert sum(len(orjson.loads(line)["results"]) for line in lines) >= 3
+    secrets = [s for s in secret_values(dest.settings_spec, SETTINGS) if len(s) >= MIN_SUBSTRING_LENGTH]
+    assert secrets and not any(secret.encode() in line for line in lines for secret in secrets)
+
+
+def test_the_planner_keeps_the_settings_it_was_made_with() -> None:
+    dest = _dest("userpilot")
+    settings_ = dict(SETTINGS)
+    masker = Masker(secret_values(dest.settings_spec, settings_))
+    planner = LinePlanner(dest, settings_, dest.subscriptions(), masker)
+    before = planner(REALISTIC[1])
+    settings_["endpoint"] = "https://elsewhere.test/"
+    assert planner(REALISTIC[1]) == before
+    assert b"https://api.x.test/v1/identify" in before
+
+
+SHAPES = """\
+spec_version: 1
+name: Shapes
+slug: shapes
+description: Requests of every shape the planner makes ahead or leaves to plan_event.
+mode: cloud
+settings:
+  token: {label: Token, description: A secret., type: password, required: true}
+  host: {label: Host, description: Where requests go., type: string}
+presets:
+  - {name: Bare, subscribe: type = "track", action: bare}
+  - {name: Own type, subscribe: type = "track" or type = "page", action: own_type}
+  - {name: Form, subscribe: type = "identify", action: form}
+  - {name: Query, subscribe: type = "group", action: query}
+  - {name: Keyed, subscribe: type = "page", action: keyed}
+actions:
+  bare:
+    title: Bare
+    description: No headers at all; the JSON body gets Content-Type.
+    fields:
+      a: {label: A, description: A value., type: string, default: {"@path": "$.properties.a"}}
+      o: {label: O, description: An object., type: object, default: {"@path": "$.properties"}}
+    request:
+      method: POST
+      url: "https://{{ settings.host or 'h.test' }}/t?k={{ settings.token }}"
+      json: {a: "{{ payload.a }}", picked: "{{ payload.o | pick('a', 'b') }}", t: "{{ settings.token }}"}
+  own_type:
+    title: Own type
+    description: The spec's own content-type header, lower case.
+    fields:
+      a: {label: A, description: A value., type: string, default: {"@path": "$.properties.a"}}
+    request:
+      method: PUT
+      url: https://h.test/own
+      headers: {content-type: application/vnd.x+json, X-Key: "{{ settings.token }}"}
+      json: "{{ {'a': payload.a} if payload.a else undefined_value }}"
+  form:
+    title: Form
+    description: A form body.
+    fields:
+      a: {label: A, description: A value., type: string, default: {"@path": "$.traits.a"}}
+    request: {method: POST, url: https://h.test/f, form: {a: "{{ payload.a }}"}}
+  query:
+    title: Query
+    description: A query string.
+    fields:
+      a: {label: A, description: A value., type: string, default: {"@path": "$.traits.a"}}
+    request: {method: POST, url: https://h.test/q, query: {a: "{{ payload.a }}"}, json: {a: 1}}
+  keyed:
+    title: Keyed
+    description: Headers that read the payload.
+    fields:
+      a: {label: A, description: A value., type: string, default: {"@path": "$.properties.a"}}
+    request:
+      method: POST
+      url: https://h.test/k
+      headers: {X-A: "{{ payload.a }}"}
+      json: {a: "{{ payload.a }}"}
+"""
+_SHAPES: list[Destination] = []
+
+
+def _shapes() -> Destination:
+    if not _SHAPES:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "shapes.yaml"
+            path.write_text(SHAPES)
+            _SHAPES.append(load_destination(path))
+    return _SHAPES[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(event=events, token=st.sampled_from(["tok-secret", "a", "x y", '"q"']),
+       host=st.sampled_from([None, "api.test", ""]), a=st.one_of(st.none(), st.text(max_size=3), st.just("tok-secret")),
+       masked=st.booleans())
+def test_the_planner_agrees_on_every_request_shape(event: dict[str, Any], token: str, host: str | None, a: Any,
+                                                   masked: bool) -> None:
+    dest = _shapes()
+    settings_ = {"token": token} if host is None else {"token": token, "host": host}
+    event = {**event, "properties": {"a": a, "b": 1}, "traits": {"a": a}}
+    masker = Masker([token]) if masked else Masker.empty()
+    planner = LinePlanner(dest, settings_, dest.subscriptions(), masker)
+    assert planner(event) == results_line(dest.plan_event(event, settings_, dest.subscriptions()), masker)
+
+
+def test_the_shapes_made_ahead_are_the_json_ones_with_settings_only_heads() -> None:
+    dest = _shapes()
+    planner = LinePlanner(dest, {"token": "tok-secret"}, dest.subscriptions(), Masker(["tok-secret"]))
+    assert [route.body is not None for route in planner.routes] == [True, True, False, False, False]
+    line = planner({"type": "track", "properties": {"a": "x"}})
+    [bare, own] = orjson.loads(line)["results"]
+    assert bare["requests"][0]["headers"] == {"Content-Type": "application/json"}
+    assert own["requests"][0]["headers"] == {"content-type": "application/vnd.x+json", "X-Key": "****"}
+    assert bare["requests"][0]["url"] == "https://h.test/t?k=****"
+    assert b"tok-secret" not in line
