@@ -714,6 +714,7 @@ _SHARED_FILTERS["tz_offset"] = _filters.FILTERS["tz_offset"]
 _CONTEXT_FREE: dict[Any, Callable[..., Any]] = {
     _filters._random_digits_filter: _filters.random_digits,
     _filters._uuid4_filter: _filters.uuid4,
+    _filters._tz_offset_filter: _filters.tz_offset,
 }
 _PASS_THROUGH_FILTERS = ("omit", "pick", "compact")  # their input itself (undefined or null), or a copy of its entries
 _CLEAN_GLOBALS = ("fail", "uuid4", "random_digits")  # raise or give a string

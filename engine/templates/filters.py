@@ -341,6 +341,13 @@ def _uuid4_filter(_context: Any, _value: Any = None) -> str:
     return uuid4()
 
 
+# `'Europe/Paris' | tz_offset` reads the clock: folded at compile time it would keep the offset of the moment the
+# spec was loaded (wrong after the next daylight-saving change)
+@jinja2.pass_context
+def _tz_offset_filter(_context: Any, name: Any, at: Any = None) -> Any:
+    return tz_offset(name, at)
+
+
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
@@ -361,7 +368,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "tojson": tojson,
     "unix_seconds": unix_seconds,
     "iso8601": iso8601,
-    "tz_offset": tz_offset,
+    "tz_offset": _tz_offset_filter,
     "random_digits": _random_digits_filter,
     "uuid4": _uuid4_filter,
     "snake_case": snake_case,

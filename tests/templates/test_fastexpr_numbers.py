@@ -301,3 +301,18 @@ def test_datetime_fields_match_jinja(now: Any) -> None:
         fast, slow = _both(text)
         assert _outcome(fast, ctx) == _outcome(slow, ctx), text
     assert ".hour if type(" in _source(NOW_FIELDS[0])
+
+
+@pytest.mark.parametrize("text", ["{{ 'Europe/Paris' | tz_offset }}", "{{ ['Europe/Paris' | tz_offset] }}"])
+def test_a_constant_zone_is_read_at_render_time_not_when_the_spec_loads(text: str) -> None:
+    """Jinja folds a filter over constants when it compiles; the clock-reading tz_offset must not be folded, or a
+    spec loaded in winter would send winter offsets all summer."""
+    ctx = make_context({}, {}, {}, now=NOW)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(filters, "dt", _clock([dt.datetime(2024, 1, 15, tzinfo=dt.UTC)], []))
+        fast, slow = _both(text)  # compiled in winter
+        winter = [_outcome(fast, ctx), _outcome(slow, ctx)]
+        mp.setattr(filters, "dt", _clock([dt.datetime(2024, 7, 15, tzinfo=dt.UTC)], []))
+        summer = [_outcome(fast, ctx), _outcome(slow, ctx)]
+    assert winter[0] == winter[1] and summer[0] == summer[1]
+    assert winter[0] != summer[0]
