@@ -6,9 +6,9 @@
     .venv/bin/python bench/plan.py --cli                # also `engine plan` as a subprocess (start-up excluded)
     .venv/bin/python bench/plan.py --profile usermaven  # cProfile of one destination's loop
 
-Per event the timed work is what `engine plan` does after reading a line: `dest.plan_event(...)` and
-`results_line(results, masker)` (the masked output line, as bytes). JSON parsing of the input line is
-timed separately (it is the same for every destination). Latencies go into a 1-µs histogram (flat memory).
+Per event the timed work is what `engine plan` does after reading a line: its `LinePlanner` makes the masked
+output line, as bytes (`results_line(dest.plan_event(...), masker)`, with what the settings decide made ahead).
+JSON parsing of the input line is timed separately (it is the same for every destination). Latencies go into a 1-µs histogram (flat memory).
 """
 
 from __future__ import annotations
@@ -89,11 +89,12 @@ def load(slug: str) -> tuple[Any, dict[str, Any], list[Any], Any]:
 
 
 def run_destination(slug: str, lines: list[bytes] | Any, hist: Hist | None = None) -> dict[str, Any]:
-    """Plan every line through `slug`; returns counts and timings."""
-    from engine.runtime.destination import results_line
+    """Plan every line through `slug` into its output line, as `engine plan` does (its LinePlanner); returns counts
+    (read back from the lines, outside the timing) and timings."""
+    from engine.runtime.planner import LinePlanner
 
-    dest, settings, subs, masker = load(slug)
-    plan_event, loads, clock, cpu = dest.plan_event, orjson.loads, time.perf_counter_ns, time.thread_time_ns
+    planner = LinePlanner(*load(slug))
+    loads, clock, cpu = orjson.loads, time.perf_counter_ns, time.thread_time_ns
     hist = hist or Hist()
     add = hist.add
     n = requests = invalid = 0
@@ -104,20 +105,18 @@ def run_destination(slug: str, lines: list[bytes] | Any, hist: Hist | None = Non
         event = loads(line)
         c1 = cpu()
         t1 = clock()
-        results = plan_event(event, settings, subs)
-        out = results_line(results, masker)
+        out = planner(event)
         t2 = clock()
         cpu_ns += cpu() - c1
         add(t2 - t1)
         parse += t1 - t0
         busy += t2 - t1
         n += 1
-        for r in results:
-            if r.status == "ok":
-                requests += len(r.plan.requests)
+        for r in loads(out)["results"]:
+            if r["status"] == "ok":
+                requests += len(r["requests"])
             else:
                 invalid += 1
-        del out
     return {"slug": slug, "events": n, "requests": requests, "not_ok": invalid, "busy_ns": busy, "cpu_ns": cpu_ns, "parse_ns": parse,
             "hist": hist}
 
@@ -129,7 +128,7 @@ def bench(n: int) -> list[dict[str, Any]]:
     for r in rows:
         total.merge(r["hist"])
     print(f"{n:,} events per destination (seeded mix, {sum(map(len, lines)) / n:.0f} B/event as JSON); "
-          f"timed: plan_event + results_line")
+          f"timed: the output line (engine plan's LinePlanner)")
     print("events/s: wall clock; cpu ev/s: the thread's CPU time only (less disturbed by other load on the machine)")
     print(f"{'destination':<12} {'events/s':>10} {'cpu ev/s':>9} {'µs p50':>7} {'µs p99':>7} {'requests':>9} {'not ok':>7}"
           f"  (+ parse µs/event)")
@@ -146,18 +145,19 @@ def bench(n: int) -> list[dict[str, Any]]:
 
 
 def stream(n: int) -> None:
-    """`n` generated events through all four destinations round-robin, RSS checked as we go."""
-    from engine.runtime.destination import results_line
+    """`n` generated events through all four destinations round-robin, each into the line `engine plan` writes (its
+    LinePlanner), RSS checked as we go."""
+    from engine.runtime.planner import LinePlanner
 
-    loaded = [load(s) for s in SLUGS]
+    planners = [LinePlanner(*load(s)) for s in SLUGS]
     clock = time.perf_counter_ns
     hist, busy, marks = Hist(), 0, []
     step = max(n // 10, 1)
     start = time.perf_counter()
     for i, event in enumerate(generate(n)):
-        dest, settings, subs, masker = loaded[i & 3]
+        planner = planners[i & 3]
         t0 = clock()
-        results_line(dest.plan_event(event, settings, subs), masker)
+        planner(event)
         t1 = clock()
         hist.add(t1 - t0)
         busy += t1 - t0
