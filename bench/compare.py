@@ -5,9 +5,8 @@
 Segment's side is bench/segment_compare/run.mjs (actions-core 3.170.0 + action-destinations 3.497.0, network
 stubbed); it finds the npm packages in bench/segment_compare/node_modules or in $SEGREF (default /tmp/segref;
 see bench/segment_compare/README.md for installing them). Both sides time the same thing per event: preset
-matching, mapping, validation and request building (plus, here, `engine plan`'s masked JSON output line,
-`results_line`);
-parsing the input line is outside both timers.
+matching, mapping, validation and request building (plus, here, `engine plan`'s masked JSON output line, as its
+`LinePlanner` makes it); parsing the input line is outside both timers.
 """
 
 from __future__ import annotations
