@@ -6,7 +6,9 @@
 Stages, in the order `engine plan` runs them: match (integrations object + every preset's trigger), map (the
 preset's mapping), validate (payload validation of the action's fields), ctx (the template context), render
 (the action's steps: URL, headers, body) and tojson (`results_line`: the output line as `engine plan` writes it,
-secrets masked, JSON bytes). Times are wall clock from `perf_counter_ns`; run on a quiet machine, or compare rows of one run.
+secrets masked, JSON bytes). The last column, planner, is the whole line as `engine plan` makes it (its
+`LinePlanner`: the same stages in one pass, with what the settings decide made ahead), for comparison with the
+total of the stages. Times are wall clock from `perf_counter_ns`; run on a quiet machine, or compare rows of one run.
 With --repeat N each destination is timed N times and the fastest run is kept (less noise from other work).
 """
 
@@ -76,6 +78,17 @@ def time_stages(slug: str, events: list[dict]) -> dict[str, float]:
     return {k: v / len(events) / 1000 for k, v in t.items()}
 
 
+def time_planner(slug: str, events: list[dict]) -> float:
+    """µs per event of `engine plan`'s LinePlanner for `slug` over `events`."""
+    from engine.runtime.planner import LinePlanner
+
+    planner = LinePlanner(*load(slug))
+    start = time.perf_counter_ns()
+    for ev in events:
+        planner(ev)
+    return (time.perf_counter_ns() - start) / len(events) / 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("slugs", nargs="*", default=SLUGS, help="destinations (default: all four)")
@@ -84,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     events = [orjson.loads(orjson.dumps(e)) for e in generate(args.events)]
     print(f"{args.events:,} events; µs per event by stage (fastest of {args.repeat})")
-    print(f"{'destination':<12} {'total':>7} " + " ".join(f"{s:>8}" for s in STAGES))
+    print(f"{'destination':<12} {'total':>7} " + " ".join(f"{s:>8}" for s in STAGES) + f" {'planner':>8}")
     for slug in args.slugs:
         runs = [time_stages(slug, events) for _ in range(args.repeat)]
         best = min(runs, key=lambda r: sum(r.values()))
-        print(f"{slug:<12} {sum(best.values()):>7.1f} " + " ".join(f"{best[s]:>8.1f}" for s in STAGES))
+        planner = min(time_planner(slug, events) for _ in range(args.repeat))
+        print(f"{slug:<12} {sum(best.values()):>7.1f} " + " ".join(f"{best[s]:>8.1f}" for s in STAGES)
+              + f" {planner:>8.1f}")
     return 0
 
 
