@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from engine.jsvalues import UNDEFINED
 from engine.secrets import Masker
+
+if TYPE_CHECKING:  # only a type here: `engine plan` never loads an HTTP client
+    import httpx
 
 EXCERPT_LIMIT = 500
 

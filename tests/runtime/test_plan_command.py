@@ -179,3 +179,30 @@ def test_a_type_that_is_not_text_matches_nothing(capsys, tmp_path) -> None:
     code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], "\n".join(map(json.dumps, events)))
     assert code == 0
     assert [len(line["results"]) for line in lines] == [0, 0, 0, 0, 1]
+
+
+def test_plan_loads_no_http_client_or_liquid(tmp_path) -> None:
+    """`engine plan` sends nothing: it starts without aiohttp, httpx or python-liquid (~0.35 s of start-up), which
+    load when something needs them."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(IDENTIFY) + "\n")
+    code = ("import sys\nfrom engine.cli import main\n"
+            f"main(['plan', 'usermotion', '--settings', {UM!r}, {str(source)!r}])\n"
+            "print(sorted(m for m in ('aiohttp', 'httpx', 'liquid') if m in sys.modules), file=sys.stderr)\n"
+            "from engine.delivery import Deliverer\nfrom engine.mapping import compile_mapping\n"
+            "compile_mapping({'x': {'@liquid': '{{ properties.a }}'}})\n"
+            "print(sorted(m for m in ('aiohttp', 'liquid') if m in sys.modules), Deliverer.__name__, file=sys.stderr)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(run.stdout)["results"][0]["status"] == "ok"
+    assert run.stderr.splitlines() == ["[]", "['aiohttp', 'liquid'] Deliverer"]
+
+
+def test_delivery_names_load_on_first_use() -> None:
+    import engine.delivery as delivery
+
+    assert delivery.RetryPolicy.__name__ == "RetryPolicy" and "RetryPolicy" in delivery.__all__
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        delivery.Nothing  # noqa: B018
