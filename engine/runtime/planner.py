@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from engine.delivery.models import DISPLAY_JSON
-from engine.jsvalues import UNDEFINED, truthy
+from engine.jsvalues import UNDEFINED
 from engine.mapping import MappingRuntimeError
 from engine.mapping.compile import strip_undefined
 from engine.payload import PayloadError
@@ -104,16 +104,9 @@ class LinePlanner:
         return results_line(self.dest.plan_event(event, self.settings, self.subs), self.masker)
 
     def __call__(self, event: dict[str, Any]) -> bytes:
-        dest = self.dest
-        kind = event.get("type")
-        accepts = dest.accepts  # `Destination.allows`, inline
-        if accepts and (not isinstance(kind, str) or kind not in accepts):
+        if not self.dest.allows(event):
             return _EMPTY
-        integrations = event.get("integrations")
-        if isinstance(integrations, dict):
-            name = dest.name
-            if not (truthy(integrations[name]) if name in integrations else integrations.get("All", True) is not False):
-                return _EMPTY
+        kind = event.get("type")
         routed = type(kind) is str
         pieces: list[bytes] = []
         settings, masker, now, utc = self.settings, self.masker, self._now, self._utc

@@ -116,6 +116,15 @@ TRIGGERS = ['type = "track"', 'type = "page" or type = "track"', 'type = "identi
             'type != "track"', 'type = "track" and event = "x"', 'event = "Order Completed"', 'type = "other"']
 
 
+def _subscriptions(dest: Destination, action: int | None, triggers: list[tuple[int, str]] | None) -> list[Subscription]:
+    """The presets (with triggers), or one action on its defaults (no trigger), or actions under other triggers."""
+    if triggers is not None:
+        actions = list(dest.actions.values())
+        return [Subscription(text, act, act.default_mapping, compile_trigger(text))
+                for act, text in ((actions[i % len(actions)], text) for i, text in triggers)]
+    return dest.subscriptions() if action is None else dest.subscriptions(list(dest.actions)[action % len(dest.actions)])
+
+
 @settings(max_examples=300, deadline=None)
 @given(event=events, settings_=settings_values, name=st.sampled_from(SPECS),
        action=st.one_of(st.none(), st.integers(0, 10)),
@@ -123,12 +132,7 @@ TRIGGERS = ['type = "track"', 'type = "page" or type = "track"', 'type = "identi
 def test_plan_event_is_its_parts_composed(event: dict[str, Any], settings_: dict[str, Any], name: str,
                                           action: int | None, triggers: list[tuple[int, str]] | None) -> None:
     dest = _dest(name)
-    # the presets (with triggers), or one action on its defaults (no trigger), or actions under other triggers
-    subs = dest.subscriptions() if action is None else dest.subscriptions(list(dest.actions)[action % len(dest.actions)])
-    if triggers is not None:
-        actions = list(dest.actions.values())
-        subs = [Subscription(text, act, act.default_mapping, compile_trigger(text))
-                for act, text in ((actions[i % len(actions)], text) for i, text in triggers)]
+    subs = _subscriptions(dest, action, triggers)
     assert _view(dest.plan_event(event, settings_, subs)) == _view(_composed(dest, event, settings_, subs))
 
 
@@ -204,11 +208,7 @@ def test_the_planner_writes_the_line_of_plan_event(event: dict[str, Any], settin
                                                    action: int | None, triggers: list[tuple[int, str]] | None,
                                                    masker_kind: str) -> None:
     dest = _dest(name)
-    subs = dest.subscriptions() if action is None else dest.subscriptions(list(dest.actions)[action % len(dest.actions)])
-    if triggers is not None:
-        actions = list(dest.actions.values())
-        subs = [Subscription(text, act, act.default_mapping, compile_trigger(text))
-                for act, text in ((actions[i % len(actions)], text) for i, text in triggers)]
+    subs = _subscriptions(dest, action, triggers)
     masker = _masker(masker_kind, settings_, dest)
     expected = results_line(dest.plan_event(event, settings_, subs), masker)
     assert LinePlanner(dest, settings_, subs, masker)(event) == expected
