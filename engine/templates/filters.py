@@ -295,13 +295,22 @@ def iso8601(value: Any) -> Any:
         return UNDEFINED
 
 
+# Names zoneinfo did not find: looking again costs ~30 µs (it searches the disk; it keeps only the zones it finds),
+# and the name comes from the event. Bounded; a zone installed while the process runs is seen once this is cleared.
+_UNKNOWN_ZONES: set[str] = set()
+_UNKNOWN_ZONES_KEPT = 1024
+
+
 def tz_offset(name: Any, at: Any = None) -> Any:
     """The UTC offset in minutes of the IANA time zone `name` now (or at `at`); undefined for unknown zones."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or name in _UNKNOWN_ZONES:
         return UNDEFINED
     try:
         zone = zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        if len(_UNKNOWN_ZONES) >= _UNKNOWN_ZONES_KEPT:
+            _UNKNOWN_ZONES.clear()
+        _UNKNOWN_ZONES.add(name)
         return UNDEFINED
     moment = dt.datetime.now(dt.UTC) if at is None else _to_datetime(at)
     if moment is None:

@@ -267,3 +267,28 @@ def test_random_digits_keep_leading_zeros_and_cover_every_value(monkeypatch) -> 
     assert filters.random_digits(7) == "9" * 7
     monkeypatch.setattr(filters.secrets, "randbelow", lambda n: 42)
     assert filters.random_digits(5) == "00042"
+
+
+def test_unknown_zones_are_looked_up_once_and_remembered_within_bounds(monkeypatch) -> None:
+    """An unknown zone name (from the event) costs a disk search in zoneinfo; it is remembered (bounded), so the
+    next event with it does not search again; known zones still work and the set never grows past its bound."""
+    import zoneinfo
+
+    from engine.templates import filters
+
+    monkeypatch.setattr(filters, "_UNKNOWN_ZONES", set())
+    looked: list[str] = []
+    real = zoneinfo.ZoneInfo
+
+    def counting(name: str) -> zoneinfo.ZoneInfo:
+        looked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(filters.zoneinfo, "ZoneInfo", counting)
+    assert filters.tz_offset("Mars/Base") is UNDEFINED and filters.tz_offset("Mars/Base") is UNDEFINED
+    assert looked == ["Mars/Base"]
+    assert filters.tz_offset("UTC", "2024-07-01T00:00:00Z") == 0
+    assert filters.tz_offset("Europe/Paris", "2024-07-01T00:00:00Z") == 120
+    for i in range(filters._UNKNOWN_ZONES_KEPT + 10):
+        filters.tz_offset(f"Nowhere/Zone{i}")
+    assert len(filters._UNKNOWN_ZONES) <= filters._UNKNOWN_ZONES_KEPT
