@@ -20,9 +20,15 @@ class InputItem:
     error: str | None = None
 
 
+_STDIN_BUFFER = 1 << 16  # standard input is read in up to 64 kB at a time (a pipe gives what it holds)
+
+
 def open_input(name: str | None) -> IO[bytes]:
     if name in (None, "-"):
-        return sys.stdin.buffer
+        try:
+            return open(sys.stdin.fileno(), "rb", buffering=_STDIN_BUFFER, closefd=False)  # noqa: SIM115
+        except (OSError, ValueError, AttributeError):  # no descriptor (a test's stand-in): as it is
+            return sys.stdin.buffer
     return Path(name).open("rb")
 
 

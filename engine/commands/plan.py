@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import select
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from engine.commands._common import add_dest_options, load_for_command, print_error
@@ -58,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
     # Lines go to the binary buffer (one orjson.dumps each, newline included) unless stdout is a
     # terminal (line-buffered text, so each line shows as its event is read) or has no buffer.
     raw = None if out.isatty() else getattr(out, "buffer", None)
-    # Reading a file (not a live stream on stdin) into a file or pipe: gather output into large writes
-    # (a pipe reader is woken ~30 times less often than with 8 kB writes); a live stream keeps the
-    # buffer's own 8 kB flushes so lines come out while events trickle in.
-    batch = raw is not None and args.input not in (None, "-")
+    # Into a file or pipe, output is gathered into large writes (a pipe reader is woken ~30 times less often
+    # than with 8 kB writes, and with PYTHONUNBUFFERED every line would be a system call). Events from a file go
+    # out in ~256 kB writes; from standard input, whenever no more input is waiting, so lines come out as soon
+    # as events stop arriving (a live stream) and in large writes while they pour in.
+    batch = raw is not None
+    waiting = _input_waiting(stream) if batch and args.input in (None, "-") else None
     if raw is not None:
         out.flush()
         write = raw.write
@@ -88,9 +92,27 @@ def run(args: argparse.Namespace) -> int:
                     write(b"".join(pending))
                     pending.clear()
                     size = 0
+                elif waiting is not None and not waiting():  # no event waiting: out with what there is, now
+                    write(b"".join(pending))
+                    raw.flush()  # type: ignore[union-attr]
+                    pending.clear()
+                    size = 0
     finally:
         if pending:
             write(b"".join(pending))
         if raw is not None:
             raw.flush()
     return 0
+
+
+def _input_waiting(stream: Any) -> Callable[[], bool]:
+    """A check whether more input is waiting to be read (or the input has ended) on `stream`'s descriptor, without
+    blocking; without one (no descriptor, no poll: not Linux or macOS) it always says no, so every line is written
+    at once."""
+    try:
+        fd = stream.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+    except (OSError, ValueError, AttributeError):
+        return lambda: False
+    return lambda: bool(poller.poll(0))

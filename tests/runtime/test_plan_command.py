@@ -206,3 +206,29 @@ def test_delivery_names_load_on_first_use() -> None:
     assert delivery.RetryPolicy.__name__ == "RetryPolicy" and "RetryPolicy" in delivery.__all__
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         delivery.Nothing  # noqa: B018
+
+
+def test_a_live_stream_on_stdin_gets_each_line_as_its_event_arrives() -> None:
+    """Events trickling in on standard input (a pipe kept open) come out one line each as they arrive, even with
+    Python's own output buffering (PYTHONUNBUFFERED unset): output is written whenever no more input is waiting."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "plan", "usermotion", "--settings", UM, "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for i in range(3):
+            proc.stdin.write((json.dumps({**IDENTIFY, "userId": f"u{i}"}) + "\n").encode())
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 20)
+            assert ready, f"event {i}: no line while the input stays open"
+            line = json.loads(proc.stdout.readline())
+            assert line["results"][0]["requests"][0]["body"]["id"] == f"u{i}"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
