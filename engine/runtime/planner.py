@@ -11,7 +11,8 @@ body's bytes.
 
 Anything else (an event that maps, validates or renders with an error, a body that is undefined or not plain JSON, a
 subscription without such a request) goes through `plan_event` and `results_line` for the whole event, so the line
-is theirs. tests/runtime/test_planner.py pins the two together over random events, settings and secrets.
+is theirs. tests/runtime/test_plan_event_fast.py pins the two together over random events, settings, triggers
+and secrets, for the four specs and a spec of every request shape.
 """
 
 from __future__ import annotations
