@@ -36,6 +36,13 @@ def _outcome(render: Any, ctx: dict[str, Any]) -> tuple[Any, ...]:
     return ("ok", hex(value) if type(value) is int else repr(value), type(value))  # hex: ints of any size
 
 
+def _agree(texts: list[str], ctx: dict[str, Any]) -> None:
+    """Each template gives the same outcome generated and through Jinja."""
+    for text in texts:
+        fast, slow = _both(text)
+        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+
+
 _COMPILED: dict[str, tuple[Any, Any]] = {}
 
 
@@ -85,9 +92,7 @@ operand = st.one_of(
 @given(a=operand, b=operand)
 def test_arithmetic_matches_jinja(a: Any, b: Any) -> None:
     ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
-    for text in ARITHMETIC:
-        fast, slow = _both(text)
-        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    _agree(ARITHMETIC, ctx)
 
 
 @settings(max_examples=200, deadline=None)
@@ -95,9 +100,7 @@ def test_arithmetic_matches_jinja(a: Any, b: Any) -> None:
 def test_arithmetic_of_numbers_matches_jinja(a: Any, b: Any) -> None:
     """Numbers only (each takes the inline path): same values, same int/float, same errors (zero divisors)."""
     ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
-    for text in ARITHMETIC:
-        fast, slow = _both(text)
-        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    _agree(ARITHMETIC, ctx)
 
 
 @pytest.mark.parametrize(("a", "b"), [(10**4000, 10**4000), (5, 0), (5.0, 0), (0, 0.0), (True, 2), (2, False),
@@ -105,9 +108,7 @@ def test_arithmetic_of_numbers_matches_jinja(a: Any, b: Any) -> None:
                          ids=lambda v: repr(v)[:12])
 def test_arithmetic_edges_match_jinja(a: Any, b: Any) -> None:
     ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
-    for text in ARITHMETIC:
-        fast, slow = _both(text)
-        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    _agree(ARITHMETIC, ctx)
 
 
 def test_arithmetic_inline_path_is_generated() -> None:
@@ -171,9 +172,7 @@ def test_tz_offset_matches_jinja(z: Any, y: Any, at: Any, moment: dt.datetime, h
     ctx = make_context({"z": z, "y": y, "at": at}, {}, {}, now=NOW.replace(hour=hour))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(filters, "dt", _clock([moment], []))
-        for text in TZ:
-            fast, slow = _both(text)
-            assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+        _agree(TZ, ctx)
 
 
 @pytest.mark.parametrize(("text", "jinja_reads", "reads"), list(zip(TZ, [3, 4, 1, 2], [1, 2, 1, 1], strict=True)))
@@ -243,18 +242,14 @@ part = st.one_of(
 @given(a=part, b=part)
 def test_concat_and_int_match_jinja(a: Any, b: Any) -> None:
     ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
-    for text in CONCAT:
-        fast, slow = _both(text)
-        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    _agree(CONCAT, ctx)
 
 
 @pytest.mark.parametrize(("a", "b"), [("x" * 600_000, "y" * 400_000), ("x" * 600_000, "y" * 400_001),
                                       ("x" * 999_999, 5), (10**4000, "a")], ids=["at", "over", "int", "huge"])
 def test_concat_output_bound_matches_jinja(a: Any, b: Any) -> None:
     ctx = make_context({"a": a, "b": b}, {}, {}, now=NOW)
-    for text in [*CONCAT[:2], "{{ (payload.a ~ payload.b) | length }}"]:  # the text itself, or only its length
-        fast, slow = _both(text)
-        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    _agree([*CONCAT[:2], "{{ (payload.a ~ payload.b) | length }}"], ctx)  # the text itself, or only its length
 
 
 @pytest.mark.parametrize("steps_left", range(5))
@@ -297,9 +292,7 @@ class _Moment(dt.datetime):  # a subclass: not the exact type, so the general lo
                          ids=["utc", "naive", "subclass", "date", "dict", "partial", "none", "text", "int", "list"])
 def test_datetime_fields_match_jinja(now: Any) -> None:
     ctx = {**make_context({}, {}, {}), "now": now}
-    for text in NOW_FIELDS:
-        fast, slow = _both(text)
-        assert _outcome(fast, ctx) == _outcome(slow, ctx), text
+    _agree(NOW_FIELDS, ctx)
     assert ".hour if type(" in _source(NOW_FIELDS[0])
 
 
