@@ -43,6 +43,18 @@ def _agree(texts: list[str], ctx: dict[str, Any]) -> None:
         assert _outcome(fast, ctx) == _outcome(slow, ctx), text
 
 
+def _budgeted(text: str, ctx: dict[str, Any], steps_left: int) -> list[tuple[Any, int]]:
+    """(outcome, budget steps left after it) of the generated and the Jinja render, each under `steps_left` steps."""
+    outcomes: list[tuple[Any, int]] = []
+    for render in _both(text):
+        token = _BUDGET.set(Budget(steps_left))
+        try:
+            outcomes.append((_outcome(render, ctx), _BUDGET.get().left))  # type: ignore[union-attr]
+        finally:
+            _BUDGET.reset(token)
+    return outcomes
+
+
 _COMPILED: dict[str, tuple[Any, Any]] = {}
 
 
@@ -209,16 +221,10 @@ def test_tz_offset_shared_value_is_the_first_reading() -> None:
 @pytest.mark.parametrize("text", TZ)
 def test_tz_offset_spends_the_budget_as_jinja(text: str, steps_left: int) -> None:
     ctx = make_context({"z": "Asia/Kathmandu", "y": None, "at": None}, {}, {}, now=NOW)
-    outcomes: list[tuple[Any, int]] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(filters, "dt", _clock([MOMENTS[0]], []))
-        for render in _both(text):
-            token = _BUDGET.set(Budget(steps_left))
-            try:
-                outcomes.append((_outcome(render, ctx), _BUDGET.get().left))  # type: ignore[union-attr]
-            finally:
-                _BUDGET.reset(token)
-    assert outcomes[0] == outcomes[1]
+        generated, jinja = _budgeted(text, ctx, steps_left)
+    assert generated == jinja
 
 
 # -- `a ~ b` of str and JS-safe int parts, and `x | int` of an int: inline, else the general call --
@@ -257,14 +263,8 @@ def test_concat_output_bound_matches_jinja(a: Any, b: Any) -> None:
 @pytest.mark.parametrize("values", [("a", 1), (1.5, None), (3, "b")])
 def test_concat_spends_the_budget_as_jinja(text: str, steps_left: int, values: tuple[Any, Any]) -> None:
     ctx = make_context(dict(zip("ab", values, strict=True)), {}, {}, now=NOW)
-    outcomes: list[tuple[Any, int]] = []
-    for render in _both(text):
-        token = _BUDGET.set(Budget(steps_left))
-        try:
-            outcomes.append((_outcome(render, ctx), _BUDGET.get().left))  # type: ignore[union-attr]
-        finally:
-            _BUDGET.reset(token)
-    assert outcomes[0] == outcomes[1]
+    generated, jinja = _budgeted(text, ctx, steps_left)
+    assert generated == jinja
 
 
 def test_concat_and_int_inline_paths_are_generated() -> None:
