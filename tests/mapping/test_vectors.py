@@ -1,4 +1,4 @@
-"""Every recorded mapping vector from the shared reference (Segment actions-core 3.170.0)."""
+"""Every recorded mapping vector (Segment actions-core 3.170.0, recorded by tools/record_vectors.mjs)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from engine.jsvalues import UNDEFINED
 from engine.mapping import MappingError, MappingRuntimeError, transform
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "vectors_mapping.jsonl"
+VECTORS = Path(__file__).resolve().parent / "vectors_mapping.jsonl"
 
 
 def _load() -> list[dict]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "vectors_validation.jsonl"
+VECTORS = Path(__file__).resolve().parent / "vectors_validation.jsonl"  # tools/record_vectors.mjs
 
 _RENAMES = {"allowNull": "allow_null", "additionalProperties": "additional_properties", "fieldKey": "field_key"}
 

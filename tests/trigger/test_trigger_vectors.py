@@ -13,7 +13,7 @@ import pytest
 
 from engine.trigger import SegmentTypeError, TriggerError, compile_trigger, match_segment, parse_segment
 
-VECTORS_FILE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "vectors_fql.jsonl"
+VECTORS_FILE = Path(__file__).resolve().parent / "vectors_fql.jsonl"  # tools/record_vectors.mjs
 VECTORS = [json.loads(line) for line in VECTORS_FILE.read_text().splitlines() if line.strip()]
 BY_ID = {v["id"]: v for v in VECTORS}
 
