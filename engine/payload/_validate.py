@@ -255,7 +255,10 @@ def _coerce(value: Any, checks: list[Callable[[Any], bool]], coercers: list[Call
     data = value
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
-        if any(check(data) for check in checks):
+        # ajv 8 keeps the element as it is only if it passes its type test, which for a list of types
+        # joins the per-type tests with `&&` (checkDataTypes): with two or more types (allow_null,
+        # datetime) no element passes it, and the element must be converted (`[None]` -> "", `["x"]` fails)
+        if all(check(data) for check in checks):
             return data, True
     for coerce in coercers:
         result = coerce(data)
