@@ -9,7 +9,8 @@ A tests file is a list of cases:
       action: trackEvent                       # optional: run this action directly (no trigger) ...
       mapping: {field: mapping value}          # ... with these overrides of its field defaults
       responses:                               # optional mocks, matched by method and URL, used in
-        - {method: POST, url: ..., status: 500, headers: {}, json: {}}   # order (the last repeats)
+        - {method: POST, url: ..., status: 500, headers: {}, json: {}}   # order (the last repeats);
+                                               # a mock that answers no request fails the case
       expect:                                  # the requests sent (headers compared as a subset) ...
         requests: [{method, url, headers, body}]
         status: delivered|filtered|invalid|error|failed   # ... and/or the verdict
@@ -127,6 +128,7 @@ class Observed:
     actions: set[str] = field(default_factory=set)
     presets: set[str] = field(default_factory=set)
     fields: set[tuple[str, str]] = field(default_factory=set)  # (action, field)
+    unused_mocks: list[str] = field(default_factory=list)  # "responses[N] (METHOD URL)" that answered nothing
 
     @property
     def status(self) -> str | list[str]:
@@ -148,7 +150,9 @@ def _body(content: bytes) -> Any:
         return content.decode("utf-8", "replace")
 
 
-def _handler(responses: list[dict[str, Any]], captured: list[dict[str, Any]]) -> Callable[..., Any]:
+def _handler(responses: list[dict[str, Any]], captured: list[dict[str, Any]],
+             answered: set[int] | None = None) -> Callable[..., Any]:
+    """The mock transport's handler; the index of every mock that answered a request goes into `answered`."""
     import httpx
 
     used: dict[int, int] = {}
@@ -170,6 +174,8 @@ def _handler(responses: list[dict[str, Any]], captured: list[dict[str, Any]]) ->
         n = used.get(key, 0)
         used[key] = n + 1
         mock = matches[min(n, len(matches) - 1)]
+        if answered is not None:
+            answered.add(next(i for i, r in enumerate(responses) if r is mock))
         headers = {str(k): str(v) for k, v in (mock.get("headers") or {}).items()}
         if "json" in mock:
             return httpx.Response(int(mock.get("status", 200)), headers=headers, json=mock["json"])
@@ -211,7 +217,9 @@ async def run_case(dest: Any, case: dict[str, Any]) -> Observed:
             raise FixtureError(f"no preset named '{case['preset']}' (presets: {', '.join(map(str, names)) or 'none'})")
     observed = Observed()
     event = case["event"]
-    deliverer = Deliverer(httpx.MockTransport(_handler(case.get("responses") or [], observed.requests)),
+    responses = case.get("responses") or []
+    answered: set[int] = set()
+    deliverer = Deliverer(httpx.MockTransport(_handler(responses, observed.requests, answered)),
                           RetryPolicy(attempts=1), concurrency=1, errors_table=dest.spec.get("errors"))
     async with deliverer:
         for sub in dest.matching(event, subs):
@@ -228,6 +236,8 @@ async def run_case(dest: Any, case: dict[str, Any]) -> Observed:
                                        action=sub.action.key, preset=sub.name)
             observed.verdicts.append({"status": verdict.status.value, "action": sub.action.key,
                                       "error": _verdict_error(verdict.error, verdict.hint)})
+    observed.unused_mocks = [f"responses[{i}] ({str(r.get('method', 'any method')).upper()} {r['url']})"
+                             for i, r in enumerate(responses) if i not in answered]
     if not observed.verdicts:
         reason = "excluded by the integrations object or event type" if not dest.allows(event) else "no subscription matched"
         observed.verdicts.append({"status": "filtered", "action": None, "error": None, "reason": reason})
@@ -298,10 +308,39 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _merge(old: Any, new: Any) -> Any:
+    """`new` written into the round-trip `old` in place where both are mappings or both lists, so that the
+    comments on the lines that stay (and on the keys that are rewritten) are kept; else `new`."""
+    if isinstance(old, dict) and isinstance(new, dict) and hasattr(old, "ca"):
+        for key in [k for k in old if k not in new]:
+            del old[key]
+        for key, value in new.items():
+            if key in old:
+                merged = _merge(old[key], value)
+                if merged is not old[key]:
+                    old[key] = merged
+            else:
+                old[key] = value
+        return old
+    if isinstance(old, list) and isinstance(new, list) and hasattr(old, "ca"):
+        del old[len(new):]
+        for index, value in enumerate(new):
+            if index < len(old):
+                merged = _merge(old[index], value)
+                if merged is not old[index]:
+                    old[index] = merged
+            else:
+                old.append(value)
+        return old
+    return new
+
+
 def _like(old: Any, new: dict[str, Any]) -> Any:
     """`new` as round-trip data, in flow style when the old expect was and `new` is small."""
     from ruamel.yaml.comments import CommentedMap
 
+    if isinstance(old, CommentedMap):
+        return _merge(old, new)
     out = CommentedMap(new)
     if getattr(old, "fa", None) is not None and old.fa.flow_style() and "requests" not in new:
         out.fa.set_flow_style()
@@ -393,6 +432,13 @@ def run_spec(spec: Path, *, update: bool = False) -> SpecReport:
             continue
         seen.append(observed)
         expect = case.get("expect")
+        if observed.unused_mocks:
+            # a mock that answers nothing means the case no longer tests what it was written for (a URL
+            # that changed): updating its expectation would turn an expected failure into a delivery
+            report.failed += 1
+            report.lines.append(f"  FAIL {name}: mock {', '.join(observed.unused_mocks)} matched no request"
+                                " (fix its method or url; --update does not rewrite this case)")
+            continue
         if update:
             new = snapshot(observed)
             if expect is None or compare(expect, observed) is not None:

@@ -65,16 +65,19 @@ def _resolve(names: list[str]) -> list[Path] | None:
 def run_once(specs: list[Path], update: bool) -> int:
     from engine.authoring.fixtures import run_spec
 
-    passed = failed = skipped = 0
+    passed = failed = updated = skipped = 0
     for spec in specs:
         report = run_spec(spec, update=update)
         print("\n".join(report.lines), flush=True)
         passed += report.passed
         failed += report.failed
+        updated += report.updated
         skipped += report.skipped
     tested = len(specs) - skipped
+    cases = passed + failed + updated
     print(f"{tested} spec{'s' if tested != 1 else ''} tested ({skipped} without tests file): "
-          f"{passed + failed} cases, {passed} passed, {failed} failed" + (" (updated)" if update else ""), flush=True)
+          f"{cases} case{'s' if cases != 1 else ''}, {passed} passed, {failed} failed"
+          + (f", {updated} updated" if update else ""), flush=True)
     return 1 if failed else 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -196,14 +197,70 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 def test_watch_reruns_on_change(acme: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "engine", "test", str(acme), "--watch", "--interval", "0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def wait_for(text: str, seconds: float) -> bool:  # waits on what the process printed, not on its speed
+        until = time.monotonic() + seconds
+        while time.monotonic() < until and proc.poll() is None:
+            if any(text in line for line in lines):
+                return True
+            time.sleep(0.05)
+        return False
+
     try:
-        time.sleep(3)
+        wait_for("5 cases: 5 passed, 0 failed", 60)
         tests = acme.with_name("acme.tests.yaml")
-        tests.write_text(tests.read_text().replace("error: userId}", "error: nope}"))
-        time.sleep(3)
+        changed = tests.read_text().replace("error: userId}", "error: nope}")
+        for _ in range(30):  # written again until seen: the watcher takes its first stamps after the first run
+            tests.write_text(changed)
+            if wait_for("5 cases: 4 passed, 1 failed", 2):
+                break
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+        reader.join(timeout=10)
+    out = "".join(lines)
     assert "5 cases: 5 passed, 0 failed" in out
     assert f"--- {acme.with_name('acme.tests.yaml')} changed; rerunning" in out
     assert "5 cases: 4 passed, 1 failed" in out
+
+
+def test_update_keeps_comments_on_the_lines_it_rewrites(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tests = acme.with_name("acme.tests.yaml")
+    original = tests.read_text()
+    tests.write_text(original.replace("body: {user: user-1, name: Signed Up", "body: {user: user-9, name: Signed Up")
+                     .replace("error: userId}", "error: nope}"))
+    code, out = run_test(capsys, str(acme), "--update")
+    assert code == 0
+    assert "  UPDATED a track event becomes one POST\n" in out and "  UPDATED an event without a user id is invalid\n" in out
+    text = tests.read_text()
+    for comment in ("# every request sent, in order", "# only the headers listed are compared",
+                    "# a verdict and a substring of its error", "# reuse with *settings below"):
+        assert comment in text
+    assert "body: {user: user-1, name: Signed Up, source: acme}" in text
+    assert run_test(capsys, str(acme))[0] == 0
+
+
+def test_unused_mock_fails_the_case_and_is_not_updated(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tests = acme.with_name("acme.tests.yaml")
+    moved = tests.read_text().replace('url: "https://example.com/api/v1/events", status: 401',
+                                      'url: "https://example.com/api/v2/events", status: 401')
+    tests.write_text(moved)
+    expected = ("  FAIL a refused key fails with the spec's hint: mock responses[0] (POST https://example.com/api/v2/events)"
+                " matched no request (fix its method or url; --update does not rewrite this case)\n")
+    code, out = run_test(capsys, str(acme))
+    assert code == 1 and expected in out
+    code, out = run_test(capsys, str(acme), "--update")
+    assert code == 1 and expected in out
+    assert tests.read_text() == moved  # the expected failure was not turned into an expected delivery
+
+
+def test_update_summary_counts_every_case(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tests = acme.with_name("acme.tests.yaml")
+    tests.write_text(tests.read_text().replace("error: userId}", "error: nope}"))
+    code, out = run_test(capsys, str(acme), "--update")
+    assert code == 0
+    assert "  5 cases: 4 passed, 0 failed, 1 updated\n" in out
+    assert out.endswith("1 spec tested (0 without tests file): 5 cases, 4 passed, 0 failed, 1 updated\n")
