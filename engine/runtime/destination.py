@@ -208,6 +208,13 @@ class Destination:
         if action not in self.actions:
             raise KeyError(f"no action '{action}' in {self.slug}; actions: {', '.join(self.actions)}")
         act = self.actions[action]
+        unknown = [str(key) for key in (mapping or {}) if key not in act.fields]
+        if unknown:
+            from engine.spec.schema import suggest
+
+            names = ", ".join(f"'{key}'{suggest(key, list(act.fields))}" for key in unknown)
+            raise KeyError(f"mapping: no field {names} in action '{action}' of {self.slug}; "
+                           f"fields: {', '.join(act.fields) or 'none'}")
         return [Subscription(None, act, act.mapping_with(mapping))]
 
     def matching(self, event: dict[str, Any], subs: list[Subscription]) -> Iterator[Subscription]:

@@ -264,3 +264,13 @@ def test_update_summary_counts_every_case(acme: Path, capsys: pytest.CaptureFixt
     assert code == 0
     assert "  5 cases: 4 passed, 0 failed, 1 updated\n" in out
     assert out.endswith("1 spec tested (0 without tests file): 5 cases, 4 passed, 0 failed, 1 updated\n")
+
+
+def test_unknown_mapping_field_fails_the_case_with_a_suggestion(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tests = acme.with_name("acme.tests.yaml")
+    tests.write_text(tests.read_text().replace('mapping: {eventName: {"@template": "Renamed"}}',
+                                               'mapping: {eventNam: {"@template": "Renamed"}}'))
+    code, out = run_test(capsys, str(acme))
+    assert code == 1
+    assert ("  FAIL an action run directly, with a mapping override: mapping: no field 'eventNam' "
+            "(did you mean 'eventName'?) in action 'trackEvent' of acme; fields: userId, eventName\n") in out

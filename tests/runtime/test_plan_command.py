@@ -93,6 +93,8 @@ def test_action_with_mapping_override_ignores_triggers(capsys, tmp_path) -> None
     (["--mapping", "{}"], "--mapping needs --action"),
     (["--action", "nope"], "no action 'nope' in usermotion"),
     (["--action", "track", "--mapping", '{"eventName": {"@path": 5}}'], "/eventName/@path should be a string"),
+    (["--action", "track", "--mapping", '{"eventNme": "x"}'],
+     "mapping: no field 'eventNme' (did you mean 'eventName'?) in action 'track' of usermotion; fields: "),
     (["--settings", "{bad"], "--settings: invalid JSON"),
     (["--settings", '{"apiKey": "k", "typo": 1}'], "unknown setting 'typo'"),
 ])
