@@ -11,7 +11,7 @@ from pathlib import Path
 SLUG = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 SPEC = """\
-# yaml-language-server: $schema=../schemas/destination.schema.json
+# yaml-language-server: $schema={schema}
 # {title}: written by `engine new {slug}`. The format is described in docs/spec-format.md.
 # Check it with `engine validate specs/{slug}.yaml`, run its cases with `engine test {slug}`,
 # see its catalog page with `engine docs {slug}`.
@@ -118,7 +118,9 @@ def title_for(slug: str) -> str:
 
 
 def scaffold(slug: str, folder: str | Path = "specs") -> list[Path]:
-    """Write `<folder>/<slug>.yaml` and `<folder>/<slug>.tests.yaml`; return their paths.
+    """Write `<folder>/<slug>.yaml` and `<folder>/<slug>.tests.yaml`; return their paths. The spec's schema
+    line points at `../schemas/destination.schema.json` when it exists (this repository's layout), else at
+    a copy of the installed schema written beside it (its path is returned too).
 
     Raises ValueError for a bad name and FileExistsError when either file exists (nothing is written).
     """
@@ -131,6 +133,16 @@ def scaffold(slug: str, folder: str | Path = "specs") -> list[Path]:
         raise FileExistsError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; not overwriting")
     folder.mkdir(parents=True, exist_ok=True)
     title = title_for(slug)
-    spec.write_text(SPEC.format(slug=slug, title=title), encoding="utf-8")
+    written = []
+    schema = "../schemas/destination.schema.json"
+    if not (folder / schema).is_file():
+        # outside this repository's layout: the installed schema, written beside the spec (`engine schema`)
+        from engine.spec.schema import schema_path
+
+        schema = "destination.schema.json"
+        if not (folder / schema).exists():
+            (folder / schema).write_text(schema_path().read_text(encoding="utf-8"), encoding="utf-8")
+            written.append(folder / schema)
+    spec.write_text(SPEC.format(slug=slug, title=title, schema=schema), encoding="utf-8")
     tests.write_text(TESTS.format(slug=slug, title=title), encoding="utf-8")
-    return [spec, tests]
+    return [spec, tests, *written]
