@@ -7,6 +7,7 @@ its default trigger and a Field | Description | Required | Type table.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,30 @@ def field_type(spec: dict[str, Any]) -> str:
     return f"{kind}[]" if spec.get("multiple") else kind
 
 
-def _yes(flag: Any) -> str:
+def _yes(flag: Any, fields: dict[str, Any] | None = None) -> str:
+    """The Required cell: Yes/No, or when a conditional requirement applies (`required: {conditions}`)."""
+    if isinstance(flag, dict):
+        fields = fields or {}
+        parts = []
+        for cond in flag.get("conditions") or []:
+            other = fields.get(cond.get("field_key"), {})
+            label = other.get("label", cond.get("field_key")) if isinstance(other, dict) else cond.get("field_key")
+            negated = cond.get("operator") == "is_not"
+            if "value" not in cond or cond.get("value") is None:
+                parts.append(f"{label} is {'given' if negated else 'missing'}")
+            else:
+                parts.append(f"{label} is {'not ' if negated else ''}{json.dumps(cond['value'])}")
+        joined = " or " if flag.get("match") == "any" else " and "
+        return f"Only when {joined.join(parts)}" if parts else "No"
     return "Yes" if flag else "No"
+
+
+def _with_default(description: Any, setting: dict[str, Any]) -> str:
+    text = " ".join(str(description or "").split())
+    if "default" not in setting:
+        return text
+    shown = setting["default"] if isinstance(setting["default"], str) else json.dumps(setting["default"])
+    return f"{text} Default: `{shown}`.".strip()
 
 
 def _anchor(title: str) -> str:
@@ -84,7 +107,7 @@ def render_page(data: dict[str, Any]) -> str:
     out += ["## Destination Settings", ""]
     if settings:
         out += _table(["Field", "Description", "Required", "Type"],
-                      [[s.get("label", key), s.get("description", ""), _yes(s.get("required")),
+                      [[s.get("label", key), _with_default(s.get("description", ""), s), _yes(s.get("required")),
                         str(s.get("type", "string"))] for key, s in settings.items()])
     else:
         out.append(f"{name} has no settings.")
@@ -116,7 +139,7 @@ def render_page(data: dict[str, Any]) -> str:
         fields: dict[str, Any] = action.get("fields") or {}
         if fields:
             out += _table(["Field", "Description", "Required", "Type"],
-                          [[f.get("label", key), f.get("description", ""), _yes(f.get("required")), field_type(f)]
+                          [[f.get("label", key), f.get("description", ""), _yes(f.get("required"), fields), field_type(f)]
                            for key, f in fields.items()])
         else:
             out.append("This action has no fields.")

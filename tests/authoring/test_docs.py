@@ -179,3 +179,14 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["docs"]) == 2
     assert main(["docs", "--all"]) == 2
     assert main(["docs", "no-such-destination"]) == 2
+
+
+def test_conditional_requirement_and_setting_defaults_are_shown() -> None:
+    from engine.authoring.docs import page_for
+
+    usercom = tables(page_for(ROOT / "specs" / "usercom.yaml"))
+    identify = next(rows for heading, rows in usercom.items() if heading.startswith("Identify"))
+    assert ("User ID", "Only when Anonymous ID is missing") in columns(identify, "Field", "Required")
+    userpilot = tables(page_for(ROOT / "specs" / "userpilot.yaml"))
+    [endpoint] = [row for row in columns(userpilot["Destination Settings"], "Field", "Description") if row[0] == "API Endpoint"]
+    assert endpoint[1].endswith("Default: `https://analytex.userpilot.io/`.")
