@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("engine")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        installed = "unknown"
+    parser.add_argument("--version", action="version", version=f"engine {installed}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(engine.commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

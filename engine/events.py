@@ -41,7 +41,7 @@ def _items(values: Any, where: str) -> Iterator[InputItem]:
         if isinstance(value, dict):
             yield InputItem(i, value)
         else:
-            yield InputItem(i, error=f"{where} item {i}: expected a JSON object, found {type(value).__name__}")
+            yield InputItem(i, error=f"{where} item {i}: expected a JSON object, found {describe_json(value)}")
 
 
 def read_events(stream: IO[bytes]) -> Iterator[InputItem]:
@@ -78,7 +78,7 @@ def read_events(stream: IO[bytes]) -> Iterator[InputItem]:
     if isinstance(value, dict):
         yield InputItem(1, value)
     else:
-        yield InputItem(1, error=f"line 1: expected a JSON object, found {type(value).__name__}")
+        yield InputItem(1, error=f"line 1: expected a JSON object, found {describe_json(value)}")
     yield from _lines(stream, 2)
 
 
@@ -99,7 +99,22 @@ def _lines(lines: Any, start: int) -> Iterator[InputItem]:
             else:
                 yield InputItem(number, value)
         else:
-            yield InputItem(number, error=f"line {number}: expected a JSON object, found {type(value).__name__}")
+            yield InputItem(number, error=f"line {number}: expected a JSON object, found {describe_json(value)}")
+
+
+def describe_json(value: Any) -> str:
+    """A JSON value's kind as a sentence says it: "a list", "a string", "null"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 def parse_json_arg(text: str | None, what: str) -> Any:
@@ -114,4 +129,6 @@ def parse_json_arg(text: str | None, what: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
+        if not text.lstrip().startswith(("{", "[", '"')) and (text.endswith((".json", ".jsonl")) or Path(text).is_file()):
+            raise ValueError(f"{what}: '{text}' is not JSON text; to read the file, write @{text}") from None
         raise ValueError(f"{what}: invalid JSON: {exc}") from None

@@ -151,7 +151,7 @@ class InvalidSpec(Exception):
     """The spec has errors; `diagnostics` lists them (each prints as FILE:LINE:COL: ...)."""
 
     def __init__(self, path: Path, diagnostics: list[Any]) -> None:
-        super().__init__(f"{path}: the spec is invalid ({len(diagnostics)} problems)")
+        super().__init__(f"{path}: the spec is invalid ({len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''})")
         self.diagnostics = diagnostics
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.events import describe_json
+
 CASE_KEYS = {"name", "event", "settings", "preset", "action", "mapping", "responses", "expect"}
 EXPECT_KEYS = {"requests", "status", "error"}
 REQUEST_KEYS = {"method", "url", "headers", "body"}
@@ -85,7 +87,7 @@ def load_cases(path: Path) -> Any:
     if doc is None:
         return []
     if not isinstance(doc, list):
-        raise FixtureError(f"{path}: expected a list of cases, found a {type(doc).__name__}")
+        raise FixtureError(f"{path}: expected a list of cases, found {describe_json(doc)}")
     names: set[str] = set()
     for index, case in enumerate(doc):
         where = f"{path}: case {index + 1}"
@@ -410,7 +412,7 @@ def run_spec(spec: Path, *, update: bool = False) -> SpecReport:
         dest = load_destination(spec)
     except SpecError as exc:
         report.lines += [f"  {d}" for d in exc.diagnostics]
-        report.lines.append(f"  the spec is invalid ({len(exc.diagnostics)} problems); fix it first (engine validate)")
+        report.lines.append(f"  the spec is invalid ({len(exc.diagnostics)} problem{'s' if len(exc.diagnostics) != 1 else ''}); fix it first (engine validate)")
         report.failed += 1
         return report
     try:

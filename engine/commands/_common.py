@@ -97,7 +97,7 @@ def load_dest(args: argparse.Namespace) -> Destination | int:
     except SpecError as exc:
         for diag in exc.diagnostics:
             print(diag, file=sys.stderr)
-        print_error(f"{args.dest}: the spec is invalid ({len(exc.diagnostics)} problems); fix it first (engine validate)")
+        print_error(f"{args.dest}: the spec is invalid ({len(exc.diagnostics)} problem{'s' if len(exc.diagnostics) != 1 else ''}); fix it first (engine validate)")
         return 2
 
 

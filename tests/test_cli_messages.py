@@ -1,0 +1,47 @@
+"""Small things a person notices: `engine --version`, `--settings FILE` without `@`, counted nouns and
+kinds of values said as words."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"engine {version('engine')}\n"
+
+
+def test_settings_file_without_at_suggests_at(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = tmp_path / "up.json"
+    settings.write_text('{"apiKey": "k"}')
+    events = tmp_path / "in.jsonl"
+    events.write_text('{"type": "track", "event": "x", "userId": "u"}\n')
+    assert main(["plan", "usermotion", "--settings", str(settings), str(events)]) == 2
+    assert f"--settings: '{settings}' is not JSON text; to read the file, write @{settings}" in capsys.readouterr().err
+    assert main(["plan", "usermotion", "--settings", "nope.json", str(events)]) == 2
+    assert "to read the file, write @nope.json" in capsys.readouterr().err
+
+
+def test_one_problem_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec_version: 1\nname: X\nslug: x\nactions: {}\n")
+    assert main(["plan", str(bad), str(tmp_path / "none.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "the spec is invalid (1 problem);" in err and "1 problems" not in err
+
+
+def test_kinds_of_values_are_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "in.json"
+    events.write_text(json.dumps([["a"], "b"]))
+    main(["plan", "usermotion", str(events)])
+    out = capsys.readouterr().out
+    assert "expected a JSON object, found a list" in out and "found a string" in out
+    assert "found list" not in out and "found str" not in out
