@@ -45,3 +45,19 @@ def test_kinds_of_values_are_words(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "expected a JSON object, found a list" in out and "found a string" in out
     assert "found list" not in out and "found str" not in out
+
+
+def test_serve_on_a_busy_port_suggests_port(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        code = main(["serve", "--config", str(root / "examples" / "engine.yaml"), "--host", "127.0.0.1",
+                     "--port", str(port)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"engine serve: cannot listen on 127.0.0.1:{port}: Address already in use; another process uses port " \
+           f"{port}: stop it, or give another with --port (0 picks a free one)" in err

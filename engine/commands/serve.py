@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import socket
 import sys
 
@@ -85,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
         sock.bind((args.host, args.port))
         sock.listen(2048)  # connections made after the 'listening' line wait in the backlog until uvicorn runs
     except OSError as exc:
-        print(f"engine serve: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = f"; another process uses port {args.port}: stop it, or give another with --port (0 picks a free one)"
+        print(f"engine serve: cannot listen on {args.host}:{args.port}: {exc.strerror}{hint}", file=sys.stderr)
         return 2
     queue = config.queue.open()
     app = build_app(config, queue, options, log=sys.stderr)
