@@ -22,12 +22,19 @@ examples:
 Input: JSON lines, a JSON array, or a Segment batch object {"batch": [...]}.
 Output: one JSON line per input event:
   {"results": [{"action", "preset", "status": "ok"|"invalid"|"error", "error", "requests": [...]}]}
+  an event that becomes no request: {"results": [], "reason": "filtered: ..."} (no trigger matched, or
+  the event's type or integrations object excludes the destination)
 Without --action the event goes through the spec's presets in order; with --action that action runs
 on its default mapping (plus --mapping overrides) regardless of triggers. Multi-step actions list the
 requests that need no earlier response and name the steps that do ("unplanned").
 Secrets (password settings) are shown as **** unless --show-secrets. Missing required settings are
 filled with placeholders such as <apiKey> so a spec can be explored without credentials.
 """
+
+
+_EMPTY = b'{"results":[]}\n'
+_UNMATCHED = b'{"results":[],"reason":"filtered: no preset\'s trigger matched the event"}\n'
+_EXCLUDED = b'{"results":[],"reason":"filtered: the event\'s type or its integrations object excludes this destination"}\n'
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
                     line = dumps({"error": item.error}, option=newline)
                 else:
                     line = line_for(item.event)
+                    if line == _EMPTY:  # no request: say why, as `engine send` does
+                        line = _UNMATCHED if dest.allows(item.event) else _EXCLUDED
                 if not batch:
                     write(line)
                     continue

@@ -234,3 +234,15 @@ def test_a_live_stream_on_stdin_gets_each_line_as_its_event_arrives() -> None:
         proc.stdin.close()
         proc.wait(timeout=20)
     assert proc.returncode == 0
+
+
+def test_an_event_without_requests_says_why(capsys, tmp_path) -> None:
+    excluded = {"type": "track", "event": "x", "userId": "u", "integrations": {"All": False}}
+    unmatched = {"type": "alias", "userId": "u", "previousId": "a"}
+    text = "\n".join(json.dumps(e) for e in (excluded, unmatched, IDENTIFY)) + "\n"
+    code, lines, _ = plan(capsys, tmp_path, ["usermotion", "--settings", UM], text)
+    assert code == 0
+    assert lines[0] == {"results": [], "reason": "filtered: the event's type or its integrations object excludes "
+                                                 "this destination"}
+    assert lines[1]["results"] == [] and lines[1]["reason"].startswith("filtered: ")
+    assert "reason" not in lines[2] and lines[2]["results"]
