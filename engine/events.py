@@ -32,6 +32,28 @@ def open_input(name: str | None) -> IO[bytes]:
     return Path(name).open("rb")
 
 
+def count_events(name: str | None) -> int | None:
+    """How many items `read_events` will give for the input file `name` (a progress bar's total); None for
+    standard input or a file that cannot be read."""
+    if name in (None, "-"):
+        return None
+    try:
+        data = Path(name).read_bytes()
+    except OSError:
+        return None
+    head = data.lstrip()[:1]
+    if head in (b"[", b"{"):
+        try:
+            values = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            values = None  # JSON lines (or broken input): counted by line below
+        else:
+            if isinstance(values, dict) and isinstance(values.get("batch"), list):
+                return len(values["batch"])
+            return len(values) if isinstance(values, list) else 1
+    return sum(1 for line in data.splitlines() if line.strip())
+
+
 def _items(values: Any, where: str) -> Iterator[InputItem]:
     if isinstance(values, dict) and isinstance(values.get("batch"), list):
         values = values["batch"]

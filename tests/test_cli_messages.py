@@ -61,3 +61,34 @@ def test_serve_on_a_busy_port_suggests_port(capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err
     assert f"engine serve: cannot listen on 127.0.0.1:{port}: Address already in use; another process uses port " \
            f"{port}: stop it, or give another with --port (0 picks a free one)" in err
+
+
+def test_event_count_of_a_file_input(tmp_path: Path) -> None:
+    from engine.events import count_events
+
+    lines = tmp_path / "a.jsonl"
+    lines.write_text('{"type": "track"}\n\n{"type": "identify"}\n{"type": "page"}\n')
+    array = tmp_path / "b.json"
+    array.write_text(json.dumps([{"type": "track"}] * 4))
+    batch = tmp_path / "c.json"
+    batch.write_text(json.dumps({"batch": [{"type": "track"}] * 5}))
+    assert [count_events(str(p)) for p in (lines, array, batch)] == [3, 4, 5]
+    assert count_events("-") is None and count_events(str(tmp_path / "missing.json")) is None
+
+
+def test_progress_bar_has_a_total_for_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    root = Path(__file__).resolve().parents[1]
+    events = tmp_path / "in.jsonl"
+    events.write_text("".join(json.dumps({"type": "track", "event": f"e{i}", "userId": "u"}) + "\n" for i in range(3)))
+    monkeypatch.chdir(tmp_path)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    main(["send", "--config", str(root / "examples" / "engine.yaml"), str(events)])
+    assert "3/3" in terminal.getvalue()

@@ -119,7 +119,7 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
     from tqdm import tqdm
 
     from engine.delivery.verdicts import Summary
-    from engine.events import open_input, read_events
+    from engine.events import count_events, open_input, read_events
     from engine.runtime.deliver import deliver_event
 
     targets = _targets(args, loaded)
@@ -133,7 +133,9 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
         loop.add_signal_handler(signal.SIGINT, stop.set)
     except (NotImplementedError, RuntimeError):
         pass
-    progress = tqdm(unit=" events", disable=args.no_progress or not sys.stderr.isatty(), file=sys.stderr)
+    shown = not args.no_progress and sys.stderr.isatty()
+    # a file's events are counted first (only when the bar is shown), so that the bar has a total and an ETA
+    progress = tqdm(unit=" events", disable=not shown, file=sys.stderr, total=count_events(args.input) if shown else None)
     unread = False
     stream = open_input(args.input)
     pending_lines: list[bytes] = []  # report lines, written in batches
