@@ -365,7 +365,8 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
         path=qpath if qpath.is_absolute() else ctx.base / qpath,
         durability=queue_raw.get("durability", "full"),
         dedup_window=float(queue_raw.get("dedup_window", 24 * 3600.0)),
-        lease_seconds=float(queue_raw.get("lease_seconds", 300.0)),
+        lease_seconds=float(queue_raw.get("lease_seconds", 30.0)),
+        max_orphaned=int(queue_raw.get("max_orphaned", 3)),
     )
     dests_raw = data.get("destinations") if isinstance(data.get("destinations"), list) else []
     _duplicates(ctx, dests_raw, "id", "destinations")

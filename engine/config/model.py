@@ -47,7 +47,8 @@ class QueueConfig:
     path: Path = Path("engine-data")
     durability: str = "full"
     dedup_window: float = 24 * 3600.0
-    lease_seconds: float = 300.0
+    lease_seconds: float = 30.0  # short: renewed while a delivery is in flight (see docs/runner.md)
+    max_orphaned: int = 3  # a job whose delivery was in flight when the process died this often is dead-lettered
 
     def open(self, **options: Any) -> JobQueue:
         """Open (creating if needed) the queue in `path`; `options` (e.g. `clock`) go to the queue."""

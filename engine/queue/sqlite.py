@@ -9,12 +9,18 @@ undo the last acks or retries, which only means a job is delivered again (at-lea
 `durability="normal"` uses NORMAL for everything: still safe against a killed process, not against
 power loss. See docs/runner.md.
 
+Ownership. The process that delivers (`engine serve`) opens the queue with `owner=True`: the
+leases of the previous owner (a process that died, or hung and was replaced) are then due at once,
+and each counts as orphaned when leased again (`Job.orphaned`). Readers (`engine dlq`) open it
+without ownership and reclaim nothing.
+
 Threads. One connection guarded by a lock; every operation is one `BEGIN IMMEDIATE` transaction,
 which also makes leasing safe between processes sharing the file (the write lock is taken first).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -38,7 +44,7 @@ from engine.queue.base import (
 )
 
 DB_NAME = "queue.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jobs.orphaned
 _CHUNK = 500  # bound for `IN (...)` lists
 _PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
 
@@ -53,7 +59,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     available_at REAL NOT NULL,
     leased_until REAL,
     due REAL NOT NULL,              -- available_at when waiting, leased_until when leased
-    last_verdict BLOB
+    last_verdict BLOB,
+    orphaned INTEGER NOT NULL DEFAULT 0  -- leases that expired (holder died or hung), counted at the next lease
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due, id);
 CREATE INDEX IF NOT EXISTS jobs_instance_due ON jobs (instance, due, id);
@@ -78,7 +85,8 @@ CREATE INDEX IF NOT EXISTS dead_time ON dead (failed_at, id);
 CREATE INDEX IF NOT EXISTS dead_instance ON dead (instance, failed_at);
 """
 
-_JOB_COLUMNS = "id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict"
+_JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
+                "orphaned")
 _DEAD_COLUMNS = "id, job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at"
 
 
@@ -96,7 +104,7 @@ class SQLiteQueue(JobQueue):
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
                  dedup_window: float = DEFAULT_DEDUP_WINDOW, durability: Literal["full", "normal"] = "full",
-                 busy_timeout: float = 30.0) -> None:
+                 busy_timeout: float = 30.0, owner: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.dir = Path(path)
@@ -119,11 +127,21 @@ class SQLiteQueue(JobQueue):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+            if "orphaned" not in columns:  # a file of schema 1
+                conn.execute("ALTER TABLE jobs ADD COLUMN orphaned INTEGER NOT NULL DEFAULT 0")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if owner:
+                self._reclaim(conn)
         self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
+
+    def _reclaim(self, conn: sqlite3.Connection) -> int:
+        """The previous owner's leases end now: due at once, each counted as orphaned when leased again."""
+        now = self.clock()
+        return conn.execute("UPDATE jobs SET due = ? WHERE leased_until IS NOT NULL AND due > ?", (now, now)).rowcount
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -205,11 +223,12 @@ class SQLiteQueue(JobQueue):
         if instance is not None:
             where, params = "instance = ? AND due <= ?", [instance, now]
         rows = conn.execute(
-            f"UPDATE jobs SET leased_until = ?, due = ? WHERE id IN "
+            f"UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE id IN "
             f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
             (until, until, *params, limit)).fetchall()
         jobs = [Job(id=r[0], instance=r[1], message_id=r[2], event=orjson.loads(r[3]), attempts=r[4],
-                    enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8])) for r in rows]
+                    enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8]),
+                    orphaned=r[9]) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 
@@ -251,6 +270,19 @@ class SQLiteQueue(JobQueue):
         with self._tx() as conn:
             return sum(conn.execute("UPDATE jobs SET leased_until = NULL, due = available_at "
                                     "WHERE id = ? AND leased_until = ?", lease).rowcount for lease in leases)
+
+    def renew(self, jobs: Iterable[Job], lease_seconds: float) -> list[Job]:
+        leases = [job for job in jobs if job.leased_until is not None]
+        if not leases:
+            return []
+        until = self.clock() + lease_seconds
+        renewed: list[Job] = []
+        with self._tx() as conn:
+            for job in leases:
+                if conn.execute("UPDATE jobs SET leased_until = ?, due = ? WHERE id = ? AND leased_until = ?",
+                                (until, until, job.id, job.leased_until)).rowcount:
+                    renewed.append(dataclasses.replace(job, leased_until=until))
+        return renewed
 
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> bool:
         """Back in the queue after `delay` seconds; False when the job no longer exists."""
