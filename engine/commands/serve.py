@@ -87,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"engine serve: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
-    queue = config.queue.open()
+    from engine.queue import QueueError
+
+    try:
+        queue = config.queue.open(owner=True)  # the OS lock: one engine serve per queue; the last one's leases end
+    except QueueError as exc:
+        sock.close()
+        print(f"engine serve: {exc}", file=sys.stderr)
+        return 2
     app = build_app(config, queue, options, log=sys.stderr)
     app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
     host, port = sock.getsockname()[:2]

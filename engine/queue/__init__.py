@@ -12,6 +12,8 @@ from engine.queue.base import (
     Event,
     Job,
     JobQueue,
+    QueueError,
+    QueueLocked,
     as_epoch,
     verdict_reason,
 )
@@ -30,6 +32,8 @@ __all__ = [
     "Event",
     "Job",
     "JobQueue",
+    "QueueError",
+    "QueueLocked",
     "SQLiteQueue",
     "as_epoch",
     "open_queue",

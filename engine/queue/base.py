@@ -20,6 +20,15 @@ TimeLike = float | int | _dt.datetime
 DEFAULT_DEDUP_WINDOW = 24 * 3600.0
 
 
+class QueueError(RuntimeError):
+    """The queue cannot be used as configured (a folder that cannot be written, a file held by another
+    process, a damaged file): its message is one sentence for the user, naming the path and what to do."""
+
+
+class QueueLocked(QueueError):
+    """Another process owns the queue (a second `engine serve` on the same path)."""
+
+
 def as_epoch(value: TimeLike | None) -> float | None:
     """Seconds since the epoch for a number or a datetime (naive datetimes are taken as UTC)."""
     if value is None:

@@ -9,8 +9,10 @@ undo the last acks or retries, which only means a job is delivered again (at-lea
 `durability="normal"` uses NORMAL for everything: still safe against a killed process, not against
 power loss. See docs/runner.md.
 
-Ownership. The process that delivers (`engine serve`) opens the queue with `owner=True`: the
-leases of the previous owner (a process that died, or hung and was replaced) are then due at once,
+Ownership. The process that delivers (`engine serve`) opens the queue with `owner=True`: it takes an
+exclusive OS lock (`flock`) on `queue.db.lock` beside the file, so a second owner is refused with
+`QueueLocked` naming the process that holds it (the kernel drops the lock when that process dies,
+however it dies), and the leases of the previous owner (a process that died, or hung and was replaced) are then due at once,
 and each counts as orphaned when leased again (`Job.orphaned`). Readers (`engine dlq`) open it
 without ownership and reclaim nothing.
 
@@ -21,6 +23,8 @@ which also makes leasing safe between processes sharing the file (the write lock
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -38,12 +42,14 @@ from engine.queue.base import (
     Event,
     Job,
     JobQueue,
+    QueueLocked,
     TimeLike,
     as_epoch,
     verdict_reason,
 )
 
 DB_NAME = "queue.db"
+LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has the queue open
 SCHEMA_VERSION = 2  # 2: jobs.orphaned
 _CHUNK = 500  # bound for `IN (...)` lists
 _PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
@@ -116,6 +122,9 @@ class SQLiteQueue(JobQueue):
         self._lock = threading.RLock()
         self._sync: str | None = None
         self._last_prune = float("-inf")
+        self._lock_fd: int | None = None
+        if owner:
+            self._take_ownership()
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             self.file, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
         conn = self._conn
@@ -137,6 +146,21 @@ class SQLiteQueue(JobQueue):
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
+
+    def _take_ownership(self) -> None:
+        path = self.dir / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise QueueLocked(f"{self.file} is in use by {who} (another engine serve holds {path}); stop it, or give "
+                              "this one another queue.path") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
 
     def _reclaim(self, conn: sqlite3.Connection) -> int:
         """The previous owner's leases end now: due at once, each counted as orphaned when leased again."""
@@ -177,6 +201,9 @@ class SQLiteQueue(JobQueue):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing the descriptor drops the flock
+                self._lock_fd = None
 
     # -- JobQueue -----------------------------------------------------------------------------
 
