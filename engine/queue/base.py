@@ -195,6 +195,13 @@ class JobQueue(ABC):
     def depth(self) -> dict[str, int]:
         """Jobs waiting or leased, per destination instance (instances with none are absent)."""
 
+    def check_writable(self) -> None:
+        """Raise `QueueError` (one sentence) when jobs cannot be written now; the default only reads."""
+        try:
+            self.depth()
+        except Exception as exc:
+            raise QueueError(f"{self!r} cannot be read: {exc}") from None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the queue must not be used afterwards."""
 

@@ -42,6 +42,7 @@ from engine.queue.base import (
     Event,
     Job,
     JobQueue,
+    QueueError,
     QueueLocked,
     TimeLike,
     as_epoch,
@@ -331,6 +332,20 @@ class SQLiteQueue(JobQueue):
                 return False
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             return True
+
+    def check_writable(self) -> None:
+        """Raise `QueueError` when a write transaction cannot be started (read-only folder or file, locked)."""
+        for path in (self.dir, self.file):
+            if path.exists() and not os.access(path, os.W_OK):
+                raise QueueError(f"{path} is not writable by this user; fix its permissions or set queue.path")
+        try:
+            with self._lock:
+                if self._conn is None:
+                    raise QueueError(f"{self.file}: the queue is closed")
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise QueueError(f"{self.file} cannot be written: {exc}") from None
 
     def depth(self) -> dict[str, int]:
         with self._read() as conn:

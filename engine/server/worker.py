@@ -36,14 +36,19 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.delivery import Deliverer, Verdict, make_transport
 from engine.delivery.verdicts import FAILED, INVALID, VerdictStatus
+from engine.queue.base import verdict_reason
 from engine.runtime.deliver import deliver_event
 from engine.server.metrics import Metrics
+from engine.server.outcomes import Outcomes
 from engine.server.sandbox import SandboxLog, SandboxTransport
 
 if TYPE_CHECKING:
     from engine.config import Config, DestinationConfig
     from engine.queue import Job, JobQueue
     from engine.secrets import Masker
+
+
+_KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"}
 
 
 @dataclass
@@ -116,8 +121,9 @@ class InstanceWorker:
     """
 
     def __init__(self, dest: DestinationConfig, queue: JobQueue, deliverer: Deliverer, metrics: Metrics,
-                 options: WorkerOptions, lease_seconds: float) -> None:
+                 options: WorkerOptions, lease_seconds: float, outcomes: Outcomes | None = None) -> None:
         self.dest = dest
+        self.outcomes = outcomes if outcomes is not None else Outcomes([dest.id], log=None)
         self.queue = queue
         self.deliverer = deliverer
         self.metrics = metrics
@@ -173,6 +179,7 @@ class InstanceWorker:
                 for job_id, counter in acks:
                     self.held.pop(job_id, None)
                     self.metrics.inc(counter, self.dest.id)
+                    self.outcomes.record(self.dest.id, _KINDS[counter])
                 poison = [job for job in jobs if job.orphaned >= self.max_orphaned]
                 for job in jobs:
                     self.held[job.id] = job
@@ -225,6 +232,7 @@ class InstanceWorker:
                 print(f"engine serve: {self.dest.id}: cannot dead-letter job {job.id}: {exc}", file=sys.stderr)
             else:
                 self.metrics.inc("jobs_failed_total", self.dest.id)
+                self.outcomes.record(self.dest.id, "dead-lettered", verdict["reason"])
             self.held.pop(job.id, None)
 
     def _start_ready(self) -> None:
@@ -302,6 +310,9 @@ class InstanceWorker:
             await asyncio.to_thread(self.queue.dead_letter, job.id, verdict or {})
         self.held.pop(job.id, None)
         self.metrics.inc(decision.counter, self.dest.id)
+        record = verdict or {}
+        self.outcomes.record(self.dest.id, "retried" if decision.action == "retry" else "dead-lettered",
+                             str(record.get("error") or verdict_reason(record)))
 
 
 def instance_deliverer(config: Config, dest: DestinationConfig, sandbox: SandboxLog, transport: str = "auto",
@@ -333,6 +344,7 @@ class Worker:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.masker = config.masker()
+        self.outcomes = Outcomes([d.id for d in config.enabled_destinations], log=log)
 
     def _deliverer(self, dest: DestinationConfig) -> Deliverer:
         return instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
@@ -342,9 +354,18 @@ class Worker:
         if self.options.max_orphaned is None:
             self.options.max_orphaned = self.config.queue.max_orphaned
         for dest in self.config.enabled_destinations:
-            worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease)
+            worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease,
+                                    self.outcomes)
             self.instances.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self.stopping), name=f"worker:{dest.id}"))
+        self._tasks.append(asyncio.create_task(self._report(), name="worker:report"))
+
+    async def _report(self) -> None:
+        """Print the grouped failure lines whose interval has passed, once a second, until stopped."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 1.0)
+            self.outcomes.flush()
 
     def notify(self) -> None:
         """New jobs were enqueued: wake idle instances."""
