@@ -62,6 +62,14 @@ def run_check(args: argparse.Namespace) -> int:
             sys.stdout.write(orjson.dumps(diag.to_json()).decode() + "\n")
         else:
             print(diag)
+    queue_problem = None
+    if config is not None:  # the queue must be reachable and writable (nothing is created to check it)
+        from engine.queue.sqlite import check_queue_path
+
+        queue_problem = check_queue_path(config.queue.path)
+        if queue_problem:
+            print(f"{path}: queue.path: {queue_problem}", file=sys.stderr)
+            return 1
     if args.format == "text":
         warnings = len(diags) - len(errors)
         if config is not None:

@@ -26,6 +26,7 @@ import dataclasses
 import fcntl
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -97,6 +98,58 @@ _JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, availab
 _DEAD_COLUMNS = "id, job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at"
 
 
+def describe_sqlite_error(file: Path, exc: BaseException) -> str:
+    """One sentence for a SQLite error met at open: damaged file, read-only or missing folder, full disk."""
+    text = str(exc)
+    lower = text.lower()
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
+            or any(word in lower for word in ("malformed", "not a database", "corrupt")):
+        return (f"{file} is damaged ({text[:200]}); stop every engine using it, move it (with its -wal and -shm "
+                "files) aside and restore a backup, or salvage what is readable with `sqlite3 queue.db .recover "
+                "| sqlite3 new.db` (see docs/runner.md)")
+    if "readonly" in lower or "read-only" in lower:
+        return f"{file} is read-only ({text}); make the file and its folder writable by this user or set queue.path"
+    if "unable to open" in lower:
+        return (f"cannot open {file} ({text}): the folder must exist and be writable by this user; fix its "
+                "permissions or set queue.path")
+    if "disk is full" in lower or "disk i/o" in lower:
+        return f"{file}: {text}; free some space on its disk (or move queue.path) and start again"
+    return f"{file}: {text}"
+
+
+def check_queue_path(path: str | Path) -> str | None:
+    """Why the queue in the data folder `path` could not be used (one sentence), or None; creates nothing:
+    a missing folder is fine when it can be created, an existing file is opened and checked."""
+    folder = Path(path)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot create the queue folder {folder}: {probe} is not a folder; set queue.path to a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        what = "the queue folder" if probe == folder else f"the queue folder {folder} cannot be created:"
+        return (f"{what} {probe} is not writable ({exc.strerror or exc}); fix its permissions or set queue.path "
+                "to a writable folder")
+    if not (folder / DB_NAME).exists():
+        return None
+    try:
+        queue = SQLiteQueue(folder, busy_timeout=2.0)
+    except QueueError as exc:
+        return str(exc)
+    try:
+        queue.check_writable()
+    except QueueError as exc:
+        return str(exc)
+    finally:
+        queue.close()
+    return None
+
+
 def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -115,7 +168,6 @@ class SQLiteQueue(JobQueue):
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.dir = Path(path)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.file = self.dir / DB_NAME
         self.clock = clock
         self.dedup_window = float(dedup_window)
@@ -124,15 +176,47 @@ class SQLiteQueue(JobQueue):
         self._sync: str | None = None
         self._last_prune = float("-inf")
         self._lock_fd: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._open(busy_timeout, owner)
+        except BaseException:
+            self.close()
+            raise
+        self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
+
+    def __repr__(self) -> str:
+        return f"SQLiteQueue({str(self.dir)!r})"
+
+    def _open(self, busy_timeout: float, owner: bool) -> None:
+        """Create the folder, take ownership, open and check the file, create or migrate the schema; every
+        failure of the environment becomes one `QueueError` sentence saying what to do."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QueueError(f"cannot create the queue folder {self.dir}: {exc.strerror or exc}; create it or set "
+                             "queue.path to a writable folder") from None
+        try:
+            self._open_file(busy_timeout, owner)
+        except QueueError:
+            raise
+        except OSError as exc:
+            raise QueueError(f"cannot open the queue in {self.dir}: {exc.strerror or exc}; the folder must be "
+                             "writable by this user (fix its permissions or set queue.path)") from None
+        except sqlite3.DatabaseError as exc:
+            raise QueueError(describe_sqlite_error(self.file, exc)) from None
+
+    def _open_file(self, busy_timeout: float, owner: bool) -> None:
         if owner:
             self._take_ownership()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.file, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        self._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
         conn = self._conn
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise RuntimeError(f"{self.file}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
+            raise QueueError(f"{self.file}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(str(p) for p in problems)[:300])
         with self._tx("FULL"):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -143,10 +227,6 @@ class SQLiteQueue(JobQueue):
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             if owner:
                 self._reclaim(conn)
-        self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
-
-    def __repr__(self) -> str:
-        return f"SQLiteQueue({str(self.dir)!r})"
 
     def _take_ownership(self) -> None:
         path = self.dir / LOCK_NAME
@@ -185,10 +265,11 @@ class SQLiteQueue(JobQueue):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite rolls back by itself on some errors (SQLITE_FULL): keep that error
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
