@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     enabled = ", ".join(app.instances) or "none"
     key = "YOUR_WRITE_KEY" if not config.sources else config.sources[0].write_key
     shown_key = key if key == "dev-write-key" else "YOUR_WRITE_KEY"  # a real write key is a secret
-    print(f"engine serve: listening on {url} (queue in {config.queue.path}; delivering to {enabled})", flush=True)
+    print(f"engine serve: listening on {url} (queue in {config.queue.describe()}; delivering to {enabled})", flush=True)
     if config.sandbox_hosts:
         print(f"engine serve: sandbox hosts (captured, answered 200): {', '.join(config.sandbox_hosts)}; "
               f"see {url}/sandbox", flush=True)

@@ -332,8 +332,17 @@ class EngineApp:
 
     # -- read-only endpoints --------------------------------------------------------------------
 
+    async def _queue_read(self, read: Callable[[], Any]) -> Any:
+        """`read()` in a thread; a queue that cannot be reached (a database gone away) is a 503, not a 500."""
+        from engine.queue import QueueError
+
+        try:
+            return await asyncio.to_thread(read)
+        except QueueError as exc:
+            raise Rejected(503, "queue_unavailable", str(exc)) from None
+
     async def _health(self, send: Send) -> None:
-        depth = await asyncio.to_thread(self.queue.depth)
+        depth = await self._queue_read(self.queue.depth)
         await self._json(send, 200, {"status": "ok", "queue_depth": sum(depth.values()),
                                      "depth": {i: depth.get(i, 0) for i in self.instances},
                                      "in_flight": self.worker.in_flight,
@@ -356,7 +365,7 @@ class EngineApp:
             dead = {i: self.queue.dlq.count(instance=i) for i in self.instances}
             return depth, dead
 
-        depth, dead = await asyncio.to_thread(read)
+        depth, dead = await self._queue_read(read)
         text = self.metrics.render({
             "queue_depth": ("Jobs waiting or leased, per destination instance.",
                             {i: depth.get(i, 0) for i in {*self.instances, *depth}}),
