@@ -250,7 +250,8 @@ class PostgresQueue(JobQueue):
     def _configure(self, conn: Any) -> None:
         if self._search_path is not None:
             conn.execute(self._search_path)
-            conn.commit()
+        conn.execute("SET synchronous_commit = off")  # bookkeeping; promises set it back to the server's own
+        conn.commit()
 
     @contextmanager
     def _tx(self, promise: bool = False) -> Iterator[Any]:
@@ -263,8 +264,8 @@ class PostgresQueue(JobQueue):
         try:
             with self._pool.connection() as conn:
                 with conn.transaction():
-                    if not promise or self.durability == "normal":
-                        conn.execute("SET LOCAL synchronous_commit = off")
+                    if promise and self.durability == "full":
+                        conn.execute("SET LOCAL synchronous_commit TO DEFAULT")  # the server's (on, or a standby's)
                     yield conn
         except PoolTimeout as exc:
             raise self._unavailable(exc) from None
