@@ -92,3 +92,39 @@ def test_queue_migrate_command_and_masked_output(pg_schema, tmp_path: Path) -> N
     for result in (first, again, check, serve):
         assert "pw-never-shown" not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_engine_dlq_reads_the_shared_queue(pg_schema, tmp_path: Path) -> None:
+    dsn, schema = pg_schema
+    with PostgresQueue(dsn, schema=schema, maintenance=False) as node:  # a node dead-letters two jobs
+        node.enqueue([{"messageId": "m1", "type": "track", "event": "A", "userId": "u"},
+                      {"messageId": "m2", "type": "track", "event": "B", "userId": "u"}], ["um"])
+        for job in node.lease(10, 30):
+            node.dead_letter(job.id, {"status": "failed", "reason": f"HTTP 40{job.message_id[-1]}"})
+    config = tmp_path / "engine.yaml"
+    config.write_text("sources: [{name: web, write_key: wk-12345678}]\n"
+                      "destinations: [{id: um, spec: usermotion, settings: {apiKey: k-1234567}}]\n"
+                      "routes: {api.usermotion.com: sandbox}\n"
+                      f"queue: {{kind: postgres, dsn: '{dsn}', schema: {schema}}}\n")
+    run = [sys.executable, "-m", "engine", "dlq"]
+    listed = subprocess.run([*run, "list", "--config", str(config), "--reason", "http 402", "--format", "json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.count('"message_id":"m2"') for line in listed.stdout.splitlines()] == [1]
+    replay = subprocess.run([*run, "replay", "--config", str(config), "--instance", "um"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0 and "replayed 2 dead letters" in replay.stderr
+    with PostgresQueue(dsn, schema=schema, maintenance=False) as other:
+        assert other.depth() == {"um": 2} and other.dlq.count() == 0
+
+
+def test_only_promises_wait_for_the_server_flush(pg_schema) -> None:
+    dsn, schema = pg_schema
+    with PostgresQueue(dsn, schema=schema, maintenance=False) as q:
+        with q._tx() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        with q._tx(promise=True) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    with PostgresQueue(dsn, schema=schema, maintenance=False, durability="normal") as q:
+        with q._tx(promise=True) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
