@@ -13,6 +13,10 @@ Rows, at each concurrency, all against the same sink in the same run:
                             `cpu µs/ev`: the server process's CPU time (user + system) per event meanwhile,
                             steadier than events/s when other work shares the machine; p50/p99: end to end, from
                             the POST of a track event (stamped in its context) to its request reaching the sink
+  engine serve, postgres    the same with `queue: {kind: postgres}` (--queue-dsn, default $ENGINE_BENCH_POSTGRES_DSN or
+                            the local test server; a fresh schema per row, dropped after): one node; with
+                            `2 nodes`, two `engine serve` processes on the same queue, the POSTs split between them
+                            (CPU is the sum of both)
   ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
                             (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
@@ -50,7 +54,8 @@ from bench.plan import SETTINGS, cpu_model  # noqa: E402
 
 SLUG, HOST = "usermotion", "api.usermotion.com"
 WRITE_KEY = "bench-write-key"
-ROWS = ("send", "serve", "library", "httpx", "httpx-aiohttp", "aiohttp")
+ROWS = ("send", "serve", "serve-pg", "serve-pg2", "library", "httpx", "httpx-aiohttp", "aiohttp")
+PG_DSN = os.environ.get("ENGINE_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def start_sink() -> tuple[subprocess.Popen[bytes], int]:
@@ -102,12 +107,12 @@ def serve_events(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], in
     return kept, requests
 
 
-def serve_config(folder: Path, port: int, conc: int) -> Path:
+def serve_config(folder: Path, port: int, conc: int, queue: str = "{path: data, durability: full}") -> Path:
     text = (f"sources: [{{name: bench, write_key: {WRITE_KEY}}}]\n"
             "destinations:\n"
             f"  - {{id: um, spec: {SLUG}, settings: {orjson.dumps(SETTINGS[SLUG]).decode()}}}\n"
             f"routes:\n  {HOST}: http://127.0.0.1:{port}\n"
-            "queue: {path: data, durability: full}\n"
+            f"queue: {queue}\n"
             "retry: {attempts: 2, base: 0.5, cap: 5, deadline: 30}\n"
             f"concurrency: {conc}\n")
     path = folder / "engine.yaml"
@@ -135,8 +140,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], expected: int,
-                       batch: int, posters: int, timeout: float, pid: int) -> tuple[float, float, float, list[float]]:
+async def _drive_serve(base_urls: list[str], port: int, events: list[dict[str, Any]], expected: int,
+                       batch: int, posters: int, timeout: float, pids: list[int]) -> tuple[float, float, float, list[float]]:
     import aiohttp
 
     chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
@@ -147,7 +152,8 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
         await _sink_latencies(session, port)  # forget earlier rows' latencies
         it = iter(chunks)
 
-        async def poster() -> None:
+        async def poster(k: int) -> None:
+            base_url = base_urls[k % len(base_urls)]  # posters split between the nodes
             for chunk in it:
                 # track events carry their POST time in their context, which UserMotion passes on: the sink
                 # times each one from here to its arrival (end-to-end latency through the queue)
@@ -159,14 +165,14 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
                     if r.status != 200:
                         raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
 
-        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-        await asyncio.gather(*(poster() for _ in range(posters)))
+        cpu0, t0 = sum(cpu_seconds(pid) for pid in pids), time.perf_counter()
+        await asyncio.gather(*(poster(k) for k in range(posters)))
         accepted = time.perf_counter() - t0
         while (got := await _sink_count(session, port) - start) < expected:
             if time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"engine serve delivered {got} of {expected} requests in {timeout:g} s")
             await asyncio.sleep(0.005)
-        delivered, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+        delivered, cpu = time.perf_counter() - t0, sum(cpu_seconds(pid) for pid in pids) - cpu0
         if got > expected:
             print(f"  (engine serve: the sink received {got} requests, {expected} expected)", file=sys.stderr)
         latencies = [ms / 1000.0 for ms in await _sink_latencies(session, port)]  # seconds, as the other rows
@@ -174,34 +180,53 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
 
 
 def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
-                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float, float, list[float]]:
+                 batch: int = 100, posters: int = 4, timeout: float = 300.0, dsn: str | None = None,
+                 nodes: int = 1) -> tuple[float, float, float, list[float]]:
     """(seconds until all delivered, seconds until all accepted, both from the first POST; CPU seconds the
-    server process used meanwhile; seconds from POST to arrival at the sink of each track event)."""
+    server processes used meanwhile; seconds from POST to arrival at the sink of each track event). With
+    `dsn`, the nodes share a PostgreSQL queue in a fresh schema (dropped afterwards)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(serve_config(folder, port, conc)),
-                             "--port", "0", "--quiet-sandbox"],
-                            cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.PIPE, stderr=open(folder / "serve.err", "wb"), text=True)  # noqa: SIM115
+    schema = f"bench_{os.getpid()}_{time.monotonic_ns()}"
+    queue = "{path: data, durability: full}" if dsn is None else \
+        f"{{kind: postgres, dsn: '{dsn}', schema: {schema}, durability: full}}"
+    config = serve_config(folder, port, conc, queue)
+    procs: list[subprocess.Popen[str]] = []
     try:
-        assert proc.stdout is not None
-        base_url = None
-        for line in proc.stdout:
-            match = re.search(r"listening on (http://\S+)", line)
-            if match:
-                base_url = match.group(1)
-                break
-        if base_url is None:
-            raise RuntimeError(f"engine serve did not start in {root}: {(folder / 'serve.err').read_text()[-2000:]}")
-        threading_drain(proc.stdout)
-        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout, proc.pid))
+        base_urls = []
+        for k in range(nodes):
+            proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(config),
+                                     "--port", "0", "--quiet-sandbox"],
+                                    cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
+                                    stdout=subprocess.PIPE, stderr=open(folder / f"serve{k}.err", "wb"),  # noqa: SIM115
+                                    text=True)
+            procs.append(proc)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                match = re.search(r"listening on (http://\S+)", line)
+                if match:
+                    base_urls.append(match.group(1))
+                    break
+            else:
+                raise RuntimeError(f"engine serve did not start in {root}: "
+                                   f"{(folder / f'serve{k}.err').read_text()[-2000:]}")
+            threading_drain(proc.stdout)
+        return asyncio.run(_drive_serve(base_urls, port, events, expected, batch, posters, timeout,
+                                        [p.pid for p in procs]))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
+        if dsn is not None:
+            import psycopg
+
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def threading_drain(stream: Any) -> None:
@@ -315,6 +340,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--baseline", metavar="DIR", type=Path,
                     help="also time `engine send` and `engine serve` from this checkout (before/after in one run)")
+    ap.add_argument("--queue-dsn", default=PG_DSN, metavar="DSN",
+                    help="PostgreSQL for the serve-pg rows (default $ENGINE_BENCH_POSTGRES_DSN or the local test server)")
     ap.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW",
                     help=f"rows to run (default all: {' '.join(ROWS)})")
     args = ap.parse_args()
@@ -338,14 +365,14 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; sink on 127.0.0.1:{port}; "
           f"{n:,} events -> {len(bodies):,} requests ({SLUG}); engine serve: {len(accepted_events):,} events "
           f"-> {serve_requests:,} requests")
-    print(f"{'client':<26} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11} "
+    print(f"{'client':<32} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11} "
           f"{'cpu µs/ev':>10}")
     per_req = len(bodies) / n
 
     def line(name: str, conc: int, ev: str, req: float, lat: list[float] | None = None, extra: str = "") -> None:
         p50 = f"{pct(lat, .5) / 1000:>7.2f}" if lat else f"{'':>7}"
         p99 = f"{pct(lat, .99) / 1000:>7.2f}" if lat else f"{'':>7}"
-        print(f"{name:<26} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
+        print(f"{name:<32} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
 
     roots = [("", ROOT)] + ([(", baseline", args.baseline.resolve())] if args.baseline else [])
     try:
@@ -360,6 +387,14 @@ def main() -> None:
                     secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root)
                     m = len(accepted_events)
                     line(f"engine serve{suffix or ' (subprocess)'}", conc, f"{m / secs:,.0f}", serve_requests / secs,
+                         lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
+            for row, name, nodes in (("serve-pg", "engine serve, postgres", 1),
+                                     ("serve-pg2", "engine serve, postgres, 2 nodes", 2)):
+                if row in rows:
+                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc,
+                                                          dsn=args.queue_dsn, nodes=nodes)
+                    m = len(accepted_events)
+                    line(name, conc, f"{m / secs:,.0f}", serve_requests / secs,
                          lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
             if "library" in rows:
                 secs, lat = asyncio.run(engine_library(events, port, conc))

@@ -13,3 +13,14 @@ if str(TESTS) not in sys.path:
 
 settings.register_profile("engine", deadline=None)
 settings.load_profile("engine")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def pg_schema():
+    """(dsn, schema) of a fresh PostgreSQL schema for this test, dropped afterwards (see postgres_helpers)."""
+    from postgres_helpers import fresh_schema
+
+    with fresh_schema() as found:
+        yield found

@@ -62,6 +62,20 @@ def run_check(args: argparse.Namespace) -> int:
             sys.stdout.write(orjson.dumps(diag.to_json()).decode() + "\n")
         else:
             print(diag)
+    queue_problem = None
+    if config is not None:  # the queue must be reachable and writable (nothing is created to check it)
+        from engine.queue.sqlite import check_queue_path
+
+        if config.queue.kind == "postgres":
+            from engine.queue.postgres import check_postgres
+
+            queue_problem = check_postgres(config.queue.dsn or "", config.queue.schema)
+        else:
+            queue_problem = check_queue_path(config.queue.path)
+        if queue_problem:
+            key = "queue.dsn" if config.queue.kind == "postgres" else "queue.path"
+            print(f"{path}: {key}: {queue_problem}", file=sys.stderr)
+            return 1
     if args.format == "text":
         warnings = len(diags) - len(errors)
         if config is not None:
@@ -69,7 +83,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"{path}: ok: {len(config.sources)} source{'s' if len(config.sources) != 1 else ''}, "
                   f"{len(config.destinations)} destination instance{'s' if len(config.destinations) != 1 else ''} "
                   f"({enabled} enabled), {len(config.routes)} route{'s' if len(config.routes) != 1 else ''}, "
-                  f"queue in {config.queue.path}"
+                  f"queue in {config.queue.describe()}"
                   + (f"; {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""), file=sys.stderr)
         else:
             print(f"{path}: invalid: {len(errors)} error{'s' if len(errors) != 1 else ''}"

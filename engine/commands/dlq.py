@@ -89,10 +89,16 @@ def _open(args: argparse.Namespace) -> Any:
     config = load_config_for_command(args.config)
     if isinstance(config, int):
         return config
-    if not (config.queue.path / "queue.db").exists():
+    if config.queue.kind == "sqlite" and not (config.queue.path / "queue.db").exists():
         print_error(f"no queue in {config.queue.path} yet (engine serve creates it)")
         return 2
-    return config.queue.open()
+    from engine.queue import QueueError
+
+    try:
+        return config.queue.open(maintenance=False) if config.queue.kind == "postgres" else config.queue.open()
+    except QueueError as exc:
+        print_error(str(exc))
+        return 2
 
 
 def _filter_values(args: argparse.Namespace) -> dict[str, Any] | int:

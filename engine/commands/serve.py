@@ -91,7 +91,14 @@ def run(args: argparse.Namespace) -> int:
             hint = f"; another process uses port {args.port}: stop it, or give another with --port (0 picks a free one)"
         print(f"engine serve: cannot listen on {args.host}:{args.port}: {exc.strerror}{hint}", file=sys.stderr)
         return 2
-    queue = config.queue.open()
+    from engine.queue import QueueError
+
+    try:
+        queue = config.queue.open(owner=True)  # the OS lock: one engine serve per queue; the last one's leases end
+    except QueueError as exc:
+        sock.close()
+        print(f"engine serve: {exc}", file=sys.stderr)
+        return 2
     app = build_app(config, queue, options, log=sys.stderr)
     app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
     host, port = sock.getsockname()[:2]
@@ -99,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     enabled = ", ".join(app.instances) or "none"
     key = "YOUR_WRITE_KEY" if not config.sources else config.sources[0].write_key
     shown_key = key if key == "dev-write-key" else "YOUR_WRITE_KEY"  # a real write key is a secret
-    print(f"engine serve: listening on {url} (queue in {config.queue.path}; delivering to {enabled})", flush=True)
+    print(f"engine serve: listening on {url} (queue in {config.queue.describe()}; delivering to {enabled})", flush=True)
     if config.sandbox_hosts:
         print(f"engine serve: sandbox hosts (captured, answered 200): {', '.join(config.sandbox_hosts)}; "
               f"see {url}/sandbox", flush=True)

@@ -360,12 +360,22 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
     retry = _retry(data.get("retry"), RetryConfig())
     concurrency = data.get("concurrency") if isinstance(data.get("concurrency"), int) else 16
     queue_raw = data.get("queue") if isinstance(data.get("queue"), dict) else {}
+    if isinstance(queue_raw.get("dsn"), str):
+        from engine.queue.postgres import dsn_password
+
+        password = dsn_password(queue_raw["dsn"])
+        if password:
+            ctx.secrets.add(password)
     qpath = Path(queue_raw["path"] if isinstance(queue_raw.get("path"), str) else "engine-data")
     queue = QueueConfig(
         path=qpath if qpath.is_absolute() else ctx.base / qpath,
         durability=queue_raw.get("durability", "full"),
         dedup_window=float(queue_raw.get("dedup_window", 24 * 3600.0)),
-        lease_seconds=float(queue_raw.get("lease_seconds", 300.0)),
+        lease_seconds=float(queue_raw.get("lease_seconds", 30.0)),
+        max_orphaned=int(queue_raw.get("max_orphaned", 3)),
+        kind=queue_raw.get("kind", "sqlite"),
+        dsn=queue_raw.get("dsn") if isinstance(queue_raw.get("dsn"), str) else None,
+        schema=queue_raw.get("schema") if isinstance(queue_raw.get("schema"), str) else None,
     )
     dests_raw = data.get("destinations") if isinstance(data.get("destinations"), list) else []
     _duplicates(ctx, dests_raw, "id", "destinations")

@@ -47,13 +47,31 @@ class QueueConfig:
     path: Path = Path("engine-data")
     durability: str = "full"
     dedup_window: float = 24 * 3600.0
-    lease_seconds: float = 300.0
+    lease_seconds: float = 30.0  # short: renewed while a delivery is in flight (see docs/runner.md)
+    max_orphaned: int = 3  # a job whose delivery was in flight when the process died this often is dead-lettered
+    kind: str = "sqlite"  # sqlite (embedded, one machine) | postgres (shared by several nodes)
+    dsn: str | None = field(default=None, repr=False)  # postgres: may hold a password, never printed
+    schema: str | None = None  # postgres: the schema holding the tables (default: the DSN's search_path)
 
     def open(self, **options: Any) -> JobQueue:
-        """Open (creating if needed) the queue in `path`; `options` (e.g. `clock`) go to the queue."""
+        """Open (creating if needed) the queue the config names; `options` (e.g. `clock`) go to the queue."""
         from engine.queue import open_queue
 
+        if self.kind == "postgres":
+            options.pop("owner", None)
+            if self.schema is not None:
+                options.setdefault("schema", self.schema)
+            return open_queue(kind="postgres", dsn=self.dsn, durability=self.durability,
+                              dedup_window=self.dedup_window, **options)
         return open_queue(self.path, durability=self.durability, dedup_window=self.dedup_window, **options)
+
+    def describe(self) -> str:
+        """Where the queue is, for messages: the data folder, or the DSN without its password."""
+        if self.kind == "postgres":
+            from engine.queue.postgres import mask_dsn
+
+            return f"PostgreSQL at {mask_dsn(self.dsn or '')}" + (f" (schema {self.schema})" if self.schema else "")
+        return str(self.path)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,15 @@ TimeLike = float | int | _dt.datetime
 DEFAULT_DEDUP_WINDOW = 24 * 3600.0
 
 
+class QueueError(RuntimeError):
+    """The queue cannot be used as configured (a folder that cannot be written, a file held by another
+    process, a damaged file): its message is one sentence for the user, naming the path and what to do."""
+
+
+class QueueLocked(QueueError):
+    """Another process owns the queue (a second `engine serve` on the same path)."""
+
+
 def as_epoch(value: TimeLike | None) -> float | None:
     """Seconds since the epoch for a number or a datetime (naive datetimes are taken as UTC)."""
     if value is None:
@@ -44,6 +53,7 @@ class Job:
     available_at: float
     leased_until: float | None = None
     last_verdict: dict[str, Any] | None = None
+    orphaned: int = 0  # earlier leases that ended without ack/retry/dead_letter/release (the holder died or hung)
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,14 @@ class JobQueue(ABC):
     - `enqueue` returns only once the jobs are durable: after it returns, a crash of the process loses none.
     - A leased job that is neither acked, retried nor dead-lettered before its lease ends is leased again.
     - An event whose `messageId` was accepted within the dedup window is not enqueued again.
+    - `Job.orphaned` counts the earlier leases of a job that ended without `ack`, `retry`, `dead_letter` or
+      `release` (the lease expired: the process died or hung mid-delivery). It is counted when the job is
+      leased again after such an expired lease, so the caller sees it on the lease that follows (and can
+      dead-letter a job that keeps killing its workers).
+    - `renew` extends the leases a caller still holds (same id and same `leased_until` as the `Job` it was
+      given); a job whose lease changed since (expired and leased by another caller, acked, retried) is
+      skipped. A worker renews the leases of its in-flight jobs (a heartbeat), so a lease can be short: a
+      crashed worker's jobs are leased again within one lease, and a slow delivery is never taken over.
     """
 
     dlq: DeadLetterStore
@@ -160,6 +178,12 @@ class JobQueue(ABC):
         alone. How many were released."""
 
     @abstractmethod
+    def renew(self, jobs: Iterable[Job], lease_seconds: float) -> list[Job]:
+        """Extend to now + `lease_seconds` the lease of each job still held under the lease it was given
+        (same id and same `leased_until` as the `Job` passed); a job whose lease changed since is skipped.
+        The renewed jobs, with their new `leased_until` (pass those to the next `renew`, `release`)."""
+
+    @abstractmethod
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> None:
         """Back to the queue, available after `delay` seconds, attempts + 1, `verdict` kept as the last one."""
 
@@ -170,6 +194,13 @@ class JobQueue(ABC):
     @abstractmethod
     def depth(self) -> dict[str, int]:
         """Jobs waiting or leased, per destination instance (instances with none are absent)."""
+
+    def check_writable(self) -> None:
+        """Raise `QueueError` (one sentence) when jobs cannot be written now; the default only reads."""
+        try:
+            self.depth()
+        except Exception as exc:
+            raise QueueError(f"{self!r} cannot be read: {exc}") from None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the queue must not be used afterwards."""

@@ -9,13 +9,24 @@ undo the last acks or retries, which only means a job is delivered again (at-lea
 `durability="normal"` uses NORMAL for everything: still safe against a killed process, not against
 power loss. See docs/runner.md.
 
+Ownership. The process that delivers (`engine serve`) opens the queue with `owner=True`: it takes an
+exclusive OS lock (`flock`) on `queue.db.lock` beside the file, so a second owner is refused with
+`QueueLocked` naming the process that holds it (the kernel drops the lock when that process dies,
+however it dies), and the leases of the previous owner (a process that died, or hung and was replaced) are then due at once,
+and each counts as orphaned when leased again (`Job.orphaned`). Readers (`engine dlq`) open it
+without ownership and reclaim nothing.
+
 Threads. One connection guarded by a lock; every operation is one `BEGIN IMMEDIATE` transaction,
 which also makes leasing safe between processes sharing the file (the write lock is taken first).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,13 +43,16 @@ from engine.queue.base import (
     Event,
     Job,
     JobQueue,
+    QueueError,
+    QueueLocked,
     TimeLike,
     as_epoch,
     verdict_reason,
 )
 
 DB_NAME = "queue.db"
-SCHEMA_VERSION = 1
+LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has the queue open
+SCHEMA_VERSION = 2  # 2: jobs.orphaned
 _CHUNK = 500  # bound for `IN (...)` lists
 _PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
 
@@ -53,7 +67,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     available_at REAL NOT NULL,
     leased_until REAL,
     due REAL NOT NULL,              -- available_at when waiting, leased_until when leased
-    last_verdict BLOB
+    last_verdict BLOB,
+    orphaned INTEGER NOT NULL DEFAULT 0  -- leases that expired (holder died or hung), counted at the next lease
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due, id);
 CREATE INDEX IF NOT EXISTS jobs_instance_due ON jobs (instance, due, id);
@@ -78,8 +93,61 @@ CREATE INDEX IF NOT EXISTS dead_time ON dead (failed_at, id);
 CREATE INDEX IF NOT EXISTS dead_instance ON dead (instance, failed_at);
 """
 
-_JOB_COLUMNS = "id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict"
+_JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
+                "orphaned")
 _DEAD_COLUMNS = "id, job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at"
+
+
+def describe_sqlite_error(file: Path, exc: BaseException) -> str:
+    """One sentence for a SQLite error met at open: damaged file, read-only or missing folder, full disk."""
+    text = str(exc)
+    lower = text.lower()
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
+            or any(word in lower for word in ("malformed", "not a database", "corrupt")):
+        return (f"{file} is damaged ({text[:200]}); stop every engine using it, move it (with its -wal and -shm "
+                "files) aside and restore a backup, or salvage what is readable with `sqlite3 queue.db .recover "
+                "| sqlite3 new.db` (see docs/runner.md)")
+    if "readonly" in lower or "read-only" in lower:
+        return f"{file} is read-only ({text}); make the file and its folder writable by this user or set queue.path"
+    if "unable to open" in lower:
+        return (f"cannot open {file} ({text}): the folder must exist and be writable by this user; fix its "
+                "permissions or set queue.path")
+    if "disk is full" in lower or "disk i/o" in lower:
+        return f"{file}: {text}; free some space on its disk (or move queue.path) and start again"
+    return f"{file}: {text}"
+
+
+def check_queue_path(path: str | Path) -> str | None:
+    """Why the queue in the data folder `path` could not be used (one sentence), or None; creates nothing:
+    a missing folder is fine when it can be created, an existing file is opened and checked."""
+    folder = Path(path)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot create the queue folder {folder}: {probe} is not a folder; set queue.path to a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        what = "the queue folder" if probe == folder else f"the queue folder {folder} cannot be created:"
+        return (f"{what} {probe} is not writable ({exc.strerror or exc}); fix its permissions or set queue.path "
+                "to a writable folder")
+    if not (folder / DB_NAME).exists():
+        return None
+    try:
+        queue = SQLiteQueue(folder, busy_timeout=2.0)
+    except QueueError as exc:
+        return str(exc)
+    try:
+        queue.check_writable()
+    except QueueError as exc:
+        return str(exc)
+    finally:
+        queue.close()
+    return None
 
 
 def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
@@ -96,11 +164,10 @@ class SQLiteQueue(JobQueue):
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
                  dedup_window: float = DEFAULT_DEDUP_WINDOW, durability: Literal["full", "normal"] = "full",
-                 busy_timeout: float = 30.0) -> None:
+                 busy_timeout: float = 30.0, owner: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
         self.dir = Path(path)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.file = self.dir / DB_NAME
         self.clock = clock
         self.dedup_window = float(dedup_window)
@@ -108,22 +175,78 @@ class SQLiteQueue(JobQueue):
         self._lock = threading.RLock()
         self._sync: str | None = None
         self._last_prune = float("-inf")
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.file, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-        conn = self._conn
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"{self.file}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-        with self._tx("FULL"):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._lock_fd: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._open(busy_timeout, owner)
+        except BaseException:
+            self.close()
+            raise
         self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
+
+    def _open(self, busy_timeout: float, owner: bool) -> None:
+        """Create the folder, take ownership, open and check the file, create or migrate the schema; every
+        failure of the environment becomes one `QueueError` sentence saying what to do."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QueueError(f"cannot create the queue folder {self.dir}: {exc.strerror or exc}; create it or set "
+                             "queue.path to a writable folder") from None
+        try:
+            self._open_file(busy_timeout, owner)
+        except QueueError:
+            raise
+        except OSError as exc:
+            raise QueueError(f"cannot open the queue in {self.dir}: {exc.strerror or exc}; the folder must be "
+                             "writable by this user (fix its permissions or set queue.path)") from None
+        except sqlite3.DatabaseError as exc:
+            raise QueueError(describe_sqlite_error(self.file, exc)) from None
+
+    def _open_file(self, busy_timeout: float, owner: bool) -> None:
+        if owner:
+            self._take_ownership()
+        self._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        conn = self._conn
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise QueueError(f"{self.file}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(str(p) for p in problems)[:300])
+        with self._tx("FULL"):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
+            if "orphaned" not in columns:  # a file of schema 1
+                conn.execute("ALTER TABLE jobs ADD COLUMN orphaned INTEGER NOT NULL DEFAULT 0")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if owner:
+                self._reclaim(conn)
+
+    def _take_ownership(self) -> None:
+        path = self.dir / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise QueueLocked(f"{self.file} is in use by {who} (another engine serve holds {path}); stop it, or give "
+                              "this one another queue.path") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _reclaim(self, conn: sqlite3.Connection) -> int:
+        """The previous owner's leases end now: due at once, each counted as orphaned when leased again."""
+        now = self.clock()
+        return conn.execute("UPDATE jobs SET due = ? WHERE leased_until IS NOT NULL AND due > ?", (now, now)).rowcount
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -142,10 +265,11 @@ class SQLiteQueue(JobQueue):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite rolls back by itself on some errors (SQLITE_FULL): keep that error
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -159,6 +283,9 @@ class SQLiteQueue(JobQueue):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing the descriptor drops the flock
+                self._lock_fd = None
 
     # -- JobQueue -----------------------------------------------------------------------------
 
@@ -205,11 +332,12 @@ class SQLiteQueue(JobQueue):
         if instance is not None:
             where, params = "instance = ? AND due <= ?", [instance, now]
         rows = conn.execute(
-            f"UPDATE jobs SET leased_until = ?, due = ? WHERE id IN "
+            f"UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE id IN "
             f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
             (until, until, *params, limit)).fetchall()
         jobs = [Job(id=r[0], instance=r[1], message_id=r[2], event=orjson.loads(r[3]), attempts=r[4],
-                    enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8])) for r in rows]
+                    enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8]),
+                    orphaned=r[9]) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 
@@ -252,6 +380,19 @@ class SQLiteQueue(JobQueue):
             return sum(conn.execute("UPDATE jobs SET leased_until = NULL, due = available_at "
                                     "WHERE id = ? AND leased_until = ?", lease).rowcount for lease in leases)
 
+    def renew(self, jobs: Iterable[Job], lease_seconds: float) -> list[Job]:
+        leases = [job for job in jobs if job.leased_until is not None]
+        if not leases:
+            return []
+        until = self.clock() + lease_seconds
+        renewed: list[Job] = []
+        with self._tx() as conn:
+            for job in leases:
+                if conn.execute("UPDATE jobs SET leased_until = ?, due = ? WHERE id = ? AND leased_until = ?",
+                                (until, until, job.id, job.leased_until)).rowcount:
+                    renewed.append(dataclasses.replace(job, leased_until=until))
+        return renewed
+
     def retry(self, job_id: int, delay: float, verdict: dict[str, Any]) -> bool:
         """Back in the queue after `delay` seconds; False when the job no longer exists."""
         at = self.clock() + max(0.0, delay)
@@ -272,6 +413,20 @@ class SQLiteQueue(JobQueue):
                 return False
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             return True
+
+    def check_writable(self) -> None:
+        """Raise `QueueError` when a write transaction cannot be started (read-only folder or file, locked)."""
+        for path in (self.dir, self.file):
+            if path.exists() and not os.access(path, os.W_OK):
+                raise QueueError(f"{path} is not writable by this user; fix its permissions or set queue.path")
+        try:
+            with self._lock:
+                if self._conn is None:
+                    raise QueueError(f"{self.file}: the queue is closed")
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise QueueError(f"{self.file} cannot be written: {exc}") from None
 
     def depth(self) -> dict[str, int]:
         with self._read() as conn:

@@ -3,7 +3,7 @@
     POST /v1/identify /v1/track /v1/page /v1/screen /v1/group /v1/alias   one event; `type` from the path
     POST /v1/i /v1/t /v1/p /v1/s /v1/g /v1/a                              the same, short forms
     POST /v1/batch (/v1/import)                                           {"batch": [events], ...}
-    GET  /health  /metrics  /sandbox
+    GET  /health  /ready  /metrics  /sandbox
 
 The write key is the Basic-auth user name (what the libraries send) or `writeKey` in the body.
 Limits: 32 KB per event, 500 KB per request (413). `Content-Encoding: gzip` bodies are accepted.
@@ -124,9 +124,11 @@ def event_size(event: dict[str, Any]) -> int:
 class Enqueuer:
     """Groups concurrent requests into one `queue.enqueue` call, run in a thread."""
 
-    def __init__(self, queue: JobQueue, instances: list[str]) -> None:
+    def __init__(self, queue: JobQueue, instances: list[str], metrics: Metrics | None = None) -> None:
         self.queue = queue
         self.instances = instances
+        self.metrics = metrics
+        self.last_error: str | None = None  # of the last enqueue, None once one succeeds
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.calls = 0  # enqueue calls made (for tests and metrics)
@@ -145,12 +147,17 @@ class Enqueuer:
             events = [e for evs, _ in group for e in evs]
             try:
                 self.calls += 1
-                await asyncio.to_thread(self.queue.enqueue, events, self.instances)
+                created = await asyncio.to_thread(self.queue.enqueue, events, self.instances)
             except Exception as exc:
+                self.last_error = str(exc)
                 for _, future in group:
                     if not future.done():
                         future.set_exception(exc)
             else:
+                self.last_error = None
+                if self.metrics is not None and self.instances:  # jobs created: a deduplicated resend is none
+                    for instance in self.instances:
+                        self.metrics.inc("jobs_enqueued_total", instance, created // len(self.instances))
                 for _, future in group:
                     if not future.done():
                         future.set_result(None)
@@ -170,7 +177,7 @@ class EngineApp:
         self.masker = config.masker()
         self.sandbox = SandboxLog(self.masker, keep=sandbox_keep, stream=log)
         self.worker = Worker(config, queue, self.metrics, self.sandbox, options, log=log)
-        self.enqueuer = Enqueuer(queue, self.instances)
+        self.enqueuer = Enqueuer(queue, self.instances, self.metrics)
         self.started = False
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -214,7 +221,7 @@ class EngineApp:
                 if method != "POST":
                     raise Rejected(405, "method_not_allowed", f"{path} takes POST")
                 await self._ingest(scope, receive, send, path)
-            elif path in ("/health", "/metrics", "/sandbox"):
+            elif path in ("/health", "/ready", "/metrics", "/sandbox"):
                 if method not in ("GET", "HEAD"):
                     raise Rejected(405, "method_not_allowed", f"{path} takes GET")
                 await getattr(self, "_" + path[1:])(send)
@@ -321,17 +328,36 @@ class EngineApp:
                 raise Rejected(503, "queue_unavailable", "the events could not be stored; retry later") from None
             self.worker.notify()
         self.metrics.inc("events_received_total", source.name, len(events))
-        for instance in self.instances:
-            self.metrics.inc("jobs_enqueued_total", instance, len(events))
         await self._json(send, 200, {"success": True})
 
     # -- read-only endpoints --------------------------------------------------------------------
 
+    async def _queue_read(self, read: Callable[[], Any]) -> Any:
+        """`read()` in a thread; a queue that cannot be reached (a database gone away) is a 503, not a 500."""
+        from engine.queue import QueueError
+
+        try:
+            return await asyncio.to_thread(read)
+        except QueueError as exc:
+            raise Rejected(503, "queue_unavailable", str(exc)) from None
+
     async def _health(self, send: Send) -> None:
-        depth = await asyncio.to_thread(self.queue.depth)
+        depth = await self._queue_read(self.queue.depth)
         await self._json(send, 200, {"status": "ok", "queue_depth": sum(depth.values()),
                                      "depth": {i: depth.get(i, 0) for i in self.instances},
-                                     "in_flight": self.worker.in_flight})
+                                     "in_flight": self.worker.in_flight,
+                                     "instances": {i: self.worker.outcomes.state(i) for i in self.instances}})
+
+    async def _ready(self, send: Send) -> None:
+        """200 when the queue takes writes (events would be accepted), else 503 with the reason."""
+        try:
+            await asyncio.to_thread(self.queue.check_writable)
+        except Exception as exc:
+            reason: str | None = str(exc)
+        else:
+            reason = self.enqueuer.last_error and f"the last enqueue failed: {self.enqueuer.last_error}"
+        body = {"ready": reason is None, **({"reason": reason} if reason else {})}
+        await self._json(send, 200 if reason is None else 503, body)
 
     async def _metrics(self, send: Send) -> None:
         def read() -> tuple[dict[str, int], dict[str, int]]:
@@ -339,7 +365,7 @@ class EngineApp:
             dead = {i: self.queue.dlq.count(instance=i) for i in self.instances}
             return depth, dead
 
-        depth, dead = await asyncio.to_thread(read)
+        depth, dead = await self._queue_read(read)
         text = self.metrics.render({
             "queue_depth": ("Jobs waiting or leased, per destination instance.",
                             {i: depth.get(i, 0) for i in {*self.instances, *depth}}),

@@ -3,7 +3,7 @@
 Names (all prefixed `engine_`):
     events_received_total{source}           events accepted (durably queued) from a source
     requests_rejected_total{code}           HTTP requests refused (400, 401, 413, 503)
-    jobs_enqueued_total{instance}            jobs created: one per (accepted event, enabled instance)
+    jobs_enqueued_total{instance}            jobs created: one per (new event, enabled instance); a deduplicated resend is none
     jobs_delivered_total{instance}           jobs whose event the destination accepted
     jobs_filtered_total{instance}            jobs that no subscription wanted (integrations object, triggers)
     jobs_invalid_total{instance}             jobs whose mapped payload failed validation (dead-lettered)

@@ -12,9 +12,13 @@ failures in-process with the config's retry policy. Then:
                                     then dead letter
     failed, permanent (e.g. a 400)  dead letter
 
-A job is never worked on longer than its lease (a per-job timeout a little shorter than the lease;
-running out counts as a retryable failure), so another worker never takes a job still in flight.
-On stop, in-flight jobs get `drain_timeout` seconds; those still running are cancelled and put back
+Leases follow the work: a heartbeat renews the leases of the instance's jobs (in flight, leased
+ahead, or delivered and waiting for their ack) every third of `queue.lease_seconds`, so a slow
+delivery is never taken over, while a crashed process's jobs are leased again within one lease. A
+job is still never worked on forever: a per-job time limit (the retry deadline plus a margin;
+running out counts as a retryable failure). A job whose lease expired `queue.max_orphaned` times
+(its delivery was in flight when the process died, e.g. a poison event that kills the process) is
+dead-lettered with that reason instead of being delivered again. On stop, in-flight jobs get `drain_timeout` seconds; those still running are cancelled and put back
 into the queue (available at once).
 """
 
@@ -32,8 +36,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.delivery import Deliverer, Verdict, make_transport
 from engine.delivery.verdicts import FAILED, INVALID, VerdictStatus
+from engine.queue.base import verdict_reason
 from engine.runtime.deliver import deliver_event
 from engine.server.metrics import Metrics
+from engine.server.outcomes import Outcomes
 from engine.server.sandbox import SandboxLog, SandboxTransport
 
 if TYPE_CHECKING:
@@ -42,11 +48,15 @@ if TYPE_CHECKING:
     from engine.secrets import Masker
 
 
+_KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"}
+
+
 @dataclass
 class WorkerOptions:
     max_attempts: int = 30  # delivery rounds (each with its in-process retries) before a dead letter
     max_age: float = 4 * 3600.0  # seconds since the event was accepted after which a failing job is dead-lettered
     backoff_cap: float = 600.0  # longest wait between rounds; the base is the config's retry.base
+    max_orphaned: int | None = None  # None: the config's queue.max_orphaned
     poll_interval: float = 0.5  # how often an idle instance looks for due jobs (enqueues wake it at once)
     drain_timeout: float = 10.0  # on stop: how long in-flight jobs may take to finish
     transport: str = "auto"  # make_transport kind
@@ -105,24 +115,29 @@ class InstanceWorker:
     together in one `ack_and_lease` call (one transaction, one hop to a thread), however many jobs
     finished meanwhile. A job's ack is committed shortly after its delivery verdict is known, never
     before: a crash in between leaves it leased, and it is delivered again once its lease expires
-    (at-least-once). Retries and dead letters, rarer, are written by the job itself. A job's time limit
-    counts from its lease, so one that waited in `ready` is still never worked on past its lease.
+    (at-least-once). Retries and dead letters, rarer, are written by the job itself. `held` is every job
+    the instance holds a lease on (ready, in flight, or decided and waiting for its ack), with its
+    current lease; `heartbeat` renews them.
     """
 
     def __init__(self, dest: DestinationConfig, queue: JobQueue, deliverer: Deliverer, metrics: Metrics,
-                 options: WorkerOptions, lease_seconds: float) -> None:
+                 options: WorkerOptions, lease_seconds: float, outcomes: Outcomes | None = None) -> None:
         self.dest = dest
+        self.outcomes = outcomes if outcomes is not None else Outcomes([dest.id], log=None)
         self.queue = queue
         self.deliverer = deliverer
         self.metrics = metrics
         self.options = options
         self.lease_seconds = lease_seconds
-        self.job_timeout = max(0.5, lease_seconds - min(5.0, lease_seconds * 0.2))
+        timeout = float((dest.destination.spec.get("request_defaults") or {}).get("timeout", 10.0))
+        self.job_timeout = dest.retry.deadline + 2 * timeout  # the in-process retries end before this
+        self.max_orphaned = options.max_orphaned if options.max_orphaned is not None else 3
+        self.held: dict[int, Job] = {}  # job id -> the job with its current lease
         self.masker = dest.masker()
         self.wake = asyncio.Event()  # set by enqueues: new jobs may be due
         self.changed = asyncio.Event()  # set by enqueues and finished jobs: the loop has something to do
         self.inflight: dict[asyncio.Task[None], Job] = {}
-        self.ready: collections.deque[tuple[Job, float]] = collections.deque()  # leased, not started: (job, deadline)
+        self.ready: collections.deque[Job] = collections.deque()  # leased, not started
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
 
@@ -135,7 +150,7 @@ class InstanceWorker:
         conc = self.dest.concurrency
         low = max(1, conc // 2)  # lease again when fewer than this many jobs are ready
         next_look = 0.0  # monotonic time from which to look for due jobs without a wake (the poll)
-        loop = asyncio.get_running_loop()
+        heartbeat = asyncio.create_task(self.heartbeat(stopping), name=f"heartbeat:{self.dest.id}")
         try:
             while not stopping.is_set():
                 room = 2 * conc - len(self.inflight) - len(self.ready)
@@ -152,7 +167,6 @@ class InstanceWorker:
                 if look:
                     self.wake.clear()
                 acks, self.acks = self.acks, []
-                leased_at = loop.time()
                 try:
                     jobs = await asyncio.to_thread(self.queue.ack_and_lease, [a[0] for a in acks],
                                                    room if look else 0, self.lease_seconds, instance=self.dest.id)
@@ -162,20 +176,69 @@ class InstanceWorker:
                     next_look = time.monotonic() + self.options.poll_interval
                     await asyncio.wait([stop_wait], timeout=self.options.poll_interval)
                     continue
-                for _, counter in acks:
+                for job_id, counter in acks:
+                    self.held.pop(job_id, None)
                     self.metrics.inc(counter, self.dest.id)
-                deadline = leased_at + self.job_timeout
-                self.ready.extend((job, deadline) for job in jobs)
+                    self.outcomes.record(self.dest.id, _KINDS[counter])
+                poison = [job for job in jobs if job.orphaned >= self.max_orphaned]
+                for job in jobs:
+                    self.held[job.id] = job
+                    if job.orphaned < self.max_orphaned:
+                        self.ready.append(job)
                 self._start_ready()
+                if poison:
+                    await self._dead_letter_orphans(poison)
                 if look:  # fewer than asked: nothing more is due now, look again on an enqueue or at the poll
                     next_look = time.monotonic() + self.options.poll_interval if len(jobs) < room else 0.0
         finally:
             stop_wait.cancel()
-        await self.drain()
+        try:
+            await self.drain()
+        finally:
+            heartbeat.cancel()
+
+    async def heartbeat(self, stopping: asyncio.Event) -> None:
+        """Every third of the lease, renew the leases of the jobs this instance holds (until cancelled:
+        also while draining)."""
+        interval = max(0.05, self.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            if not self.held:
+                continue
+            try:
+                renewed = await asyncio.to_thread(self.queue.renew, list(self.held.values()), self.lease_seconds)
+            except Exception as exc:  # the queue is unreachable: try again at the next beat
+                print(f"engine serve: {self.dest.id}: cannot renew leases: {exc}", file=sys.stderr)
+                continue
+            for job in renewed:
+                if job.id in self.held:  # not finished meanwhile
+                    self.held[job.id] = job
+            self._update_ready()
+
+    def _update_ready(self) -> None:
+        """The jobs leased ahead carry their current lease (for `release`)."""
+        self.ready = collections.deque(self.held.get(job.id, job) for job in self.ready)
+
+    async def _dead_letter_orphans(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            verdict = {"status": "failed", "retryable": False,
+                       "reason": f"delivery was in flight when the process died {job.orphaned} times",
+                       "error": f"the lease of this job expired {job.orphaned} times while it was being delivered "
+                                f"(the process died or hung); not delivered again (queue.max_orphaned "
+                                f"{self.max_orphaned}); fix the cause, then engine dlq replay"}
+            try:
+                await asyncio.to_thread(self.queue.dead_letter, job.id, verdict)
+            except Exception as exc:
+                print(f"engine serve: {self.dest.id}: cannot dead-letter job {job.id}: {exc}", file=sys.stderr)
+            else:
+                self.metrics.inc("jobs_failed_total", self.dest.id)
+                self.outcomes.record(self.dest.id, "dead-lettered", verdict["reason"])
+            self.held.pop(job.id, None)
 
     def _start_ready(self) -> None:
         while self.accepting and self.ready and len(self.inflight) < self.dest.concurrency:
-            job, deadline = self.ready.popleft()
+            job = self.ready.popleft()
+            deadline = asyncio.get_running_loop().time() + self.job_timeout
             task = asyncio.create_task(self._process(job, deadline))
             self.inflight[task] = job
             task.add_done_callback(self._done)
@@ -191,7 +254,7 @@ class InstanceWorker:
         """Put the ready jobs back (their leases end), wait up to `drain_timeout` for in-flight jobs, cancel
         the rest and put them back too; commit the acks of the jobs that finished."""
         self.accepting = False
-        ready, self.ready = [job for job, _ in self.ready], collections.deque()
+        ready, self.ready = [self.held.pop(job.id, job) for job in self.ready], collections.deque()
         if ready:
             try:
                 await asyncio.to_thread(self.queue.release, ready)
@@ -212,7 +275,8 @@ class InstanceWorker:
             except Exception as exc:  # not lost: still leased, delivered again when the lease ends
                 print(f"engine serve: {self.dest.id}: cannot ack jobs: {exc}", file=sys.stderr)
             else:
-                for _, counter in acks:
+                for job_id, counter in acks:
+                    self.held.pop(job_id, None)
                     self.metrics.inc(counter, self.dest.id)
         if still:
             verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
@@ -221,14 +285,14 @@ class InstanceWorker:
                     await asyncio.to_thread(self.queue.retry, pending[task].id, 0.0, verdict)
 
     async def _process(self, job: Job, deadline: float) -> None:
-        """Deliver one job; `deadline` (event loop time) is a little before its lease ends."""
+        """Deliver one job; `deadline` (event loop time) is its time limit."""
         started = time.monotonic()
         try:
             async with asyncio.timeout_at(deadline):
                 verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
                                                self.dest.subscriptions, self.deliverer)
         except TimeoutError:
-            verdicts = [Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the lease)",
+            verdicts = [Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the job's time limit)",
                                 reason="job timeout", retryable=True)]
         except Exception as exc:  # a bug must not lose the job: retry it, in the end dead-letter it
             message = self.masker.mask_text(f"engine error: {type(exc).__name__}: {exc}")
@@ -244,7 +308,11 @@ class InstanceWorker:
             await asyncio.to_thread(self.queue.retry, job.id, decision.delay, verdict or {})
         else:
             await asyncio.to_thread(self.queue.dead_letter, job.id, verdict or {})
+        self.held.pop(job.id, None)
         self.metrics.inc(decision.counter, self.dest.id)
+        record = verdict or {}
+        self.outcomes.record(self.dest.id, "retried" if decision.action == "retry" else "dead-lettered",
+                             str(record.get("error") or verdict_reason(record)))
 
 
 def instance_deliverer(config: Config, dest: DestinationConfig, sandbox: SandboxLog, transport: str = "auto",
@@ -276,19 +344,28 @@ class Worker:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.masker = config.masker()
+        self.outcomes = Outcomes([d.id for d in config.enabled_destinations], log=log)
 
     def _deliverer(self, dest: DestinationConfig) -> Deliverer:
         return instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
 
     async def start(self) -> None:
         lease = float(self.config.queue.lease_seconds)
+        if self.options.max_orphaned is None:
+            self.options.max_orphaned = self.config.queue.max_orphaned
         for dest in self.config.enabled_destinations:
-            if lease < dest.retry.deadline and self.log is not None:
-                print(f"engine serve: warning: {dest.id}: queue.lease_seconds ({lease:g}) is shorter than the retry "
-                      f"deadline ({dest.retry.deadline:g}); deliveries are cut at the lease", file=self.log)
-            worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease)
+            worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease,
+                                    self.outcomes)
             self.instances.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self.stopping), name=f"worker:{dest.id}"))
+        self._tasks.append(asyncio.create_task(self._report(), name="worker:report"))
+
+    async def _report(self) -> None:
+        """Print the grouped failure lines whose interval has passed, once a second, until stopped."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 1.0)
+            self.outcomes.flush()
 
     def notify(self) -> None:
         """New jobs were enqueued: wake idle instances."""

@@ -1,5 +1,6 @@
 """SIGKILL `engine serve` while it delivers 2,000 events to a slow emulator that sometimes answers 503;
-after a restart every event arrives (duplicates allowed, none missing)."""
+after a restart every event arrives within 30 s (duplicates allowed, none missing), with the default
+`queue.lease_seconds` (30): the restarted owner takes over the dead one's leases at once."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
     with serve_in_thread(emu) as s:
         config = write_config(tmp_path, f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n",
                               {"api.usermotion.com": s.base_url})
-        config.write_text(config.read_text().replace("lease_seconds: 5", "lease_seconds: 3")
+        config.write_text(config.read_text().replace(", lease_seconds: 5", "")  # the default lease
                           .replace("concurrency: 8", "concurrency: 16"))
+        assert "lease_seconds" not in config.read_text()
         with ServeProcess(config, "--backoff-cap", "0.5") as first:
             for start in range(0, N, 500):
                 batch = [{"type": "track", "userId": f"u{i}", "event": f"E{i}", "messageId": f"m-{i}"}
@@ -43,8 +45,7 @@ def test_sigkill_during_delivery_loses_nothing(tmp_path: Path) -> None:
         at_kill = len(arrived(emu))
         assert at_kill < N, "delivery finished before the kill; the test proves nothing"
         with ServeProcess(config, "--backoff-cap", "0.5") as second:
-            wait_until(lambda: len(arrived(emu)) == N, timeout=max(5.0, 55 - (time.monotonic() - started)),
-                       interval=0.2)
+            wait_until(lambda: len(arrived(emu)) == N, timeout=30, interval=0.2)  # all within 30 s of the restart
             wait_until(lambda: httpx.get(second.base_url + "/health").json()["queue_depth"] == 0, timeout=10)
             second.terminate()
     assert arrived(emu) == {f"E{i}" for i in range(N)}
