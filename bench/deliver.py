@@ -12,7 +12,12 @@ Rows, at each concurrency, all against the same sink in the same run:
                             excluded; `accept ev/s`: how fast the POSTs were answered 200 (durably queued);
                             `cpu µs/ev`: the server process's CPU time (user + system) per event meanwhile,
                             steadier than events/s when other work shares the machine; p50/p99: end to end, from
-                            the POST of a track event (stamped in its context) to its request reaching the sink
+                            the POST of a track event (stamped in its context) to its request reaching the sink;
+                            `--serve-workers 1 2` runs the row with `engine serve --workers N` for each N (CPU
+                            then sums the supervisor and its workers)
+  engine serve @ R ev/s     with --rate R: the same server fed at a steady R events/s (POSTs of 10 events every
+                            10/R s, each on time whatever the others do), for the end-to-end latency p50/p99 well
+                            below saturation
   ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
                             (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
@@ -127,18 +132,23 @@ async def _sink_latencies(session: Any, port: int) -> list[float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    """User + system CPU time of a process and its live children so far (Linux /proc; NaN elsewhere)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(c)) for c in children)
 
 
 async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], expected: int,
-                       batch: int, posters: int, timeout: float, pid: int) -> tuple[float, float, float, list[float]]:
+                       batch: int, posters: int, timeout: float, pid: int,
+                       rate: float | None = None) -> tuple[float, float, float, list[float]]:
     import aiohttp
 
+    if rate:
+        batch = 10
     chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
     headers = {"content-type": "application/json",
                "authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
@@ -159,8 +169,30 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
                     if r.status != 200:
                         raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
 
+        async def paced() -> None:  # chunk i leaves at t0 + i * batch / rate, on its own connection if need be
+            tasks = []
+            for i, chunk in enumerate(chunks):
+                delay = t0 + i * batch / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post_one(chunk)))
+            await asyncio.gather(*tasks)
+
+        async def post_one(chunk: list[dict[str, Any]]) -> None:
+            body = orjson.dumps({"batch": [
+                {**e, "context": {**(e.get("context") or {}), "bench_sent_at": time.time()}}
+                if e.get("type") == "track" else e for e in chunk]})
+            async with paced_session.post(f"{base_url}/v1/batch", data=body, headers=headers) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
+
+        paced_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) if rate else None
         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-        await asyncio.gather(*(poster() for _ in range(posters)))
+        if rate:
+            async with paced_session:
+                await paced()
+        else:
+            await asyncio.gather(*(poster() for _ in range(posters)))
         accepted = time.perf_counter() - t0
         while (got := await _sink_count(session, port) - start) < expected:
             if time.perf_counter() - t0 > timeout:
@@ -174,12 +206,13 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
 
 
 def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
-                 batch: int = 100, posters: int = 4, timeout: float = 300.0) -> tuple[float, float, float, list[float]]:
+                 batch: int = 100, posters: int = 4, timeout: float = 300.0, workers: int = 1,
+                 rate: float | None = None) -> tuple[float, float, float, list[float]]:
     """(seconds until all delivered, seconds until all accepted, both from the first POST; CPU seconds the
     server process used meanwhile; seconds from POST to arrival at the sink of each track event)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(serve_config(folder, port, conc)),
-                             "--port", "0", "--quiet-sandbox"],
+                             "--port", "0", "--quiet-sandbox", *(["--workers", str(workers)] if workers > 1 else [])],
                             cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.PIPE, stderr=open(folder / "serve.err", "wb"), text=True)  # noqa: SIM115
     try:
@@ -193,7 +226,9 @@ def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: i
         if base_url is None:
             raise RuntimeError(f"engine serve did not start in {root}: {(folder / 'serve.err').read_text()[-2000:]}")
         threading_drain(proc.stdout)
-        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout, proc.pid))
+        if workers > 1:  # the workers are up once each answers: give them a moment to bind their loops
+            time.sleep(1.0)
+        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout, proc.pid, rate))
     finally:
         proc.terminate()
         try:
@@ -317,6 +352,10 @@ def main() -> None:
                     help="also time `engine send` and `engine serve` from this checkout (before/after in one run)")
     ap.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW",
                     help=f"rows to run (default all: {' '.join(ROWS)})")
+    ap.add_argument("--serve-workers", type=int, nargs="+", default=[1], metavar="N",
+                    help="engine serve --workers values for the serve row (default 1)")
+    ap.add_argument("--rate", type=float, metavar="EV_PER_S",
+                    help="also feed engine serve at this steady rate (e.g. 1000) for latency below saturation")
     args = ap.parse_args()
     rows = set(args.only)
     n = args.events
@@ -356,11 +395,19 @@ def main() -> None:
                     ev = n - 200
                     line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
             for suffix, root in roots:
-                if "serve" in rows:
-                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root)
+                for workers in args.serve_workers if "serve" in rows else []:
+                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root,
+                                                          workers=workers)
                     m = len(accepted_events)
-                    line(f"engine serve{suffix or ' (subprocess)'}", conc, f"{m / secs:,.0f}", serve_requests / secs,
+                    name = f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else "")
+                    line(name, conc, f"{m / secs:,.0f}", serve_requests / secs,
                          lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
+                if "serve" in rows and args.rate:
+                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root,
+                                                          rate=args.rate)
+                    m = len(accepted_events)
+                    line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, f"{m / secs:,.0f}",
+                         serve_requests / secs, lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
             if "library" in rows:
                 secs, lat = asyncio.run(engine_library(events, port, conc))
                 line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
