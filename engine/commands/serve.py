@@ -18,12 +18,14 @@ EPILOG = """\
 examples:
   engine serve --config examples/engine.yaml
   engine serve --config engine.yaml --host 0.0.0.0 --port 8080
+  engine serve --config engine.yaml --workers 2      # two processes sharing the port and the queue
 
 Accepts events from the analytics libraries (set their host to this server): POST /v1/batch,
 /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, with the write key as the
 Basic-auth user name or writeKey in the body. 200 {"success": true} means the events are in the
 durable queue; each enabled destination instance then gets them with retries, or they are
-dead-lettered (engine dlq). GET /health, /metrics (Prometheus), /sandbox (requests captured for hosts
+dead-lettered (engine dlq). GET /health (liveness, per-instance state), /ready (the queue takes writes),
+/metrics (Prometheus), /sandbox (requests captured for hosts
 routed to `sandbox`). SIGTERM or Ctrl-C: stop accepting, let deliveries in flight finish
 (--drain-timeout), keep the rest queued for the next start. See docs/serve.md.
 """
