@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import os
+import signal
 import socket
 import sys
+import time
+from typing import Any
 
 from engine.commands._common import load_config_for_command
 from engine.commands.config import add_config_option
@@ -14,12 +19,14 @@ EPILOG = """\
 examples:
   engine serve --config examples/engine.yaml
   engine serve --config engine.yaml --host 0.0.0.0 --port 8080
+  engine serve --config engine.yaml --workers 2      # two processes sharing the port and the queue
 
 Accepts events from the analytics libraries (set their host to this server): POST /v1/batch,
 /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, with the write key as the
 Basic-auth user name or writeKey in the body. 200 {"success": true} means the events are in the
 durable queue; each enabled destination instance then gets them with retries, or they are
-dead-lettered (engine dlq). GET /health, /metrics (Prometheus), /sandbox (requests captured for hosts
+dead-lettered (engine dlq). GET /health (liveness, per-instance state), /ready (the queue takes writes),
+/metrics (Prometheus), /sandbox (requests captured for hosts
 routed to `sandbox`). SIGTERM or Ctrl-C: stop accepting, let deliveries in flight finish
 (--drain-timeout), keep the rest queued for the next start. See docs/serve.md.
 """
@@ -47,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how often idle instances look for jobs that became due (default 0.5)")
     p.add_argument("--transport", choices=["auto", "aiohttp", "httpx"], default="auto",
                    help="HTTP client pool for deliveries (default auto: aiohttp when installed)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes serving the port and delivering from the queue (default 1; see README)")
     p.add_argument("--quiet-sandbox", action="store_true", help="do not print a line per sandbox request")
     p.set_defaults(func=run)
 
@@ -65,16 +74,110 @@ def _server_class() -> type:
     return Server
 
 
-def run(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, config: Any, options: Any, sock: socket.socket, queue: Any) -> None:
+    """One process: the app (ingestion and the delivery worker) under uvicorn on the listening `sock`."""
     import uvicorn
 
-    from engine.server import WorkerOptions, build_app
+    from engine.server import build_app
+
+    app = build_app(config, queue, options, log=sys.stderr)
+    app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
+    server = _server_class()(uvicorn.Config(
+        app, lifespan="on", log_level="warning", access_log=False, http="h11", ws="none",
+        timeout_graceful_shutdown=max(1, int(args.drain_timeout)),
+    ))
+    server.run(sockets=[sock])
+
+
+def _supervise(args: argparse.Namespace, config: Any, options: Any, sock: socket.socket, queue: Any) -> int:
+    """`--workers N`: this process keeps the queue's lock (it reclaimed the last owner's leases when it opened
+    the queue) and forks N workers sharing the listening socket and the queue file (SQLite WAL across processes;
+    each opens its own connection). A worker that dies is replaced (its leases expire within one lease and its
+    jobs are delivered by the others); SIGTERM/SIGINT stop them all."""
+    lock_fd = queue.detach_lock() if hasattr(queue, "detach_lock") else None
+    queue.close()  # no SQLite connection may cross a fork
+    children: dict[int, int] = {}  # pid -> worker number
+    parent = os.getpid()
+    stopping = False
+
+    def spawn(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _stop_with_parent(parent)  # the lock's copy stays open here: no new owner while a worker lives
+                worker_queue = config.queue.open()
+                try:
+                    _serve(args, config, options, sock, worker_queue)
+                finally:
+                    worker_queue.close()
+                code = 0
+            except BaseException as exc:  # noqa: BLE001 - a worker reports and exits, the supervisor goes on
+                print(f"engine serve: worker {number}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            finally:
+                os._exit(code)
+        children[pid] = number
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for number in range(args.workers):
+        spawn(number)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        number = children.pop(pid, None)
+        if number is not None and not stopping:
+            print(f"engine serve: worker {number} (pid {pid}) ended ({_how(status)}); starting another",
+                  file=sys.stderr, flush=True)
+            time.sleep(0.5)  # a worker that dies at once must not spin
+            if not stopping:
+                spawn(number)
+    sock.close()
+    if lock_fd is not None:
+        os.close(lock_fd)
+    print("engine serve: stopped; undelivered events stay queued for the next start", file=sys.stderr)
+    return 0
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this worker when the supervisor dies (even by SIGKILL), so no worker outlives it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.server import WorkerOptions
 
     config = load_config_for_command(args.config, invalid_status=1)
     if isinstance(config, int):
         return config
-    if args.max_attempts < 1 or args.drain_timeout < 0 or args.poll_interval <= 0:
-        print("engine serve: --max-attempts must be at least 1, --drain-timeout >= 0, --poll-interval > 0",
+    if args.max_attempts < 1 or args.drain_timeout < 0 or args.poll_interval <= 0 or args.workers < 1:
+        print("engine serve: --max-attempts and --workers must be at least 1, --drain-timeout >= 0, "
+              "--poll-interval > 0",
               file=sys.stderr)
         return 2
     options = WorkerOptions(max_attempts=args.max_attempts, max_age=args.max_age, backoff_cap=args.backoff_cap,
@@ -99,26 +202,24 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         print(f"engine serve: {exc}", file=sys.stderr)
         return 2
-    app = build_app(config, queue, options, log=sys.stderr)
-    app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    enabled = ", ".join(app.instances) or "none"
+    enabled = ", ".join(d.id for d in config.enabled_destinations) or "none"
     key = "YOUR_WRITE_KEY" if not config.sources else config.sources[0].write_key
     shown_key = key if key == "dev-write-key" else "YOUR_WRITE_KEY"  # a real write key is a secret
-    print(f"engine serve: listening on {url} (queue in {config.queue.describe()}; delivering to {enabled})", flush=True)
+    workers = f"; {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"engine serve: listening on {url} (queue in {config.queue.describe()}; delivering to {enabled}{workers})",
+          flush=True)
     if config.sandbox_hosts:
         print(f"engine serve: sandbox hosts (captured, answered 200): {', '.join(config.sandbox_hosts)}; "
               f"see {url}/sandbox", flush=True)
     print(f"engine serve: try: curl -u '{shown_key}:' {url}/v1/track -H 'Content-Type: application/json' "
           f"-d '{{\"userId\": \"u1\", \"event\": \"Signed Up\"}}'", flush=True)
     print(f"engine serve: health {url}/health, metrics {url}/metrics; Ctrl-C stops", flush=True)
-    server = _server_class()(uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, http="h11", ws="none",
-        timeout_graceful_shutdown=max(1, int(args.drain_timeout)),
-    ))
+    if args.workers > 1:
+        return _supervise(args, config, options, sock, queue)
     try:
-        server.run(sockets=[sock])
+        _serve(args, config, options, sock, queue)
     finally:
         sock.close()
         queue.close()

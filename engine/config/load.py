@@ -370,9 +370,9 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
     queue = QueueConfig(
         path=qpath if qpath.is_absolute() else ctx.base / qpath,
         durability=queue_raw.get("durability", "full"),
-        dedup_window=float(queue_raw.get("dedup_window", 24 * 3600.0)),
-        lease_seconds=float(queue_raw.get("lease_seconds", 30.0)),
-        max_orphaned=int(queue_raw.get("max_orphaned", 3)),
+        dedup_window=_number(queue_raw.get("dedup_window"), 24 * 3600.0),
+        lease_seconds=_number(queue_raw.get("lease_seconds"), 30.0),
+        max_orphaned=int(_number(queue_raw.get("max_orphaned"), 3, integer=True)),
         kind=queue_raw.get("kind", "sqlite"),
         dsn=queue_raw.get("dsn") if isinstance(queue_raw.get("dsn"), str) else None,
         schema=queue_raw.get("schema") if isinstance(queue_raw.get("schema"), str) else None,
@@ -391,6 +391,12 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
     routes = _check_routes(ctx, data.get("routes"))
     return Config(file=Path(ctx.doc.file), sources=sources, destinations=destinations, routes=routes, queue=queue,
                   retry=retry, concurrency=concurrency, secrets=sorted(ctx.secrets))
+
+
+def _number(value: Any, default: float, *, integer: bool = False) -> float:
+    """A positive number of the config, else `default` (the schema check has reported the wrong value)."""
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else float(default)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -243,6 +243,12 @@ class SQLiteQueue(JobQueue):
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
+    def detach_lock(self) -> int | None:
+        """Hand the owner's lock descriptor to the caller (it stays held after `close`, until the caller closes
+        it): `engine serve --workers N` keeps it in the supervisor while the workers open the queue unowned."""
+        fd, self._lock_fd = self._lock_fd, None
+        return fd
+
     def _reclaim(self, conn: sqlite3.Connection) -> int:
         """The previous owner's leases end now: due at once, each counted as orphaned when leased again."""
         now = self.clock()

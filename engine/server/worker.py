@@ -281,6 +281,7 @@ class InstanceWorker:
         if still:
             verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
             for task in still:
+                self.held.pop(pending[task].id, None)
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.queue.retry, pending[task].id, 0.0, verdict)
 

@@ -298,3 +298,15 @@ def test_yaml_errors_become_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     assert info.value.diagnostics[0].file == str(path)
+
+
+def test_queue_lease_defaults_and_wrong_numbers_are_located_errors(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "destinations: []\n"), env={})
+    assert (config.queue.lease_seconds, config.queue.max_orphaned) == (30.0, 3)
+    config = load_config(write(tmp_path, "destinations: []\nqueue: {lease_seconds: 12, max_orphaned: 5}\n"), env={})
+    assert (config.queue.lease_seconds, config.queue.max_orphaned) == (12.0, 5)
+    for bad, field in (("lease_seconds: abc", "queue.lease_seconds"), ("max_orphaned: x", "queue.max_orphaned"),
+                       ("dedup_window: []", "queue.dedup_window"), ("max_orphaned: 0", "queue.max_orphaned")):
+        with pytest.raises(ConfigError) as info:  # not a ValueError traceback
+            load_config(write(tmp_path, f"destinations: []\nqueue: {{{bad}}}\n"), env={})
+        assert field in str(info.value.diagnostics[0]), info.value.diagnostics

@@ -1,6 +1,6 @@
 """The worker commits acks (and leases) in batches: many jobs share one queue transaction, a job is acked only
 after its verdict is known, a crash between delivery and the batched ack delivers it again, jobs leased ahead
-and not started go back to the queue on stop, and a job's time limit counts from its lease."""
+and not started go back to the queue on stop, and a job past its time limit is retried."""
 
 from __future__ import annotations
 
@@ -118,7 +118,8 @@ def test_stop_puts_jobs_leased_ahead_back_at_once(tmp_path: Path, app_server: Ca
 
 
 def test_time_limit_counts_from_the_lease(tmp_path: Path) -> None:
-    """A job that waited leased past its deadline is not delivered any more: it is retried later."""
+    """A job whose time limit has passed is not delivered any more: it is retried later (the limit is no
+    longer the lease, which the heartbeat renews, but the retry deadline plus a margin)."""
     emu = UserMotionEmulator(api_key=UM_KEY)
     with serve_in_thread(emu) as s:
         config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url}))
