@@ -63,3 +63,15 @@ def test_content_length_with_transfer_encoding_is_400_and_closed(tmp_path: Path,
     bodies = json.dumps(server.app.sandbox.recent())
     assert "after" in bodies and "smuggled" not in bodies
     assert server.app.sandbox.total == 1
+
+
+def test_accepted_connections_have_tcp_nodelay(tmp_path: Path, app_server: Callable[..., AppServer]) -> None:
+    server = app_server(write_config(tmp_path, DESTS, {"api.usermotion.com": "sandbox"}))
+    assert server.sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only for such sockets
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(_track("u1"))  # keep-alive: the connection stays open after the answer
+        sock.settimeout(10)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        [conn] = list(server.server.server_state.connections)
+        accepted = conn.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
