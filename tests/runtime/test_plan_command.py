@@ -232,3 +232,24 @@ def test_a_live_stream_on_stdin_gets_each_line_as_its_event_arrives() -> None:
         proc.stdin.close()
         proc.wait(timeout=20)
     assert proc.returncode == 0
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "track", "userId": "u1", "event": "Deep", "properties": {}}
+    cur = event["properties"]
+    for _ in range(levels - 2):
+        cur["a"] = {}
+        cur = cur["a"]
+    return event
+
+
+def test_deeply_nested_events_are_an_error_line_not_a_traceback(capsys, tmp_path) -> None:
+    from engine.events import MAX_EVENT_DEPTH
+
+    text = "\n".join(json.dumps(e) for e in (_deep(300), IDENTIFY, _deep(MAX_EVENT_DEPTH))) + "\n"
+    code, lines, err = plan(capsys, tmp_path, ["usermotion", "--settings", UM], text)
+    assert "Traceback" not in err
+    assert lines[0] == {"error": f"line 1: the event nests objects/arrays more than {MAX_EVENT_DEPTH} levels deep"}
+    assert lines[1]["results"][0]["status"] == "ok" and "results" in lines[2]
+    code, lines, err = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps([IDENTIFY, _deep(300)]))
+    assert "results" in lines[0] and "item 2" in lines[1]["error"] and "levels deep" in lines[1]["error"]
