@@ -270,14 +270,17 @@ class EngineApp:
                 return value.decode("latin-1")
         return None
 
-    def _source(self, scope: Scope, body: dict[str, Any]) -> Source:
-        key: str | None = None
+    def _header_key(self, scope: Scope) -> str | None:
+        """The Basic-auth user name, if the request has a readable one."""
         auth = self._header(scope, b"authorization")
         if auth and auth[:6].lower() == "basic ":
             try:
-                key = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").split(":", 1)[0] or None
+                return base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").split(":", 1)[0] or None
             except (binascii.Error, UnicodeDecodeError):
-                key = None
+                return None
+        return None
+
+    def _source(self, scope: Scope, body: dict[str, Any], key: str | None) -> Source:
         if key is None and isinstance(body.get("writeKey"), str) and body["writeKey"]:
             key = body["writeKey"]
         if key is None:
@@ -291,6 +294,9 @@ class EngineApp:
         batch = path in BATCH_PATHS
         limit = MAX_BATCH_BYTES if batch else MAX_EVENT_BYTES
         raw = await self._read(scope, receive, limit)
+        header_key = self._header_key(scope)
+        if header_key is not None and header_key not in self.write_keys:
+            raise Rejected(401, "unauthorized", "unknown write key")  # before the body is unzipped or parsed
         encoding = (self._header(scope, b"content-encoding") or "").strip().lower()
         if encoding == "gzip":
             raw = _gunzip(raw, limit)
@@ -302,7 +308,7 @@ class EngineApp:
             raise Rejected(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise Rejected(400, "invalid_json", "the body must be a JSON object")
-        source = self._source(scope, body)
+        source = self._source(scope, body, header_key)
         now = dt.datetime.now(dt.UTC)
         deep = may_be_too_deep(raw)  # only then is each event walked for its nesting depth
         if batch:

@@ -57,3 +57,23 @@ def test_timestamps_overflowing_the_skew_correction_are_400(server: AppServer, t
     r = post(server, "/v1/batch", {"batch": [ok, {**event, "sentAt": None}], "sentAt": sent_at})
     assert r.status_code == 400 and r.json()["message"].startswith("batch[1]:"), r.text
     assert server.queue.depth() == {}
+
+
+def test_an_unknown_header_key_is_refused_before_the_body_is_read_as_json(
+        server: AppServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    import engine.server.app as app_module
+
+    unzipped: list[int] = []
+    real = app_module._gunzip
+    monkeypatch.setattr(app_module, "_gunzip", lambda raw, limit: unzipped.append(len(raw)) or real(raw, limit))
+    big = gzip.compress(b'{"batch": [' + b",".join([b'{"type": "track", "userId": "u", "event": "e"}'] * 8000) + b"]}")
+    for body in (big, b"this is not gzip", b"{not json"):
+        r = httpx.post(server.base_url + "/v1/batch", content=body, auth=("wrong-key-0000", ""), timeout=10,
+                       headers={"Content-Encoding": "gzip"} if body != b"{not json" else {})
+        assert r.status_code == 401 and r.json()["code"] == "unauthorized", r.text
+    assert unzipped == []
+    r = httpx.post(server.base_url + "/v1/batch", content=big, auth=(WRITE_KEY, ""), timeout=10,
+                   headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 200 and len(unzipped) == 1
