@@ -253,3 +253,21 @@ def test_deeply_nested_events_are_an_error_line_not_a_traceback(capsys, tmp_path
     assert lines[1]["results"][0]["status"] == "ok" and "results" in lines[2]
     code, lines, err = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps([IDENTIFY, _deep(300)]))
     assert "results" in lines[0] and "item 2" in lines[1]["error"] and "levels deep" in lines[1]["error"]
+
+
+def test_integers_beyond_64_bits_are_written_not_a_traceback(capsys, tmp_path) -> None:
+    # JSON numbers beyond 64 bits are read as doubles (as JavaScript reads them); a template's `| int` then
+    # makes a Python int orjson cannot write: the line is written with it exactly.
+    root = Path(__file__).resolve().parents[2]
+    spec = (root / "specs" / "usermotion.yaml").read_text()
+    track = '        userId: "{{ payload.userId }}"\n        anonymousId: "{{ payload.anonymousId }}"\n        context:'
+    assert track in spec
+    (tmp_path / "big.yaml").write_text(spec.replace(
+        track, track.replace("        context:", '        big: "{{ payload.properties.n | int }}"\n        context:')))
+    event = '{"type": "track", "userId": "u1", "event": "Big", "properties": {"n": 123456789012345678901234567890}}'
+    for extra in ([], ["--show-secrets"]):
+        code, lines, err = plan(capsys, tmp_path, [str(tmp_path / "big.yaml"), "--settings", UM, *extra], event)
+        assert code == 0 and "Traceback" not in err
+        [request] = lines[0]["results"][0]["requests"]
+        assert request["body"]["big"] == int(1.2345678901234568e29) and request["body"]["big"] > 2**64
+        assert request["body"]["properties"]["n"] == 1.2345678901234568e29

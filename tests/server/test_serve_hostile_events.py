@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_helpers import WRITE_KEY, AppServer, write_config
+from serve_helpers import WRITE_KEY, AppServer, wait_until, write_config
 
 from engine.events import MAX_EVENT_DEPTH
 
@@ -77,3 +77,12 @@ def test_an_unknown_header_key_is_refused_before_the_body_is_read_as_json(
     r = httpx.post(server.base_url + "/v1/batch", content=big, auth=(WRITE_KEY, ""), timeout=10,
                    headers={"Content-Encoding": "gzip"})
     assert r.status_code == 200 and len(unzipped) == 1
+
+
+def test_an_integer_beyond_64_bits_is_accepted_as_a_number(server: AppServer) -> None:
+    body = b'{"userId": "u1", "event": "Big", "properties": {"n": 123456789012345678901234567890, "m": -1' + \
+        b"0" * 40 + b"}}"
+    r = httpx.post(server.base_url + "/v1/track", content=body, auth=(WRITE_KEY, ""), timeout=10)
+    assert r.status_code == 200, r.text
+    [sent] = wait_until(lambda: server.app.sandbox.recent())  # queued, delivered to the sandbox
+    assert sent["body"]["properties"] == {"n": 1.2345678901234568e29, "m": -1e40}
