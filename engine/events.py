@@ -20,7 +20,38 @@ class InputItem:
     error: str | None = None
 
 
+MAX_EVENT_DEPTH = 64  # objects and arrays nested in one event, the event itself counting as 1 (docs/serve.md)
+
 _STDIN_BUFFER = 1 << 16  # standard input is read in up to 64 kB at a time (a pipe gives what it holds)
+
+
+def too_deep(value: Any, limit: int = MAX_EVENT_DEPTH) -> bool:
+    """Whether objects/arrays nest more than `limit` levels in `value` (stops at the first too-deep one)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        for child in children:
+            if isinstance(child, (dict, list)):
+                push((child, depth + 1))
+    return False
+
+
+def may_be_too_deep(raw: bytes, limit: int = MAX_EVENT_DEPTH) -> bool:
+    """False when JSON text `raw` holds too few `{`/`[` to nest more than `limit` levels (a C-speed count, so
+    the walk of `too_deep` runs only for documents that could fail it)."""
+    return raw.count(b"{") + raw.count(b"[") > limit
+
+
+def _checked(number: int, value: dict[str, Any], where: str, raw: bytes) -> InputItem:
+    if may_be_too_deep(raw) and too_deep(value):
+        return InputItem(number, error=f"{where}: the event nests objects/arrays more than {MAX_EVENT_DEPTH} levels deep")
+    return InputItem(number, value)
 
 
 def open_input(name: str | None) -> IO[bytes]:
@@ -54,14 +85,14 @@ def count_events(name: str | None) -> int | None:
     return sum(1 for line in data.splitlines() if line.strip())
 
 
-def _items(values: Any, where: str) -> Iterator[InputItem]:
+def _items(values: Any, where: str, raw: bytes) -> Iterator[InputItem]:
     if isinstance(values, dict) and isinstance(values.get("batch"), list):
         values = values["batch"]
     if not isinstance(values, list):
         values = [values]
     for i, value in enumerate(values, 1):
         if isinstance(value, dict):
-            yield InputItem(i, value)
+            yield _checked(i, value, f"{where} item {i}", raw)
         else:
             yield InputItem(i, error=f"{where} item {i}: expected a JSON object, found {describe_json(value)}")
 
@@ -87,18 +118,18 @@ def read_events(stream: IO[bytes]) -> Iterator[InputItem]:
                 # fall back to JSON lines for the rest
                 yield from _lines(whole.splitlines(keepends=True)[1:], 2)
                 return
-            yield from _items(value, "input")
+            yield from _items(value, "input", whole)
             return
         yield InputItem(1, error="line 1: invalid JSON")
         yield from _lines(whole.splitlines(keepends=True)[1:], 2)
         return
     if isinstance(value, list) or (isinstance(value, dict) and isinstance(value.get("batch"), list)):
-        yield from _items(value, "line 1:")
+        yield from _items(value, "line 1:", first)
         # further lines may carry more arrays or events
         yield from _lines(stream, 2)
         return
     if isinstance(value, dict):
-        yield InputItem(1, value)
+        yield _checked(1, value, "line 1", first)
     else:
         yield InputItem(1, error=f"line 1: expected a JSON object, found {describe_json(value)}")
     yield from _lines(stream, 2)
@@ -116,10 +147,10 @@ def _lines(lines: Any, start: int) -> Iterator[InputItem]:
             continue
         if isinstance(value, dict):
             if isinstance(value.get("batch"), list):
-                for item in _items(value, f"line {number}:"):
+                for item in _items(value, f"line {number}:", line):
                     yield InputItem(number, item.event, item.error)
             else:
-                yield InputItem(number, value)
+                yield _checked(number, value, f"line {number}", line)
         else:
             yield InputItem(number, error=f"line {number}: expected a JSON object, found {describe_json(value)}")
 

@@ -56,36 +56,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="HTTP client pool for deliveries (default auto: aiohttp when installed)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes serving the port and delivering from the queue (default 1; see README)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a request's headers must arrive within this time of the connection opening or the "
+                        "previous answer, else 408 and close (default 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a request's body must arrive within this time of its headers, else 408 and close "
+                        "(default 30)")
+    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="client connections at once; one more is answered 503 and closed (default 4096, never "
+                        "more than the open-file limit minus 256)")
     p.add_argument("--quiet-sandbox", action="store_true", help="do not print a line per sandbox request")
     p.set_defaults(func=run)
 
 
-def _server_class() -> type:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown (the process then dies of the signal);
-        `engine serve` instead reports that it stopped and exits 0."""
-
-        def handle_exit(self, sig: int, frame: object) -> None:
-            super().handle_exit(sig, frame)  # type: ignore[arg-type]
-            self._captured_signals.clear()
-
-    return Server
-
-
 def _serve(args: argparse.Namespace, config: Any, options: Any, sock: socket.socket, queue: Any) -> None:
-    """One process: the app (ingestion and the delivery worker) under uvicorn on the listening `sock`."""
-    import uvicorn
-
+    """One process: the app (ingestion and the delivery worker) under the guarded uvicorn server on `sock`."""
     from engine.server import build_app
+    from engine.server.http import EngineServer, server_config
 
     app = build_app(config, queue, options, log=sys.stderr)
     app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
-    server = _server_class()(uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, http="h11", ws="none",
-        timeout_graceful_shutdown=max(1, int(args.drain_timeout)),
-    ))
+    server = EngineServer(server_config(app, args.http_limits, drain_timeout=args.drain_timeout), log=sys.stderr)
     server.run(sockets=[sock])
 
 
@@ -171,23 +162,25 @@ def _how(status: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from engine.server import WorkerOptions
+    from engine.server.http import HttpLimits, connection_cap, listen_socket, raise_nofile_limit
 
     config = load_config_for_command(args.config, invalid_status=1)
     if isinstance(config, int):
         return config
-    if args.max_attempts < 1 or args.drain_timeout < 0 or args.poll_interval <= 0 or args.workers < 1:
-        print("engine serve: --max-attempts and --workers must be at least 1, --drain-timeout >= 0, "
-              "--poll-interval > 0",
-              file=sys.stderr)
+    if args.max_attempts < 1 or args.drain_timeout < 0 or args.poll_interval <= 0 or args.workers < 1 \
+            or args.header_timeout <= 0 or args.body_timeout <= 0 \
+            or (args.max_connections is not None and args.max_connections < 1):
+        print("engine serve: --max-attempts, --workers and --max-connections must be at least 1, --drain-timeout "
+              ">= 0, --poll-interval, --header-timeout and --body-timeout > 0", file=sys.stderr)
         return 2
+    soft_limit, _ = raise_nofile_limit()
+    args.http_limits = HttpLimits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                                  max_connections=connection_cap(args.max_connections, soft_limit))
     options = WorkerOptions(max_attempts=args.max_attempts, max_age=args.max_age, backoff_cap=args.backoff_cap,
                             poll_interval=args.poll_interval, drain_timeout=args.drain_timeout,
                             transport=args.transport)
     try:
-        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(2048)  # connections made after the 'listening' line wait in the backlog until uvicorn runs
+        sock = listen_socket(args.host, args.port)  # connections made after the 'listening' line wait in the backlog
     except OSError as exc:
         hint = ""
         if exc.errno == errno.EADDRINUSE:

@@ -340,6 +340,9 @@ def check_config(path: str | Path, env: Mapping[str, str] | None = None) -> tupl
     return config, diags
 
 
+MIN_WRITE_KEY_LENGTH = 8  # shorter write keys get a warning at load (`engine config check`, `engine serve`)
+
+
 def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
     sources_raw = data.get("sources") if isinstance(data.get("sources"), list) else []
     for s in sources_raw:
@@ -353,6 +356,11 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
                 ctx.error(("sources", i, "write_key"), f"the same write key as sources[{keys[s['write_key']]}]; "
                                                        "each source needs its own")
             keys.setdefault(s["write_key"], i)
+            if 0 < len(s["write_key"]) < MIN_WRITE_KEY_LENGTH:
+                ctx.warning(("sources", i, "write_key"),
+                            f"the write key is {len(s['write_key'])} characters long: anyone can guess it (and it "
+                            f"cannot be masked safely in output); use at least {MIN_WRITE_KEY_LENGTH} random "
+                            "characters")
     if not sources_raw:
         ctx.warning(("sources",) if "sources" in data else (), "no sources: engine serve will refuse every event (401)")
     sources = [Source(s["name"], s["write_key"]) for s in sources_raw

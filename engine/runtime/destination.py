@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from engine.delivery.models import DISPLAY_JSON, PreparedRequest
+from engine.delivery.models import DISPLAY_JSON, PreparedRequest, encode_json
 from engine.diagnostics import Diagnostic, SpecError
 from engine.jsvalues import UNDEFINED, truthy
 from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
@@ -122,7 +122,7 @@ def results_line(results: list[ActionResult], masker: Any) -> bytes:
     masked as bytes by `masker.mask_json` (spliced where a secret occurs). Other results, and requests that are not
     plain JSON data, go through `to_json`. After parsing the line equals the `to_json` line; its bytes are orjson's."""
     if not masker:
-        return orjson.dumps({"results": [r.to_json(masker) for r in results]}, option=orjson.OPT_APPEND_NEWLINE)
+        return encode_json({"results": [r.to_json(masker) for r in results]}) + b"\n"
     # A secret spelled like a display key would change the keys: the whole display is masked by `to_json` then.
     split = masker.keeps(_DISPLAY_KEYS)
     pieces = [b'{"results":[']
@@ -149,7 +149,7 @@ def results_line(results: list[ActionResult], masker: Any) -> bytes:
                 else:
                     pieces.append(b"}")
                 continue
-        pieces.append(orjson.dumps(result.to_json(masker)))
+        pieces.append(encode_json(result.to_json(masker)))  # integers beyond 64 bits: written exactly
     pieces.append(b"]}\n")
     return b"".join(pieces)
 

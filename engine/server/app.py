@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from engine.events import MAX_EVENT_DEPTH, may_be_too_deep, too_deep
 from engine.server.metrics import Metrics
 from engine.server.sandbox import SandboxLog
 from engine.server.worker import Worker, WorkerOptions
@@ -112,8 +113,14 @@ def normalise(event: Any, *, where: str, path_type: str | None, batch_sent_at: A
         return event
     original, sent = _parse_time(timestamp), _parse_time(event.get("sentAt"))
     if original is not None and sent is not None:
+        try:
+            corrected = _iso(now - (sent - original))
+        except OverflowError:
+            raise Rejected(400, "invalid_event", f"{where}: timestamp {timestamp!r} and sentAt "
+                                                 f"{event.get('sentAt')!r} are too far apart to correct the "
+                                                 "clock skew (the result is outside years 1-9999)") from None
         event.setdefault("originalTimestamp", timestamp)
-        event["timestamp"] = _iso(now - (sent - original))
+        event["timestamp"] = corrected
     return event
 
 
@@ -270,14 +277,17 @@ class EngineApp:
                 return value.decode("latin-1")
         return None
 
-    def _source(self, scope: Scope, body: dict[str, Any]) -> Source:
-        key: str | None = None
+    def _header_key(self, scope: Scope) -> str | None:
+        """The Basic-auth user name, if the request has a readable one."""
         auth = self._header(scope, b"authorization")
         if auth and auth[:6].lower() == "basic ":
             try:
-                key = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").split(":", 1)[0] or None
+                return base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").split(":", 1)[0] or None
             except (binascii.Error, UnicodeDecodeError):
-                key = None
+                return None
+        return None
+
+    def _source(self, scope: Scope, body: dict[str, Any], key: str | None) -> Source:
         if key is None and isinstance(body.get("writeKey"), str) and body["writeKey"]:
             key = body["writeKey"]
         if key is None:
@@ -291,6 +301,9 @@ class EngineApp:
         batch = path in BATCH_PATHS
         limit = MAX_BATCH_BYTES if batch else MAX_EVENT_BYTES
         raw = await self._read(scope, receive, limit)
+        header_key = self._header_key(scope)
+        if header_key is not None and header_key not in self.write_keys:
+            raise Rejected(401, "unauthorized", "unknown write key")  # before the body is unzipped or parsed
         encoding = (self._header(scope, b"content-encoding") or "").strip().lower()
         if encoding == "gzip":
             raw = _gunzip(raw, limit)
@@ -302,19 +315,26 @@ class EngineApp:
             raise Rejected(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise Rejected(400, "invalid_json", "the body must be a JSON object")
-        source = self._source(scope, body)
+        source = self._source(scope, body, header_key)
         now = dt.datetime.now(dt.UTC)
+        deep = may_be_too_deep(raw)  # only then is each event walked for its nesting depth
         if batch:
             items = body.get("batch")
             if not isinstance(items, list):
                 raise Rejected(400, "invalid_batch", "a batch body needs \"batch\": a list of events")
             events = []
             for i, item in enumerate(items):
+                if deep and too_deep(item):
+                    raise Rejected(400, "invalid_event", f"batch[{i}]: the event nests objects/arrays more than "
+                                                         f"{MAX_EVENT_DEPTH} levels deep")
                 event = normalise(item, where=f"batch[{i}]", path_type=None, batch_sent_at=body.get("sentAt"), now=now)
                 if event_size(event) > MAX_EVENT_BYTES:
                     raise Rejected(413, "too_large", f"batch[{i}]: an event may be at most {MAX_EVENT_BYTES // 1024} KB")
                 events.append(event)
         else:
+            if deep and too_deep(body):
+                raise Rejected(400, "invalid_event", f"event: the event nests objects/arrays more than "
+                                                     f"{MAX_EVENT_DEPTH} levels deep")
             event = normalise(body, where="event", path_type=SINGLE_PATHS[path], batch_sent_at=None, now=now)
             if event_size(event) > MAX_EVENT_BYTES:
                 raise Rejected(413, "too_large", f"an event may be at most {MAX_EVENT_BYTES // 1024} KB")

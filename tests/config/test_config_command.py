@@ -56,3 +56,14 @@ def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_config_without_subcommand_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config"]) == 2
+
+
+def test_a_short_write_key_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "engine.yaml"
+    path.write_text("sources: [{name: web, write_key: abc}, {name: app, write_key: long-enough-key-1}]\n"
+                    "destinations: []\n")
+    assert main(["config", "check", "--config", str(path)]) == 0  # a warning, not an error
+    out, err = capsys.readouterr()
+    [line] = [x for x in out.splitlines() if "sources[0]" in x]
+    assert line.startswith(f"{path}:1:") and "warning" in line and "sources[0].write_key" in line and "3 characters" in line
+    assert "abc" not in line.replace("characters", "")

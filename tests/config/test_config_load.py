@@ -114,7 +114,7 @@ def test_missing_destinations_says_config(tmp_path: Path) -> None:
 
 def test_unknown_spec_and_bad_settings(tmp_path: Path) -> None:
     path = write(tmp_path, """\
-        sources: [{name: web, write_key: wk-1}]
+        sources: [{name: web, write_key: wk-12345}]
         destinations:
           - id: a
             spec: usermotoin
@@ -150,7 +150,7 @@ def test_invalid_spec_is_reported_at_spec_key(tmp_path: Path) -> None:
 
 def mapping_config(mappings: str) -> str:
     return textwrap.dedent("""\
-        sources: [{name: web, write_key: wk-1}]
+        sources: [{name: web, write_key: wk-12345}]
         destinations:
           - id: um
             spec: usermotion

@@ -246,3 +246,42 @@ def test_an_event_without_requests_says_why(capsys, tmp_path) -> None:
                                                  "this destination"}
     assert lines[1]["results"] == [] and lines[1]["reason"].startswith("filtered: ")
     assert "reason" not in lines[2] and lines[2]["results"]
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "track", "userId": "u1", "event": "Deep", "properties": {}}
+    cur = event["properties"]
+    for _ in range(levels - 2):
+        cur["a"] = {}
+        cur = cur["a"]
+    return event
+
+
+def test_deeply_nested_events_are_an_error_line_not_a_traceback(capsys, tmp_path) -> None:
+    from engine.events import MAX_EVENT_DEPTH
+
+    text = "\n".join(json.dumps(e) for e in (_deep(300), IDENTIFY, _deep(MAX_EVENT_DEPTH))) + "\n"
+    code, lines, err = plan(capsys, tmp_path, ["usermotion", "--settings", UM], text)
+    assert "Traceback" not in err
+    assert lines[0] == {"error": f"line 1: the event nests objects/arrays more than {MAX_EVENT_DEPTH} levels deep"}
+    assert lines[1]["results"][0]["status"] == "ok" and "results" in lines[2]
+    code, lines, err = plan(capsys, tmp_path, ["usermotion", "--settings", UM], json.dumps([IDENTIFY, _deep(300)]))
+    assert "results" in lines[0] and "item 2" in lines[1]["error"] and "levels deep" in lines[1]["error"]
+
+
+def test_integers_beyond_64_bits_are_written_not_a_traceback(capsys, tmp_path) -> None:
+    # JSON numbers beyond 64 bits are read as doubles (as JavaScript reads them); a template's `| int` then
+    # makes a Python int orjson cannot write: the line is written with it exactly.
+    root = Path(__file__).resolve().parents[2]
+    spec = (root / "specs" / "usermotion.yaml").read_text()
+    track = '        userId: "{{ payload.userId }}"\n        anonymousId: "{{ payload.anonymousId }}"\n        context:'
+    assert track in spec
+    (tmp_path / "big.yaml").write_text(spec.replace(
+        track, track.replace("        context:", '        big: "{{ payload.properties.n | int }}"\n        context:')))
+    event = '{"type": "track", "userId": "u1", "event": "Big", "properties": {"n": 123456789012345678901234567890}}'
+    for extra in ([], ["--show-secrets"]):
+        code, lines, err = plan(capsys, tmp_path, [str(tmp_path / "big.yaml"), "--settings", UM, *extra], event)
+        assert code == 0 and "Traceback" not in err
+        [request] = lines[0]["results"][0]["requests"]
+        assert request["body"]["big"] == int(1.2345678901234568e29) and request["body"]["big"] > 2**64
+        assert request["body"]["properties"]["n"] == 1.2345678901234568e29

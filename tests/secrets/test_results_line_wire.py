@@ -25,8 +25,8 @@ SECRET = "sk_live/9f+Ab=c&d"
 
 
 def old_line(results: list[ActionResult], masker: Masker) -> bytes:
-    """The line as `to_json` of every result gives it (the general path)."""
-    return orjson.dumps({"results": [r.to_json(masker) for r in results]}, option=orjson.OPT_APPEND_NEWLINE)
+    """The line as `to_json` of every result gives it (the general path; integers beyond 64 bits exactly)."""
+    return encode_json({"results": [r.to_json(masker) for r in results]}) + b"\n"
 
 
 def same_outcome(results: list[ActionResult], masker: Masker) -> None:

@@ -15,14 +15,15 @@ if HERE not in sys.path:
 from serve_helpers import AppServer  # noqa: E402
 
 from engine.server import WorkerOptions  # noqa: E402
+from engine.server.http import HttpLimits  # noqa: E402
 
 
 @pytest.fixture
 def app_server() -> Iterator[Callable[..., AppServer]]:
     started: list[AppServer] = []
 
-    def start(config_path: Path, options: WorkerOptions | None = None) -> AppServer:
-        server = AppServer(config_path, options).__enter__()
+    def start(config_path: Path, options: WorkerOptions | None = None, limits: HttpLimits | None = None) -> AppServer:
+        server = AppServer(config_path, options, limits).__enter__()
         started.append(server)
         return server
 

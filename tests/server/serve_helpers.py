@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -15,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from engine.config import load_config
 from engine.server import EngineApp, WorkerOptions, build_app
+from engine.server.http import EngineServer, HttpLimits, listen_socket, server_config
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_KEY = "wk-test-123456"
@@ -50,25 +49,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         time.sleep(interval)
 
 
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
-
-
 class AppServer:
     """EngineApp under uvicorn (lifespan on: the worker runs in the server's loop) in a thread."""
 
-    def __init__(self, config_path: Path, options: WorkerOptions | None = None) -> None:
+    def __init__(self, config_path: Path, options: WorkerOptions | None = None,
+                 limits: HttpLimits | None = None) -> None:
         self.config = load_config(config_path)
         self.queue = self.config.queue.open()
         self.app: EngineApp = build_app(self.config, self.queue,
                                         options or WorkerOptions(poll_interval=0.05, backoff_cap=0.2), log=None)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = _ThreadServer(uvicorn.Config(self.app, lifespan="on", log_level="warning", access_log=False,
-                                                   http="h11", ws="none", timeout_graceful_shutdown=1))
+        self.sock = listen_socket("127.0.0.1", 0)  # what `engine serve` runs: same socket, protocol and guards
+        self.port = self.sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server = EngineServer(server_config(self.app, limits), log=None)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> AppServer:
