@@ -53,6 +53,7 @@ def make_deliverer(args: argparse.Namespace, dest: Destination, masker: Masker) 
         RetryPolicy(attempts=args.attempts, deadline=args.deadline),
         concurrency=concurrency, masker=masker, errors_table=dest.spec.get("errors"),
         default_timeout=float((dest.spec.get("request_defaults") or {}).get("timeout", 10.0)),
+        redirects=dest.spec.get("redirects"),
     )
 
 

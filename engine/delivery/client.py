@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,67 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@]*(?=[/?#]|$)")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_CACHE_LIMIT = 4096
+DEFAULT_MAX_REDIRECTS = 5
+DEFAULT_MAX_RESPONSE_BYTES = 1 << 20  # bytes read from an answer; the rest is left unread
+# credentials never carried to another origin (plus any header whose value holds a secret)
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_METADATA_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254", "100.100.100.200", "metadata.google.internal",
+                             "metadata", "instance-data", "instance-data.ec2.internal"})
+_METADATA_PATHS = ("/latest/meta-data", "/latest/api/token", "/latest/user-data", "/computemetadata/",
+                   "/metadata/instance", "/metadata/identity", "/opc/v1/", "/openstack/")
+
+
+class RedirectRefused(Exception):
+    """A redirect the engine will not follow (never retried: the answer would be the same)."""
+
+
+@dataclass(frozen=True)
+class RedirectPolicy:
+    """Which redirects are followed: at most `max` hops, to the same origin (or http -> https of the
+    same host), or to a host named in `allow_hosts`; never to a loopback, private, link-local or
+    metadata address unless `routed_hosts` (the routes) send that host somewhere on purpose."""
+
+    max: int = DEFAULT_MAX_REDIRECTS
+    allow_hosts: frozenset[str] = frozenset()
+    routed_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_spec(cls, raw: Mapping[str, Any] | None, routed_hosts: frozenset[str] = frozenset()) -> RedirectPolicy:
+        raw = raw or {}
+        return cls(int(raw.get("max", DEFAULT_MAX_REDIRECTS)),
+                   frozenset(str(h).lower() for h in raw.get("allow_hosts") or ()), routed_hosts)
+
+
+def _routed_hosts(transport: Any) -> frozenset[str]:
+    """The route keys (`host` / `host:port`) of the RouteTransport in `transport`'s chain, if any."""
+    hosts: set[str] = set()
+    seen = 0
+    while transport is not None and seen < 8:
+        routes = getattr(transport, "routes", None)
+        if isinstance(routes, Mapping):
+            hosts.update(str(k).lower() for k in routes)
+        transport = getattr(transport, "inner", None)
+        seen += 1
+    return frozenset(hosts)
+
+
+def _internal_host(host: str) -> bool:
+    """True for a loopback, private, link-local, unspecified or metadata address (or localhost)."""
+    host = host.lower().strip("[]").rstrip(".")
+    if host in _METADATA_HOSTS or host == "localhost" or host.endswith(".localhost") or host.endswith(".internal"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified or ip.is_reserved
+                or ip.is_multicast)
+
+
+def _port(url: httpx.URL) -> int | None:
+    return url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
 
 
 def is_success(status: int) -> bool:
@@ -111,6 +173,8 @@ class Deliverer:
         default_timeout: float = 10.0,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         follow_redirects: bool = True,
+        redirects: Mapping[str, Any] | RedirectPolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -125,10 +189,14 @@ class Deliverer:
         if transport is None:
             transport = make_transport(max_connections=concurrency)
         self.transport = transport
+        routed = _routed_hosts(transport)
+        self.redirects = (redirects if isinstance(redirects, RedirectPolicy)
+                          else RedirectPolicy.from_spec(redirects, routed))
+        self.max_response_bytes = max_response_bytes
         self.client = httpx.AsyncClient(
             transport=transport,
             timeout=self._timeout(None),
-            follow_redirects=follow_redirects,
+            follow_redirects=False,  # followed by `_attempt`, on both paths, under `self.redirects`
             headers={"user-agent": USER_AGENT},
         )
         route = getattr(transport, "direct_route", None)
@@ -183,6 +251,57 @@ class Deliverer:
             return timeout
 
     async def _attempt(self, req: PreparedRequest) -> Response:
+        """One attempt: the request, then the redirects `self.redirects` allows (each hop routed again)."""
+        hop = req
+        for done in range(self.redirects.max + 1):
+            response = await self._hop(hop)
+            location = response.headers.get("location")
+            if response.status not in _REDIRECTS or not self.follow_redirects or not location:
+                return response
+            if done == self.redirects.max:
+                raise RedirectRefused(f"more than {self.redirects.max} redirects (the last to {location})")
+            hop = self._redirected(hop, response.status, location)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _redirected(self, req: PreparedRequest, status: int, location: str) -> PreparedRequest:
+        """The next request of a redirect, or RedirectRefused saying why it is not followed."""
+        try:
+            here = httpx.URL(req.url)
+            there = here.join(location)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise RedirectRefused(f"redirect to an invalid URL {location!r}") from exc
+        if there.scheme not in ("http", "https") or not there.host:
+            raise RedirectRefused(f"redirect to {location!r}: only http(s) URLs with a host are followed")
+        if here.scheme == "https" and there.scheme != "https":
+            raise RedirectRefused(f"redirect from https to {there.scheme} ({location!r}) is not followed")
+        host = there.host.lower()
+        same_host = host == (here.host or "").lower()
+        same_origin = same_host and _port(there) == _port(here) and there.scheme == here.scheme
+        upgrade = same_host and here.scheme == "http" and there.scheme == "https" and there.port is None
+        policy = self.redirects
+        if not (same_origin or upgrade or host in policy.allow_hosts):
+            raise RedirectRefused(f"redirect to another host ({location!r}) is not followed; the spec's "
+                                  f"redirects.allow_hosts names the hosts that may be")
+        routed = host in policy.routed_hosts or f"{host}:{_port(there)}" in policy.routed_hosts
+        if not routed and _internal_host(host):
+            raise RedirectRefused(f"redirect to an internal address ({location!r}) is not followed")
+        path = there.path.lower()
+        if path.startswith(_METADATA_PATHS):
+            raise RedirectRefused(f"redirect to a cloud metadata path ({location!r}) is not followed")
+        method = req.method.upper()
+        body, json_body = req.body, req.json
+        headers = dict(req.headers)
+        if status == 303 and method != "HEAD" or status in (301, 302) and method == "POST":
+            method, body, json_body = "GET", None, UNDEFINED
+            headers = {k: v for k, v in headers.items()
+                       if k.lower() not in ("content-type", "content-length", "content-encoding", "transfer-encoding")}
+        if not same_origin:
+            masker = self.masker
+            headers = {k: v for k, v in headers.items()
+                       if k.lower() not in _CREDENTIAL_HEADERS and k.lower() != "host" and masker.mask_text(v) == v}
+        return PreparedRequest(method, str(there), headers, body, json_body, req.timeout, req.step)
+
+    async def _hop(self, req: PreparedRequest) -> Response:
         url = req.url
         if self._direct_route is not None and url.isascii() and url.isprintable() and " " not in url:
             match = _ORIGIN.match(url)
@@ -190,9 +309,12 @@ class Deliverer:
                 direct = self._direct_for(match.group())
                 if direct is not None:
                     return await self._send_direct(direct, req, match.end())
-        return Response.from_httpx(await self._send_httpx(req))
+        return await self._send_httpx(req)
 
-    async def _send_httpx(self, req: PreparedRequest) -> httpx.Response:
+    def _total(self, req: PreparedRequest) -> float:
+        return self.default_timeout if req.timeout is None else req.timeout
+
+    async def _send_httpx(self, req: PreparedRequest) -> Response:
         url = httpx.URL(req.url)
         if url.scheme not in ("http", "https") or not url.host:
             raise httpx.UnsupportedProtocol(f"only http(s) URLs with a host can be sent, got {req.url!r}")
@@ -203,8 +325,28 @@ class Deliverer:
             content=req.wire_body(),
             timeout=self._timeout(req.timeout),
         )
+        limit = self.max_response_bytes
         async with self._semaphore:
-            return await self.client.send(request)
+            async with asyncio.timeout(self._total(req)):  # the whole request, not only each read
+                answer = await self.client.send(request, stream=True)
+                try:
+                    chunks: list[bytes] = []
+                    size = 0
+                    truncated = False
+                    async for chunk in answer.aiter_bytes():
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > limit:
+                            truncated = True
+                            break
+                finally:
+                    await answer.aclose()
+        content = b"".join(chunks)
+        if truncated:
+            return _truncated(answer.status_code, answer.headers.multi_items(), content[:limit])
+        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() != "content-encoding"]
+        return Response.from_httpx(httpx.Response(answer.status_code, headers=headers, content=content,
+                                                  request=request))
 
     async def _send_direct(self, direct: _Direct, req: PreparedRequest, origin_end: int) -> Response:
         rest = req.url[origin_end:]
@@ -222,32 +364,33 @@ class Deliverer:
             headers = {k: v for k, v in headers.items() if k.lower() != "host"}
         method = req.method.upper()
         session = direct.transport.session()
+        limit = self.max_response_bytes
         async with self._semaphore:
-            try:
-                raw = await session.request(method, url, headers=headers, data=body or None,
-                                            timeout=self._client_timeout(req.timeout), allow_redirects=False)
-            except aiohttp.InvalidURL as exc:
-                raise httpx.InvalidURL(str(exc) or f"invalid URL {req.url!r}") from exc
-            except ValueError as exc:  # a header aiohttp refuses to write (httpx: LocalProtocolError)
-                raise httpx.LocalProtocolError(str(exc)) from exc
-            try:
-                content = await raw.read()
-            finally:
-                raw.release()
-            if raw.status in _REDIRECTS and self.follow_redirects and "Location" in raw.headers:
-                return await self._follow_redirect(req, method, headers, body, raw, content)
+            async with asyncio.timeout(self._total(req)):  # the whole request, not only each read
+                try:
+                    raw = await session.request(method, url, headers=headers, data=body or None,
+                                                timeout=self._client_timeout(req.timeout), allow_redirects=False)
+                except aiohttp.InvalidURL as exc:
+                    raise httpx.InvalidURL(str(exc) or f"invalid URL {req.url!r}") from exc
+                except ValueError as exc:  # a header aiohttp refuses to write (httpx: LocalProtocolError)
+                    raise httpx.LocalProtocolError(str(exc)) from exc
+                truncated = False
+                try:
+                    content = await raw.content.read(limit + 1) if raw.content_length is None or \
+                        raw.content_length > limit else await raw.read()
+                    while len(content) <= limit and not raw.content.at_eof():
+                        more = await raw.content.read(limit + 1 - len(content))
+                        if not more:
+                            break
+                        content += more
+                    if len(content) > limit:
+                        truncated = True
+                        raw.close()  # the rest is never read: the connection is dropped
+                finally:
+                    raw.release()
+        if truncated:
+            return _truncated(raw.status, list(raw.headers.items()), content[:limit])
         return _response_from_aiohttp(raw, content)
-
-    async def _follow_redirect(self, req: PreparedRequest, method: str, headers: Mapping[str, str],
-                               body: bytes | None, raw: Any, content: bytes) -> Response:
-        """A redirect answered on the direct path: httpx builds the next request exactly as it would
-        have (method change, dropped body and credentials across origins) and follows the rest.
-        Called with the semaphore held, as `client.send` is on the httpx path."""
-        request = self.client.build_request(method, req.url, headers=headers, content=body,
-                                            timeout=self._timeout(req.timeout))
-        answer = httpx.Response(raw.status, headers=list(raw.raw_headers), request=request)
-        next_request = self.client._build_redirect_request(request, answer)
-        return Response.from_httpx(await self.client.send(next_request))
 
     async def send(
         self,
@@ -268,7 +411,7 @@ class Deliverer:
             retry_after: float | None = None
             try:
                 response = await self._attempt(req)
-            except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, *NETWORK_ERRORS) as exc:
+            except (TimeoutError, RedirectRefused, httpx.HTTPError, httpx.InvalidURL, *NETWORK_ERRORS) as exc:
                 cls = classify_exception(exc)
                 detail = str(exc) or type(exc).__name__
             else:
@@ -299,6 +442,8 @@ class Deliverer:
         elapsed: float,
     ) -> Outcome:
         message = cls.reason + (f": {detail}" if detail and detail != cls.reason else "")
+        if response is not None and response.truncated:
+            message += f" (answer cut at {self.max_response_bytes} bytes, the rest not read)"
         if cls.retryable:
             if attempts >= self.policy.attempts:
                 message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
@@ -317,6 +462,15 @@ class Deliverer:
             response_excerpt=excerpt,
             elapsed=elapsed,
         )
+
+
+def _truncated(status: int, items: Any, content: bytes) -> Response:
+    """The answer of a body longer than the limit: its first bytes as text, no JSON, `truncated` set."""
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return Response(status, headers, content.decode("utf-8", "replace"), None, truncated=True)
 
 
 def _response_from_aiohttp(raw: Any, content: bytes) -> Response:

@@ -150,6 +150,7 @@ class Response:
     headers: dict[str, str]
     text: str
     json: Any = None
+    truncated: bool = False  # the answer was longer than the Deliverer's limit: `text` is its start, `json` None
 
     @classmethod
     def from_httpx(cls, response: httpx.Response) -> Response:

@@ -100,6 +100,8 @@ def classify_status(status: int, errors_table: ErrorsTable | None = None) -> Cla
 
 def classify_exception(exc: BaseException) -> Classification:
     """Classify an exception raised while sending."""
+    if _refused(exc):
+        return Classification(True, "connection refused")
     if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
         return Classification(True, "timeout")
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
@@ -108,9 +110,26 @@ def classify_exception(exc: BaseException) -> Classification:
         return Classification(False, "invalid request")
     if isinstance(exc, httpx.TooManyRedirects):
         return Classification(False, "too many redirects")
+    if type(exc).__name__ == "RedirectRefused":  # engine.delivery.client (not imported here: no cycle)
+        return Classification(False, "redirect refused")
     if isinstance(exc, NETWORK_ERRORS):
         return Classification(True, "network error")
     return Classification(False, type(exc).__name__)
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when a ConnectionRefusedError is `exc` or in its causes (httpx and aiohttp wrap it)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, ConnectionRefusedError) or isinstance(getattr(current, "os_error", None),
+                                                                      ConnectionRefusedError):
+            return True
+        if isinstance(current, OSError) and current.errno == 111:
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -6,20 +6,24 @@ a PreparedRequest. request_defaults are merged in at compile time (action header
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import orjson
 
 from engine.delivery.models import DISPLAY_JSON, PreparedRequest, encode_json
 from engine.jsvalues import UNDEFINED, js_string
 from engine.mapping.compile import strip_undefined
-from engine.templates import compile_url, compile_value
+from engine.templates import TemplateRenderError, compile_url, compile_value
 from engine.templates.compile import is_template, remember, settings_key, tree_reads_only_settings
 
 Render = Callable[[dict[str, Any]], Any]
+# C0 controls but tab, and DEL: a header value holding CR/LF/NUL would split or cut the request (issue 18)
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_PATH_END = re.compile(r"[?#]")
 _PLAIN_JSON = DISPLAY_JSON  # bytes the display embeds as they are (PreparedRequest.encoded)
 
 
@@ -30,6 +34,31 @@ def _encode_plain(data: Any) -> bytes:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else js_string(value)
+
+
+def check_header(name: str, value: str) -> None:
+    """TemplateRenderError when a rendered header value holds a control character (CR, LF, NUL, ...)."""
+    found = _HEADER_CONTROL.search(value)
+    if found is not None:
+        raise TemplateRenderError(f"header {name!r}: the rendered value holds the control character "
+                                  f"{found.group()!r}; header values may not hold CR, LF, NUL or other controls")
+
+
+def check_path(url: str) -> None:
+    """TemplateRenderError when a segment of the URL's path is `.` or `..` (after percent-decoding): it
+    would move the request to another path (`/users/../profile` is `/profile`)."""
+    start = url.find("//")
+    slash = url.find("/", start + 2 if start >= 0 else 0)
+    if slash < 0:
+        return
+    end = _PATH_END.search(url, slash)
+    path = url[slash : end.start() if end else len(url)]
+    if "." not in path and "%" not in path:
+        return
+    for segment in path.split("/"):
+        if segment and unquote(segment) in (".", ".."):
+            raise TemplateRenderError(f"the URL path has a {segment!r} segment in {path!r}; "
+                                      "a value placed in a path may not be '.' or '..'")
 
 
 @dataclass
@@ -59,7 +88,9 @@ class CompiledRequest:
         for name, value in self.headers(context).items():
             if value is UNDEFINED or value is None:
                 continue
-            headers[name] = _text(value)
+            text = _text(value)
+            check_header(name, text)
+            headers[name] = text
         if key is not None:
             remember(cache, key, dict(headers))  # type: ignore[arg-type]
         return headers
@@ -78,6 +109,8 @@ class CompiledRequest:
         # the settings' key once per render (not per cached part); never kept across renders: settings may change
         skey = settings_key(context) if self.header_cache is not None or self.url_cache is not None else None
         url = self._url(context, skey)
+        if not self.url_constant:
+            check_path(url)
         if self.query is not None:
             query = self.query(context)
             if isinstance(query, dict):

@@ -327,7 +327,8 @@ def instance_deliverer(config: Config, dest: DestinationConfig, sandbox: Sandbox
     spec = dest.destination.spec
     return Deliverer(inner, dest.retry.policy(), concurrency=dest.concurrency,
                      masker=(masker or config.masker()).with_secrets(dest.secrets), errors_table=spec.get("errors"),
-                     default_timeout=float((spec.get("request_defaults") or {}).get("timeout", 10.0)))
+                     default_timeout=float((spec.get("request_defaults") or {}).get("timeout", 10.0)),
+                     redirects=spec.get("redirects"))
 
 
 class Worker:

@@ -6,6 +6,7 @@ Registered into engine.spec.checker's registry when that module is imported.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,6 +100,19 @@ def _check_reads(ctx: CheckContext, path: KeyPath, tree: Any, fields: dict[str, 
                     yield ctx.error(leaf_path, f"reads steps.{first}, but no step has that id{suggest(first, all_steps)}")
 
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _scheme_problem(url: str) -> str | None:
+    """Why the URL's literal scheme cannot be sent (only http and https are), or None."""
+    cut = [i for i in (url.find("{{"), url.find("{%")) if i >= 0]
+    literal = url[: min(cut)] if cut else url
+    found = _SCHEME.match(literal.strip())
+    if found is None or found.group(1).lower() in ("http", "https"):
+        return None
+    return f"expected an http or https URL, got the scheme {found.group(1)!r}"
+
+
 @check
 def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
     for base, runnable, fields in ctx.runnables():
@@ -124,6 +138,9 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
                 if isinstance(url, str):
                     for problem in check_url(url):
                         yield ctx.error(req_path + ("url",), problem)
+                    scheme = _scheme_problem(url)
+                    if scheme is not None:
+                        yield ctx.error(req_path + ("url",), scheme)
                     yield from _check_reads(ctx, req_path + ("url",), url, fields, done, all_ids)
                 for key, tree in _template_sites(request):
                     try:
