@@ -20,6 +20,7 @@ import contextvars
 import datetime as dt
 import importlib.metadata
 import re
+import string
 import types
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
@@ -242,14 +243,43 @@ def limited_range(*args: int) -> range:
     return rng
 
 
-_BIG_WIDTH = re.compile(r"\d{7,}")
+# `%[(key)][flags][width][.precision]type`: the numbers of a printf-style conversion
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?")
+_DIGITS = re.compile(r"\d+")
 
 
-def _check_format_string(text: Any) -> None:
-    if isinstance(text, str):
-        for match in _BIG_WIDTH.finditer(text):
-            if int(match.group()) > MAX_OUTPUT:
-                raise TemplateRenderError(f"format widths may be at most {MAX_OUTPUT}")
+def _check_width(digits: str) -> None:
+    if len(digits) > 6 and int(digits) > MAX_OUTPUT:
+        raise TemplateRenderError(f"format widths may be at most {MAX_OUTPUT}")
+
+
+def _check_percent_format(text: Any) -> None:
+    """The widths and precisions of a `%` format string (`'%9d' % x`, the `format` filter) are at most MAX_OUTPUT;
+    digits elsewhere in the text (a phone number, an id) are text, not widths."""
+    if isinstance(text, str) and "%" in text:
+        for match in _PERCENT_SPEC.finditer(text):
+            for digits in match.groups():
+                if digits:
+                    _check_width(digits)
+
+
+def _check_brace_format(text: Any) -> None:
+    """The widths of a `str.format` string's fields (`'{:>9}'.format(x)`) are at most MAX_OUTPUT; only the format
+    spec after a field's `:` is looked at (nested fields included)."""
+    if not isinstance(text, str) or "{" not in text:
+        return
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        return  # str.format refuses it with its own message
+    for _literal, _name, spec, _conversion in fields:
+        if spec:
+            for match in _DIGITS.finditer(spec):
+                _check_width(match.group())
+            _check_brace_format(spec)
+
+
+_FORMAT_METHODS = frozenset(["format", "format_map"])
 
 
 def _check_int_args(args: Iterable[Any]) -> None:
@@ -266,7 +296,7 @@ def _sized_filter(func: Callable[..., Any], format_arg: bool = False) -> Callabl
         _check_int_args(values[1:])
         _check_int_args(kwargs.values())
         if format_arg and values:
-            _check_format_string(values[0])
+            _check_percent_format(values[0])
         return func(*args, **kwargs)
 
     wrapper.__name__ = getattr(func, "__name__", "filter")
@@ -452,6 +482,10 @@ def _binop_size(left: Any, right: Any, op: str) -> int | None:
     return None
 
 
+def _method_name(obj: Any) -> str | None:
+    return getattr(getattr(obj, "__wrapped__", obj), "__name__", None)
+
+
 class TemplateEnvironment(ImmutableSandboxedEnvironment):
     """The one environment every request template is compiled in."""
 
@@ -494,7 +528,8 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(owner, (str, list, tuple)):
             _check_int_args(args)
             _check_int_args(kwargs.values())
-            _check_format_string(owner)
+            if isinstance(owner, str) and _method_name(__obj) in _FORMAT_METHODS:
+                _check_brace_format(owner)
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -503,7 +538,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
                 if right * abs(left).bit_length() > MAX_POWER_BITS:
                     raise TemplateRenderError(f"the template tried to compute a number larger than 2**{MAX_POWER_BITS}")
         elif operator == "%":
-            _check_format_string(left)
+            _check_percent_format(left)
             if isinstance(left, str):
                 _check_int_args(right if isinstance(right, tuple) else (right,))
         else:
