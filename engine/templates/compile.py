@@ -27,6 +27,7 @@ from engine.templates.environment import (
     TemplateEnvironment,
     TemplateRenderError,
     _check_size,
+    check_value_size,
     make_environment,
     normalize,
     parse,
@@ -35,6 +36,8 @@ from engine.templates.environment import (
     to_text,
 )
 from engine.templates.fastexpr import ExprCompiler
+
+_CONTAINER_TYPES = (dict, list, tuple)
 
 Renderer = Callable[[dict[str, Any]], Any]
 Path = tuple[str | int, ...]
@@ -244,7 +247,8 @@ _JINJA_PURE_FILTERS = frozenset(["lower", "upper", "trim", "default", "d", "int"
 _JINJA_PURE_TESTS = frozenset(["none", "string", "number", "mapping", "sequence", "boolean", "integer", "float", "true",
                                "false", "eq", "ne", "in", "lower", "upper"])
 _ENGINE_PURE_FILTERS = frozenset(["merge", "omit", "pick", "compact", "url_host", "urlencode", "b64encode", "b64decode",
-                                  "tojson", "unix_seconds", "iso8601", "snake_case", "user_agent"])
+                                  "tojson", "unix_seconds", "iso8601", "snake_case", "user_agent", "join", "replace",
+                                  "indent", "wordwrap"])
 _ENGINE_PURE_TESTS = frozenset(["absolute_url", "defined", "undefined"])
 _PURE_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Getattr, nodes.Getitem, nodes.Slice,
                nodes.Dict, nodes.Pair, nodes.List, nodes.Tuple, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not,
@@ -259,7 +263,7 @@ def _pure_function(env: TemplateEnvironment, node: nodes.Filter | nodes.Test) ->
     from engine.templates import filters
 
     if isinstance(node, nodes.Filter):
-        table, jinja_table, engine_table = env.filters, jinja2.filters.FILTERS, filters.FILTERS
+        table, jinja_table, engine_table = env.filters, jinja2.filters.FILTERS, {**filters.FILTERS, **filters.SIZED_BUILTINS}
         jinja_pure, engine_pure = _JINJA_PURE_FILTERS, _ENGINE_PURE_FILTERS
     else:
         table, jinja_table, engine_table = env.tests, jinja2.tests.TESTS, filters.TESTS
@@ -442,6 +446,8 @@ def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr, json_body: b
             raise RuntimeError("generator raised StopIteration") from exc
         if isinstance(value, str):
             _check_size(len(value), "a string")
+        elif type(value) in _CONTAINER_TYPES:
+            check_value_size(value)
         return value if clean else normalize(value)
 
     clean = getattr(closure, "clean", False)  # fastexpr proved no Jinja undefined can be in the value

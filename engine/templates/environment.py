@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import importlib.metadata
 import re
 import string
@@ -32,7 +33,7 @@ import orjson
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
 
 from engine.jsvalues import UNDEFINED, js_string, number_to_string, remove_undefined
@@ -110,6 +111,7 @@ def _json_default(value: Any) -> Any:
 
 def to_json_text(value: Any) -> str:
     """Compact JSON like JS `JSON.stringify`: undefined object keys are dropped, in arrays they are null."""
+    check_value_size(value)
     value = normalize(value)
     return orjson.dumps(
         remove_undefined(value), default=_json_default, option=orjson.OPT_NON_STR_KEYS
@@ -234,6 +236,58 @@ def _check_size(size: int, what: str) -> None:
         raise TemplateRenderError(f"the template tried to build {what} longer than {MAX_OUTPUT} characters or items")
 
 
+def value_size(value: Any, limit: int = MAX_OUTPUT) -> int:
+    """The size of a value as it would be written out: characters of its strings (and digits of its big ints),
+    one per other scalar, one per container plus its items (an object's keys too). A value held several times
+    (`[a] * 1000`, a list of lists of the same list) is counted each time, as writing it out would repeat it.
+    The walk stops as soon as the size passes `limit` (the answer is then some number above it)."""
+    kind = type(value)
+    if kind is str:
+        return len(value)
+    if kind not in (list, dict, tuple):
+        return _scalar_size(value)
+    total = 0
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            total += len(item)
+        elif kind is list or kind is tuple:
+            total += 1 + len(item)
+            push(item)
+        elif kind is dict:
+            total += 1 + 2 * len(item)
+            push(item.keys())
+            push(item.values())
+        else:
+            total += _scalar_size(item)
+        if total > limit:
+            return total
+    return total
+
+
+def _scalar_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 1 + value.bit_length() // 3
+    if isinstance(value, (list, tuple, dict)):
+        return value_size(list(value.items()) if isinstance(value, dict) else list(value))
+    return 1
+
+
+def check_value_size(value: Any, what: str = "a value") -> None:
+    """Refuses a value (a native result, a list about to be joined or written as JSON) whose size passes
+    MAX_OUTPUT, before it is written out."""
+    if type(value) in _CONTAINERS and value_size(value) > MAX_OUTPUT:
+        raise TemplateRenderError(
+            f"the template tried to build {what} larger than {MAX_OUTPUT} characters or items"
+            " (values held several times count each time)"
+        )
+
+
 def limited_range(*args: int) -> range:
     """`range()` inside templates: at most MAX_RANGE items, each costs one budget step."""
     rng = range(*args)
@@ -279,6 +333,22 @@ def _check_brace_format(text: Any) -> None:
             _check_brace_format(spec)
 
 
+def _check_percent_result(text: str, args: Any) -> None:
+    """`text % args` is at most its text plus, per conversion, its width and the largest argument: checked
+    before it is built (`'%s' * 1000 % big` would repeat a large argument)."""
+    if "%" not in text:
+        return
+    values = args.values() if isinstance(args, dict) else args if isinstance(args, tuple) else (args,)
+    largest = max((_text_size(v) for v in values), default=0)
+    size = len(text)
+    for match in _PERCENT_SPEC.finditer(text):
+        width, precision = match.groups()
+        size += largest + int(width or 0) + int(precision or 0)
+        if size > MAX_OUTPUT:
+            break
+    _check_size(size, "a string")
+
+
 _FORMAT_METHODS = frozenset(["format", "format_map"])
 
 
@@ -297,6 +367,8 @@ def _sized_filter(func: Callable[..., Any], format_arg: bool = False) -> Callabl
         _check_int_args(kwargs.values())
         if format_arg and values:
             _check_percent_format(values[0])
+            if isinstance(values[0], str):
+                _check_percent_result(values[0], tuple(values[1:]) or kwargs)
         return func(*args, **kwargs)
 
     wrapper.__name__ = getattr(func, "__name__", "filter")
@@ -306,6 +378,8 @@ def _sized_filter(func: Callable[..., Any], format_arg: bool = False) -> Callabl
 
 
 _SIZED_FILTERS = ("center", "indent", "wordwrap", "truncate", "batch", "slice", "format")
+"""Jinja filters whose integer arguments are sizes; replace, join, indent and wordwrap are also replaced by the
+size-checking versions of engine/templates/filters.py."""
 
 
 # -- compile-time transformation -----------------------------------------------------------------
@@ -419,6 +493,8 @@ class BoundedTemplate(jinja2.Template):
         value = ctx.vars.get("result", UNDEFINED)
         if isinstance(value, str):
             _check_size(len(value), "a string")
+        else:
+            check_value_size(value)
         return normalize(value)
 
 
@@ -471,15 +547,69 @@ def _method_self(obj: Any) -> Any:
 
 
 def _binop_size(left: Any, right: Any, op: str) -> int | None:
-    """Size of the str/list result of `left op right`, or None when it is not a sequence operation."""
+    """Size of the str/list result of `left op right`, or None when it is not a sequence operation. A list's
+    items count with their own size (`[text] * 1000` is a thousand times the text)."""
     if op == "*":
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                return len(seq) * max(n, 0)
+                if n <= 0 or not seq:
+                    return 0
+                if isinstance(seq, str):
+                    return len(seq) * n
+                return len(seq) * n if len(seq) * n > MAX_OUTPUT else value_size(seq, MAX_OUTPUT // n + 1) * n
         return None
-    if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+    if isinstance(left, str) and isinstance(right, str):
         return len(left) + len(right)
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return value_size(left) + value_size(right)
     return None
+
+
+def _text_size(value: Any) -> int:
+    return len(value) if isinstance(value, str) else value_size(value)
+
+
+def _check_method_result(text: str, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """The size of what a string method would build, computed before it is built (replace, join, expandtabs,
+    translate: the methods whose result can be much longer than their inputs)."""
+    size = 0
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        old, new = args[0], args[1]
+        if len(new) <= len(old):
+            return
+        count = text.count(old) if old else len(text) + 1
+        limit = args[2] if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0 else count
+        size = len(text) + min(count, limit) * (len(new) - len(old))
+    elif name == "join" and len(args) == 1 and isinstance(args[0], (list, tuple)):
+        items = args[0]
+        size = len(text) * max(len(items) - 1, 0)
+        for item in items:
+            if size > MAX_OUTPUT:
+                break
+            size += _text_size(item)
+    elif name == "expandtabs":
+        width = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(width, int):
+            size = len(text) + text.count("\t") * max(width, 0)
+    elif name == "translate" and len(args) == 1 and isinstance(args[0], dict):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+        size = len(text) * max(longest, 1)
+    _check_size(size, "a string")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """Counts the characters of the fields a `str.format` call makes and stops once they pass MAX_OUTPUT
+    (`'{0}{0}{0}'.format(text)` repeats the text; each field is built, the whole is not)."""
+
+    def __init__(self, env: jinja2.Environment):
+        super().__init__(env)
+        self.total = 0
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        text = super().format_field(value, format_spec)
+        self.total += len(text)
+        _check_size(self.total, "a string")
+        return text
 
 
 def _method_name(obj: Any) -> str | None:
@@ -528,8 +658,12 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(owner, (str, list, tuple)):
             _check_int_args(args)
             _check_int_args(kwargs.values())
-            if isinstance(owner, str) and _method_name(__obj) in _FORMAT_METHODS:
-                _check_brace_format(owner)
+            if isinstance(owner, str):
+                name = _method_name(__obj)
+                if name in _FORMAT_METHODS:
+                    _check_brace_format(owner)
+                else:
+                    _check_method_result(owner, name, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -541,11 +675,34 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             _check_percent_format(left)
             if isinstance(left, str):
                 _check_int_args(right if isinstance(right, tuple) else (right,))
+                _check_percent_result(left, right)
         else:
             size = _binop_size(left, right, operator)
             if size is not None:
                 _check_size(size, "a string or list")
         return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """The sandbox's `str.format` / `format_map`, with the size of the result bounded as it is made."""
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or value.__name__ not in _FORMAT_METHODS:
+            return None
+        text = value.__self__
+        if type(text) is not str:
+            return super().wrap_str_format(value)
+        is_format_map = value.__name__ == "format_map"
+        env = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs:
+                    raise TypeError("format_map() takes no keyword arguments")
+                if len(args) != 1:
+                    raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+                kwargs = args[0]
+                args = ()
+            return _BoundedFormatter(env).vformat(text, args, kwargs)
+
+        return functools.update_wrapper(wrapper, value)
 
     def counted_iter(self, iterable: Any) -> Iterator[Any]:
         for item in iterable:
@@ -591,6 +748,7 @@ def build_environment() -> TemplateEnvironment:
     env = TemplateEnvironment()
     for name in _SIZED_FILTERS:
         env.filters[name] = _sized_filter(env.filters[name], format_arg=name == "format")
+    env.filters.update(filters.SIZED_BUILTINS)
     env.filters.update(filters.FILTERS)
     env.tests.update(filters.TESTS)
     env.globals.update(filters.GLOBALS)

@@ -697,7 +697,7 @@ _CLEAN_FILTERS = {
                  "random_digits", "uuid4", "snake_case", "user_agent")
 }
 _CLEAN_FILTERS["int"] = jinja2.filters.do_int
-_CLEAN_FILTERS.update(join=jinja2.filters.do_join, lower=jinja2.filters.do_lower, upper=jinja2.filters.do_upper,
+_CLEAN_FILTERS.update(join=_filters.SIZED_BUILTINS["join"], lower=jinja2.filters.do_lower, upper=jinja2.filters.do_upper,
                       length=len, string=jinja2.filters.soft_str)  # text or a number
 # filters whose result depends only on their arguments (no clock, no randomness) and is immutable (text or a
 # number), and that spend no budget: a repeat of one over the same shareable arguments reuses the first result
