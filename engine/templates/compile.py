@@ -22,12 +22,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from engine.jsvalues import UNDEFINED
 from engine.templates.environment import (
     CONTEXT_NAMES,
+    MAX_NATIVE_INT,
     MAX_OUTPUT,
     TemplateCompileError,
     TemplateEnvironment,
     TemplateRenderError,
     _check_size,
-    check_value_size,
+    check_native,
     make_environment,
     normalize,
     parse,
@@ -37,7 +38,7 @@ from engine.templates.environment import (
 )
 from engine.templates.fastexpr import ExprCompiler
 
-_CONTAINER_TYPES = (dict, list, tuple)
+_NATIVE_CHECKED = (dict, list, tuple, int)
 
 Renderer = Callable[[dict[str, Any]], Any]
 Path = tuple[str | int, ...]
@@ -446,8 +447,8 @@ def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr, json_body: b
             raise RuntimeError("generator raised StopIteration") from exc
         if isinstance(value, str):
             _check_size(len(value), "a string")
-        elif type(value) in _CONTAINER_TYPES:
-            check_value_size(value)
+        elif type(value) in _NATIVE_CHECKED:
+            check_native(value)
         return value if clean else normalize(value)
 
     clean = getattr(closure, "clean", False)  # fastexpr proved no Jinja undefined can be in the value
@@ -481,7 +482,15 @@ def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = Tru
     if fast:
         chain = lookup_chain(expr)
         if chain is not None:
-            return lookup_renderer(env, chain)
+            lookup = lookup_renderer(env, chain)
+
+            def native_lookup(ctx: dict[str, Any]) -> Any:
+                value = lookup(ctx)
+                if type(value) is int and not -MAX_NATIVE_INT < value < MAX_NATIVE_INT:
+                    check_native(value)  # raises, as Jinja's native result does
+                return value
+
+            return native_lookup
         merged = merge_renderer(env, expr)
         if merged is not None:
             return merged

@@ -278,6 +278,24 @@ def _scalar_size(value: Any) -> int:
     return 1
 
 
+MAX_NATIVE_INT = 2**64
+"""Integers a native value may hold: JSON numbers the engine writes (orjson: 64 bits, signed or unsigned)."""
+
+
+def check_native(value: Any) -> None:
+    """A native result (the value of `{{ … }}` or of `result`): its size (see `check_value_size`), and an integer
+    result must be writable as JSON (`9**9**9` is a number no request can carry)."""
+    kind = type(value)
+    if kind is int:
+        if not -MAX_NATIVE_INT < value < MAX_NATIVE_INT:
+            raise TemplateRenderError(_BIG_INT)
+    elif kind in _CONTAINERS:
+        check_value_size(value)
+
+
+_BIG_INT = "the template made an integer too large for JSON (more than 64 bits); use a float or a string"
+
+
 def check_value_size(value: Any, what: str = "a value") -> None:
     """Refuses a value (a native result, a list about to be joined or written as JSON) whose size passes
     MAX_OUTPUT, before it is written out."""
@@ -494,7 +512,7 @@ class BoundedTemplate(jinja2.Template):
         if isinstance(value, str):
             _check_size(len(value), "a string")
         else:
-            check_value_size(value)
+            check_native(value)
         return normalize(value)
 
 
@@ -671,6 +689,9 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
                 if right * abs(left).bit_length() > MAX_POWER_BITS:
                     raise TemplateRenderError(f"the template tried to compute a number larger than 2**{MAX_POWER_BITS}")
+        elif operator == "*" and type(left) is int and type(right) is int:
+            if left.bit_length() + right.bit_length() > MAX_POWER_BITS:
+                raise TemplateRenderError(f"the template tried to compute a number larger than 2**{MAX_POWER_BITS}")
         elif operator == "%":
             _check_percent_format(left)
             if isinstance(left, str):

@@ -116,3 +116,25 @@ def test_liquid_filters_are_bounded(text: str, name: str) -> None:
 def test_liquid_ordinary_uses_still_work() -> None:
     template = compile_liquid('{{ "a,b" | split: "," | join: "-" | replace: "-", "+" | append: "!" }}')
     assert render_liquid(template, {}) == "a+b!"
+
+
+@pytest.mark.parametrize("text", ["{{ 9**9**9 }}", "{{ (9**9**9) if payload.text else 0 }}"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_big_integers_are_a_verdict_not_a_crash(text: str, fast: bool) -> None:
+    """`9**9**9` ((9**9)**9 in Jinja, 257 bits) crashed `engine plan` when its body was written as JSON."""
+    with pytest.raises(TemplateRenderError) as info:
+        compile_value({"v": text}, fast=fast)(CTX)  # a body field: its value is written as JSON
+    assert info.value.message == ("the template made an integer too large for JSON (more than 64 bits); "
+                                  "use a float or a string")
+    assert compile_template("{{ 9**9**9 ~ '' }}", fast=fast)(CTX) == "1.9662705047555292e+77"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_products_of_big_integers_are_bounded(fast: bool) -> None:
+    ctx = make_context({"n": 2**60_000}, {})
+    with pytest.raises(TemplateRenderError) as info:
+        compile_template("{{ (payload.n * payload.n) ~ '' }}", fast=fast)(ctx)
+    assert info.value.message == "the template tried to compute a number larger than 2**100000"
+    loop = "{% set ns = namespace(x=3) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x }}"
+    with pytest.raises(TemplateRenderError):
+        compile_template(loop, fast=fast)(ctx)
