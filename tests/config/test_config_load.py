@@ -298,3 +298,15 @@ def test_yaml_errors_become_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     assert info.value.diagnostics[0].file == str(path)
+
+
+def test_nested_defaults_are_substituted() -> None:
+    """`${A:-${B}}` became the literal `${B}` (issue 18 defect 12): a default may hold references itself."""
+    env = {"B": "b", "A": "a"}
+    assert substitute("${NOPE:-${B}}", env) == ("b", [], True)
+    assert substitute("${A:-${B}}", env) == ("a", [], True)
+    assert substitute("x${NOPE:-${ALSO_NOPE:-deep}}y", env) == ("xdeepy", [], True)
+    assert substitute("${NOPE:-pre-${B}-post}", env)[0] == "pre-b-post"
+    _, problems, _ = substitute("ab ${NOPE:-${MISSING}}", env)
+    assert [(p.offset, p.message) for p in problems] == [
+        (11, "environment variable MISSING is not set (set it, or write ${MISSING:-default})")]
