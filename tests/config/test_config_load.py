@@ -310,3 +310,10 @@ def test_nested_defaults_are_substituted() -> None:
     _, problems, _ = substitute("ab ${NOPE:-${MISSING}}", env)
     assert [(p.offset, p.message) for p in problems] == [
         (11, "environment variable MISSING is not set (set it, or write ${MISSING:-default})")]
+
+
+def test_config_with_an_integer_of_over_4300_digits_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "big: " + "1" * 4400 + "\n")
+    line = len(MINIMAL.splitlines()) + 1
+    assert messages(path) == [
+        f"{path}:{line}:6: a number of 4400 digits: integers may have at most 4300 digits; quote it to keep it as text"]
