@@ -162,6 +162,34 @@ def single_expression(ast: nodes.Template) -> nodes.Expr | None:
     return None
 
 
+_QUIET = (nodes.Assign, nodes.AssignBlock, nodes.Macro)  # statements that print nothing themselves
+
+
+def _prints(node: nodes.Node) -> bool:
+    """Whether a statement can print text (an Output outside `{% set %}` blocks and macro bodies)."""
+    if isinstance(node, _QUIET):
+        return False
+    if isinstance(node, nodes.Output):
+        return any(not (isinstance(c, nodes.TemplateData) and not c.data.strip()) for c in node.nodes)
+    return any(_prints(child) for child in node.iter_child_nodes() if isinstance(child, nodes.Stmt))
+
+
+def statements_then_expression(ast: nodes.Template) -> nodes.Template | None:
+    """For a template of statements that print nothing followed by one `{{ expr }}` (only whitespace text around):
+    the same statements followed by `{% set result = expr %}`, whose value `render_native` gives; else None."""
+    body = [n for n in ast.body if not (isinstance(n, nodes.Output) and all(
+        isinstance(c, nodes.TemplateData) and not c.data.strip() for c in n.nodes))]
+    if len(body) < 2 or not isinstance(body[-1], nodes.Output):
+        return None
+    exprs = [c for c in body[-1].nodes if not (isinstance(c, nodes.TemplateData) and not c.data.strip())]
+    if len(exprs) != 1 or isinstance(exprs[0], nodes.TemplateData) or any(_prints(n) for n in body[:-1]):
+        return None
+    expr = exprs[0]
+    lineno = expr.lineno or 1
+    result = nodes.Assign(nodes.Name("result", "store", lineno=lineno), expr, lineno=lineno)
+    return nodes.Template([*body[:-1], result], lineno=1)
+
+
 # -- renderers ------------------------------------------------------------------------------------
 
 
@@ -511,6 +539,12 @@ def _compile_string(text: str, env: TemplateEnvironment, fast: bool, json_body: 
         if fast and lookup_chain(expr) is None and reads_only_settings(env, ast):  # a lookup is cheaper than the key
             return settings_cached(render)
         return render
+    native = statements_then_expression(ast)
+    if native is not None:  # `{% set x = ... %}{{ x }}`: the value of x, not its text
+        native.set_environment(env)
+        template = env.from_string(native)
+        render_native = template.render_native  # type: ignore[attr-defined]
+        return lambda ctx: run_guarded(render_native, ctx)
     render = text_renderer(env, ast, fast)
     if fast and lookup_parts(env, ast) is None and reads_only_settings(env, ast):
         return settings_cached(render)
