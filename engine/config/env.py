@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)(?P<close>\})?")
+_START = re.compile(r"\$\$\{|\$\{")
 _BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.S)
 
 
@@ -16,11 +16,32 @@ class EnvProblem:
     message: str
 
 
-def substitute(text: str, env: Mapping[str, str]) -> tuple[str, list[EnvProblem], bool]:
+def _closing(text: str, start: int) -> int:
+    """The index of the `}` closing the `${` at `start` (nested `${...}` in a default counted), or -1."""
+    depth = 0
+    i = start
+    while i < len(text):
+        if text.startswith("$${", i):
+            i += 3
+            continue
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def substitute(text: str, env: Mapping[str, str], _base: int = 0) -> tuple[str, list[EnvProblem], bool]:
     """`text` with variables replaced; the problems found; whether any variable was read.
 
-    A variable that is unset (or empty, with `:-`) takes its default; unset without a default is a
-    problem naming it. Anything after `${` that is not a variable name is a problem too.
+    A variable that is unset (or empty, with `:-`) takes its default, which may itself hold references
+    (`${A:-${B}}`, `${A:-${B:-x}}`); unset without a default is a problem naming it. Anything after `${` that is
+    not a variable name is a problem too.
     """
     if "$" not in text:
         return text, [], False
@@ -28,32 +49,40 @@ def substitute(text: str, env: Mapping[str, str]) -> tuple[str, list[EnvProblem]
     problems: list[EnvProblem] = []
     used = False
     pos = 0
-    for match in _TOKEN.finditer(text):
+    while True:
+        match = _START.search(text, pos)
+        if match is None:
+            break
         out.append(text[pos:match.start()])
-        pos = match.end()
         if match.group(0) == "$${":
             out.append("${")
+            pos = match.end()
             continue
-        body = match.group("body")
-        if match.group("close") is None:
-            problems.append(EnvProblem(match.start(), "'${' is not closed; write ${NAME} or ${NAME:-default} "
-                                                      "(or $${ for a literal ${)"))
-            out.append(match.group(0))
-            continue
+        end = _closing(text, match.start())
+        if end < 0:
+            problems.append(EnvProblem(_base + match.start(), "'${' is not closed; write ${NAME} or ${NAME:-default} "
+                                                              "(or $${ for a literal ${)"))
+            out.append(text[match.start():])
+            pos = len(text)
+            break
+        body = text[match.end():end]
+        pos = end + 1
         parsed = _BODY.fullmatch(body)
         if parsed is None:
-            problems.append(EnvProblem(match.start(), f"'${{{body}}}' is not an environment variable reference; "
-                                                      "write ${NAME} or ${NAME:-default} (or $${ for a literal ${)"))
-            out.append(match.group(0))
+            problems.append(EnvProblem(_base + match.start(), f"'${{{body}}}' is not an environment variable "
+                                       "reference; write ${NAME} or ${NAME:-default} (or $${ for a literal ${)"))
+            out.append(text[match.start():pos])
             continue
         used = True
         name, default = parsed.group("name"), parsed.group("default")
         value = env.get(name)
         if default is not None and not value:
-            out.append(default)
+            inner, inner_problems, _ = substitute(default, env, _base + match.end() + parsed.start("default"))
+            out.append(inner)
+            problems.extend(inner_problems)
         elif value is None:
-            problems.append(EnvProblem(match.start(), f"environment variable {name} is not set "
-                                                      f"(set it, or write ${{{name}:-default}})"))
+            problems.append(EnvProblem(_base + match.start(), f"environment variable {name} is not set "
+                                                              f"(set it, or write ${{{name}:-default}})"))
         else:
             out.append(value)
     out.append(text[pos:])

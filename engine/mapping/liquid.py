@@ -10,6 +10,7 @@ disabled, render time is bounded by the template size.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TextIO
 
 import liquid
@@ -87,11 +88,75 @@ class _JSOutputNode(OutputNode):
             raise LiquidFailure(
                 f'filter "{err.name}" is disabled, {_position(self.token.source, self.token.start_index)}'
             ) from None
+        except _TooLarge as err:
+            raise _too_large(err) from None
         return buffer.write(_liquid_string(value))
 
 
 class _JSOutput(Output):
     node_class = _JSOutputNode
+
+
+MAX_VALUE = 1_000_000
+"""Most characters (or items) one filter may build: checked before building where the result can grow."""
+
+
+class _TooLarge(Exception):
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.size = size
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else _liquid_string(value)
+
+
+def _predicted_size(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """The size a growing filter's result would have, computed from its inputs (0: not a growing filter)."""
+    if not args:
+        return 0
+    if name in ("replace", "replace_first", "replace_last") and len(args) >= 2:
+        text, old = _text(args[0]), _text(args[1])
+        new = _text(args[2]) if len(args) > 2 else _text(kwargs.get("sub", ""))
+        if len(new) <= len(old):
+            return 0
+        found = (text.count(old) if old else len(text) + 1) if name == "replace" else 1
+        return len(text) + found * (len(new) - len(old))
+    if name in ("append", "prepend") and len(args) >= 2:
+        return len(_text(args[0])) + len(_text(args[1]))
+    if name == "join" and isinstance(args[0], (list, tuple)):
+        items = args[0]
+        sep = _text(args[1]) if len(args) > 1 else _text(kwargs.get("separator", " "))
+        total = len(sep) * max(len(items) - 1, 0)
+        for item in items:
+            if total > MAX_VALUE:
+                break
+            total += len(_text(item)) if isinstance(item, (str, int, float, bool)) or item is None else MAX_VALUE + 1
+        return total
+    return 0
+
+
+def _bounded(name: str, func: Any) -> Any:
+    """A filter whose result is at most MAX_VALUE characters or items: growing filters (replace, append, prepend,
+    join) are checked before they build, every other one on what it returns."""
+
+    @functools.wraps(func)
+    def filter_(*args: Any, **kwargs: Any) -> Any:
+        size = _predicted_size(name, args, kwargs)
+        if size > MAX_VALUE:
+            raise _TooLarge(name, size)
+        result = func(*args, **kwargs)
+        if isinstance(result, (str, list)) and len(result) > MAX_VALUE:
+            raise _TooLarge(name, len(result))
+        return result
+
+    return filter_
+
+
+def _too_large(err: _TooLarge) -> LiquidFailure:
+    return LiquidFailure(
+        f'filter "{err.name}" would build a value of {err.size} characters or items, more than {MAX_VALUE}'
+    )
 
 
 class SegmentLiquidEnvironment(liquid.Environment):
@@ -103,6 +168,8 @@ class SegmentLiquidEnvironment(liquid.Environment):
         self.add_tag(_JSOutput)
         for name in DISABLED_TAGS:
             self.add_tag(_make_disabled_tag(name))
+        for name, func in list(self.filters.items()):
+            self.filters[name] = _bounded(name, func)
         for name in DISABLED_FILTERS:
             self.add_filter(name, _disabled_filter(name))
 
@@ -125,5 +192,9 @@ def render_liquid(template: Any, payload: Any) -> str:
         return template.render(payload if isinstance(payload, dict) else {})
     except _DisabledFilterCalled as err:  # used outside an output statement ({% assign %}, {% if %})
         raise LiquidFailure(f'filter "{err.name}" is disabled') from None
+    except _TooLarge as err:
+        raise _too_large(err) from None
     except LiquidError as err:
+        if isinstance(err.__cause__, _TooLarge):
+            raise _too_large(err.__cause__) from None
         raise LiquidFailure(str(err.message)) from None

@@ -9,6 +9,7 @@ one located message instead.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,10 @@ def load_text(text: str, file: str = "<string>") -> Document:
     """Parse YAML text into a Document; raise SpecError with located diagnostics on failure."""
     if not text.strip():
         raise SpecError([Diagnostic(file, 1, 1, (), "the file is empty; expected a mapping with spec_version, name and actions")])
+    too_big = _too_many_nodes(text)
+    if too_big is not None:
+        # refuse before parsing: ruamel takes ~28 s and ~600 MB to compose 300,000 keys
+        raise SpecError([Diagnostic(file, 1, 1, (), too_big)])
     too_deep = _flow_too_deep(text)
     if too_deep is not None:
         # refuse before parsing: the YAML composer recurses once per level and takes seconds on deep input
@@ -111,6 +116,10 @@ def load_text(text: str, file: str = "<string>") -> Document:
         raise SpecError([_mark_diag(file, exc)]) from None
     except RecursionError:
         raise SpecError([Diagnostic(file, 1, 1, (), f"the document is nested too deeply (more than {MAX_DEPTH} levels)")]) from None
+    except ValueError as exc:  # ruamel's int(): Python refuses to convert more than 4,300 digits
+        if "integer string conversion" not in str(exc):
+            raise
+        raise SpecError([_long_number(file, text)]) from None
     except YAMLError as exc:
         raise SpecError([Diagnostic(file, 1, 1, (), f"invalid YAML: {exc}")]) from None
     if len(docs) != 1:
@@ -125,6 +134,38 @@ def load_text(text: str, file: str = "<string>") -> Document:
     if diags:
         raise SpecError(diags)
     return doc
+
+
+MAX_BYTES = 20_000_000
+"""Largest spec or config file read: a spec is tens of kilobytes; past this it is not parsed."""
+MAX_INT_DIGITS = 4300
+_LONG_NUMBER = re.compile(rf"[-+]?[0-9][0-9_]{{{MAX_INT_DIGITS},}}")
+
+
+def _too_many_nodes(text: str) -> str | None:
+    """Why the text certainly holds more than MAX_NODES keys or items, before parsing it: every key or item needs
+    a line, a `:` or a `,` of its own (each counted, the largest taken)."""
+    if len(text) > MAX_BYTES:
+        return f"the file is {len(text)} characters long, more than {MAX_BYTES}; a spec is far smaller, refusing to parse it"
+    if len(text) <= MAX_NODES:
+        return None
+    found = max(text.count("\n"), text.count(":"), text.count(","))
+    if found > MAX_NODES:
+        return (f"the file holds about {found} keys or items, more than {MAX_NODES}; a spec is far smaller, "
+                "refusing to parse it")
+    return None
+
+
+def _long_number(file: str, text: str) -> Diagnostic:
+    """A diagnostic at the first number with more digits than Python converts (MAX_INT_DIGITS)."""
+    match = _LONG_NUMBER.search(text)
+    if match is None:
+        return Diagnostic(file, 1, 1, (), f"a number has more than {MAX_INT_DIGITS} digits; quote it to keep it as text")
+    line = text.count("\n", 0, match.start()) + 1
+    col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    digits = sum(ch.isdigit() for ch in match.group())
+    return Diagnostic(file, line, col, (), f"a number of {digits} digits: integers may have at most {MAX_INT_DIGITS}"
+                                           " digits; quote it to keep it as text")
 
 
 def _flow_too_deep(text: str) -> tuple[int, int] | None:

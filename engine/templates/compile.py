@@ -22,11 +22,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from engine.jsvalues import UNDEFINED
 from engine.templates.environment import (
     CONTEXT_NAMES,
+    MAX_NATIVE_INT,
     MAX_OUTPUT,
     TemplateCompileError,
     TemplateEnvironment,
     TemplateRenderError,
     _check_size,
+    check_native,
     make_environment,
     normalize,
     parse,
@@ -35,6 +37,8 @@ from engine.templates.environment import (
     to_text,
 )
 from engine.templates.fastexpr import ExprCompiler
+
+_NATIVE_CHECKED = (dict, list, tuple, int)
 
 Renderer = Callable[[dict[str, Any]], Any]
 Path = tuple[str | int, ...]
@@ -158,6 +162,34 @@ def single_expression(ast: nodes.Template) -> nodes.Expr | None:
     return None
 
 
+_QUIET = (nodes.Assign, nodes.AssignBlock, nodes.Macro)  # statements that print nothing themselves
+
+
+def _prints(node: nodes.Node) -> bool:
+    """Whether a statement can print text (an Output outside `{% set %}` blocks and macro bodies)."""
+    if isinstance(node, _QUIET):
+        return False
+    if isinstance(node, nodes.Output):
+        return any(not (isinstance(c, nodes.TemplateData) and not c.data.strip()) for c in node.nodes)
+    return any(_prints(child) for child in node.iter_child_nodes() if isinstance(child, nodes.Stmt))
+
+
+def statements_then_expression(ast: nodes.Template) -> nodes.Template | None:
+    """For a template of statements that print nothing followed by one `{{ expr }}` (only whitespace text around):
+    the same statements followed by `{% set result = expr %}`, whose value `render_native` gives; else None."""
+    body = [n for n in ast.body if not (isinstance(n, nodes.Output) and all(
+        isinstance(c, nodes.TemplateData) and not c.data.strip() for c in n.nodes))]
+    if len(body) < 2 or not isinstance(body[-1], nodes.Output):
+        return None
+    exprs = [c for c in body[-1].nodes if not (isinstance(c, nodes.TemplateData) and not c.data.strip())]
+    if len(exprs) != 1 or isinstance(exprs[0], nodes.TemplateData) or any(_prints(n) for n in body[:-1]):
+        return None
+    expr = exprs[0]
+    lineno = expr.lineno or 1
+    result = nodes.Assign(nodes.Name("result", "store", lineno=lineno), expr, lineno=lineno)
+    return nodes.Template([*body[:-1], result], lineno=1)
+
+
 # -- renderers ------------------------------------------------------------------------------------
 
 
@@ -244,7 +276,8 @@ _JINJA_PURE_FILTERS = frozenset(["lower", "upper", "trim", "default", "d", "int"
 _JINJA_PURE_TESTS = frozenset(["none", "string", "number", "mapping", "sequence", "boolean", "integer", "float", "true",
                                "false", "eq", "ne", "in", "lower", "upper"])
 _ENGINE_PURE_FILTERS = frozenset(["merge", "omit", "pick", "compact", "url_host", "urlencode", "b64encode", "b64decode",
-                                  "tojson", "unix_seconds", "iso8601", "snake_case", "user_agent"])
+                                  "tojson", "unix_seconds", "iso8601", "snake_case", "user_agent", "join", "replace",
+                                  "indent", "wordwrap"])
 _ENGINE_PURE_TESTS = frozenset(["absolute_url", "defined", "undefined"])
 _PURE_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Getattr, nodes.Getitem, nodes.Slice,
                nodes.Dict, nodes.Pair, nodes.List, nodes.Tuple, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not,
@@ -259,7 +292,7 @@ def _pure_function(env: TemplateEnvironment, node: nodes.Filter | nodes.Test) ->
     from engine.templates import filters
 
     if isinstance(node, nodes.Filter):
-        table, jinja_table, engine_table = env.filters, jinja2.filters.FILTERS, filters.FILTERS
+        table, jinja_table, engine_table = env.filters, jinja2.filters.FILTERS, {**filters.FILTERS, **filters.SIZED_BUILTINS}
         jinja_pure, engine_pure = _JINJA_PURE_FILTERS, _ENGINE_PURE_FILTERS
     else:
         table, jinja_table, engine_table = env.tests, jinja2.tests.TESTS, filters.TESTS
@@ -442,6 +475,8 @@ def expression_renderer(env: TemplateEnvironment, expr: nodes.Expr, json_body: b
             raise RuntimeError("generator raised StopIteration") from exc
         if isinstance(value, str):
             _check_size(len(value), "a string")
+        elif type(value) in _NATIVE_CHECKED:
+            check_native(value)
         return value if clean else normalize(value)
 
     clean = getattr(closure, "clean", False)  # fastexpr proved no Jinja undefined can be in the value
@@ -475,7 +510,15 @@ def native_renderer(env: TemplateEnvironment, expr: nodes.Expr, fast: bool = Tru
     if fast:
         chain = lookup_chain(expr)
         if chain is not None:
-            return lookup_renderer(env, chain)
+            lookup = lookup_renderer(env, chain)
+
+            def native_lookup(ctx: dict[str, Any]) -> Any:
+                value = lookup(ctx)
+                if type(value) is int and not -MAX_NATIVE_INT < value < MAX_NATIVE_INT:
+                    check_native(value)  # raises, as Jinja's native result does
+                return value
+
+            return native_lookup
         merged = merge_renderer(env, expr)
         if merged is not None:
             return merged
@@ -496,6 +539,12 @@ def _compile_string(text: str, env: TemplateEnvironment, fast: bool, json_body: 
         if fast and lookup_chain(expr) is None and reads_only_settings(env, ast):  # a lookup is cheaper than the key
             return settings_cached(render)
         return render
+    native = statements_then_expression(ast)
+    if native is not None:  # `{% set x = ... %}{{ x }}`: the value of x, not its text
+        native.set_environment(env)
+        template = env.from_string(native)
+        render_native = template.render_native  # type: ignore[attr-defined]
+        return lambda ctx: run_guarded(render_native, ctx)
     render = text_renderer(env, ast, fast)
     if fast and lookup_parts(env, ast) is None and reads_only_settings(env, ast):
         return settings_cached(render)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import importlib.metadata
 import re
+import string
 import types
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
@@ -31,7 +33,7 @@ import orjson
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
 
 from engine.jsvalues import UNDEFINED, js_string, number_to_string, remove_undefined
@@ -109,6 +111,7 @@ def _json_default(value: Any) -> Any:
 
 def to_json_text(value: Any) -> str:
     """Compact JSON like JS `JSON.stringify`: undefined object keys are dropped, in arrays they are null."""
+    check_value_size(value)
     value = normalize(value)
     return orjson.dumps(
         remove_undefined(value), default=_json_default, option=orjson.OPT_NON_STR_KEYS
@@ -233,6 +236,76 @@ def _check_size(size: int, what: str) -> None:
         raise TemplateRenderError(f"the template tried to build {what} longer than {MAX_OUTPUT} characters or items")
 
 
+def value_size(value: Any, limit: int = MAX_OUTPUT) -> int:
+    """The size of a value as it would be written out: characters of its strings (and digits of its big ints),
+    one per other scalar, one per container plus its items (an object's keys too). A value held several times
+    (`[a] * 1000`, a list of lists of the same list) is counted each time, as writing it out would repeat it.
+    The walk stops as soon as the size passes `limit` (the answer is then some number above it)."""
+    kind = type(value)
+    if kind is str:
+        return len(value)
+    if kind not in (list, dict, tuple):
+        return _scalar_size(value)
+    total = 0
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            total += len(item)
+        elif kind is list or kind is tuple:
+            total += 1 + len(item)
+            push(item)
+        elif kind is dict:
+            total += 1 + 2 * len(item)
+            push(item.keys())
+            push(item.values())
+        else:
+            total += _scalar_size(item)
+        if total > limit:
+            return total
+    return total
+
+
+def _scalar_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 1 + value.bit_length() // 3
+    if isinstance(value, (list, tuple, dict)):
+        return value_size(list(value.items()) if isinstance(value, dict) else list(value))
+    return 1
+
+
+MAX_NATIVE_INT = 2**64
+"""Integers a native value may hold: JSON numbers the engine writes (orjson: 64 bits, signed or unsigned)."""
+
+
+def check_native(value: Any) -> None:
+    """A native result (the value of `{{ … }}` or of `result`): its size (see `check_value_size`), and an integer
+    result must be writable as JSON (`9**9**9` is a number no request can carry)."""
+    kind = type(value)
+    if kind is int:
+        if not -MAX_NATIVE_INT < value < MAX_NATIVE_INT:
+            raise TemplateRenderError(_BIG_INT)
+    elif kind in _CONTAINERS:
+        check_value_size(value)
+
+
+_BIG_INT = "the template made an integer too large for JSON (more than 64 bits); use a float or a string"
+
+
+def check_value_size(value: Any, what: str = "a value") -> None:
+    """Refuses a value (a native result, a list about to be joined or written as JSON) whose size passes
+    MAX_OUTPUT, before it is written out."""
+    if type(value) in _CONTAINERS and value_size(value) > MAX_OUTPUT:
+        raise TemplateRenderError(
+            f"the template tried to build {what} larger than {MAX_OUTPUT} characters or items"
+            " (values held several times count each time)"
+        )
+
+
 def limited_range(*args: int) -> range:
     """`range()` inside templates: at most MAX_RANGE items, each costs one budget step."""
     rng = range(*args)
@@ -242,14 +315,59 @@ def limited_range(*args: int) -> range:
     return rng
 
 
-_BIG_WIDTH = re.compile(r"\d{7,}")
+# `%[(key)][flags][width][.precision]type`: the numbers of a printf-style conversion
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\d*)(?:\.(\d*))?")
+_DIGITS = re.compile(r"\d+")
 
 
-def _check_format_string(text: Any) -> None:
-    if isinstance(text, str):
-        for match in _BIG_WIDTH.finditer(text):
-            if int(match.group()) > MAX_OUTPUT:
-                raise TemplateRenderError(f"format widths may be at most {MAX_OUTPUT}")
+def _check_width(digits: str) -> None:
+    if len(digits) > 6 and int(digits) > MAX_OUTPUT:
+        raise TemplateRenderError(f"format widths may be at most {MAX_OUTPUT}")
+
+
+def _check_percent_format(text: Any) -> None:
+    """The widths and precisions of a `%` format string (`'%9d' % x`, the `format` filter) are at most MAX_OUTPUT;
+    digits elsewhere in the text (a phone number, an id) are text, not widths."""
+    if isinstance(text, str) and "%" in text:
+        for match in _PERCENT_SPEC.finditer(text):
+            for digits in match.groups():
+                if digits:
+                    _check_width(digits)
+
+
+def _check_brace_format(text: Any) -> None:
+    """The widths of a `str.format` string's fields (`'{:>9}'.format(x)`) are at most MAX_OUTPUT; only the format
+    spec after a field's `:` is looked at (nested fields included)."""
+    if not isinstance(text, str) or "{" not in text:
+        return
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        return  # str.format refuses it with its own message
+    for _literal, _name, spec, _conversion in fields:
+        if spec:
+            for match in _DIGITS.finditer(spec):
+                _check_width(match.group())
+            _check_brace_format(spec)
+
+
+def _check_percent_result(text: str, args: Any) -> None:
+    """`text % args` is at most its text plus, per conversion, its width and the largest argument: checked
+    before it is built (`'%s' * 1000 % big` would repeat a large argument)."""
+    if "%" not in text:
+        return
+    values = args.values() if isinstance(args, dict) else args if isinstance(args, tuple) else (args,)
+    largest = max((_text_size(v) for v in values), default=0)
+    size = len(text)
+    for match in _PERCENT_SPEC.finditer(text):
+        width, precision = match.groups()
+        size += largest + int(width or 0) + int(precision or 0)
+        if size > MAX_OUTPUT:
+            break
+    _check_size(size, "a string")
+
+
+_FORMAT_METHODS = frozenset(["format", "format_map"])
 
 
 def _check_int_args(args: Iterable[Any]) -> None:
@@ -266,7 +384,9 @@ def _sized_filter(func: Callable[..., Any], format_arg: bool = False) -> Callabl
         _check_int_args(values[1:])
         _check_int_args(kwargs.values())
         if format_arg and values:
-            _check_format_string(values[0])
+            _check_percent_format(values[0])
+            if isinstance(values[0], str):
+                _check_percent_result(values[0], tuple(values[1:]) or kwargs)
         return func(*args, **kwargs)
 
     wrapper.__name__ = getattr(func, "__name__", "filter")
@@ -276,6 +396,8 @@ def _sized_filter(func: Callable[..., Any], format_arg: bool = False) -> Callabl
 
 
 _SIZED_FILTERS = ("center", "indent", "wordwrap", "truncate", "batch", "slice", "format")
+"""Jinja filters whose integer arguments are sizes; replace, join, indent and wordwrap are also replaced by the
+size-checking versions of engine/templates/filters.py."""
 
 
 # -- compile-time transformation -----------------------------------------------------------------
@@ -389,6 +511,8 @@ class BoundedTemplate(jinja2.Template):
         value = ctx.vars.get("result", UNDEFINED)
         if isinstance(value, str):
             _check_size(len(value), "a string")
+        else:
+            check_native(value)
         return normalize(value)
 
 
@@ -441,15 +565,73 @@ def _method_self(obj: Any) -> Any:
 
 
 def _binop_size(left: Any, right: Any, op: str) -> int | None:
-    """Size of the str/list result of `left op right`, or None when it is not a sequence operation."""
+    """Size of the str/list result of `left op right`, or None when it is not a sequence operation. A list's
+    items count with their own size (`[text] * 1000` is a thousand times the text)."""
     if op == "*":
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                return len(seq) * max(n, 0)
+                if n <= 0 or not seq:
+                    return 0
+                if isinstance(seq, str):
+                    return len(seq) * n
+                return len(seq) * n if len(seq) * n > MAX_OUTPUT else value_size(seq, MAX_OUTPUT // n + 1) * n
         return None
-    if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+    if isinstance(left, str) and isinstance(right, str):
         return len(left) + len(right)
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return value_size(left) + value_size(right)
     return None
+
+
+def _text_size(value: Any) -> int:
+    return len(value) if isinstance(value, str) else value_size(value)
+
+
+def _check_method_result(text: str, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """The size of what a string method would build, computed before it is built (replace, join, expandtabs,
+    translate: the methods whose result can be much longer than their inputs)."""
+    size = 0
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        old, new = args[0], args[1]
+        if len(new) <= len(old):
+            return
+        count = text.count(old) if old else len(text) + 1
+        limit = args[2] if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0 else count
+        size = len(text) + min(count, limit) * (len(new) - len(old))
+    elif name == "join" and len(args) == 1 and isinstance(args[0], (list, tuple)):
+        items = args[0]
+        size = len(text) * max(len(items) - 1, 0)
+        for item in items:
+            if size > MAX_OUTPUT:
+                break
+            size += _text_size(item)
+    elif name == "expandtabs":
+        width = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(width, int):
+            size = len(text) + text.count("\t") * max(width, 0)
+    elif name == "translate" and len(args) == 1 and isinstance(args[0], dict):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+        size = len(text) * max(longest, 1)
+    _check_size(size, "a string")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """Counts the characters of the fields a `str.format` call makes and stops once they pass MAX_OUTPUT
+    (`'{0}{0}{0}'.format(text)` repeats the text; each field is built, the whole is not)."""
+
+    def __init__(self, env: jinja2.Environment):
+        super().__init__(env)
+        self.total = 0
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        text = super().format_field(value, format_spec)
+        self.total += len(text)
+        _check_size(self.total, "a string")
+        return text
+
+
+def _method_name(obj: Any) -> str | None:
+    return getattr(getattr(obj, "__wrapped__", obj), "__name__", None)
 
 
 class TemplateEnvironment(ImmutableSandboxedEnvironment):
@@ -494,7 +676,12 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(owner, (str, list, tuple)):
             _check_int_args(args)
             _check_int_args(kwargs.values())
-            _check_format_string(owner)
+            if isinstance(owner, str):
+                name = _method_name(__obj)
+                if name in _FORMAT_METHODS:
+                    _check_brace_format(owner)
+                else:
+                    _check_method_result(owner, name, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -502,15 +689,41 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
                 if right * abs(left).bit_length() > MAX_POWER_BITS:
                     raise TemplateRenderError(f"the template tried to compute a number larger than 2**{MAX_POWER_BITS}")
+        elif operator == "*" and type(left) is int and type(right) is int:
+            if left.bit_length() + right.bit_length() > MAX_POWER_BITS:
+                raise TemplateRenderError(f"the template tried to compute a number larger than 2**{MAX_POWER_BITS}")
         elif operator == "%":
-            _check_format_string(left)
+            _check_percent_format(left)
             if isinstance(left, str):
                 _check_int_args(right if isinstance(right, tuple) else (right,))
+                _check_percent_result(left, right)
         else:
             size = _binop_size(left, right, operator)
             if size is not None:
                 _check_size(size, "a string or list")
         return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """The sandbox's `str.format` / `format_map`, with the size of the result bounded as it is made."""
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or value.__name__ not in _FORMAT_METHODS:
+            return None
+        text = value.__self__
+        if type(text) is not str:
+            return super().wrap_str_format(value)
+        is_format_map = value.__name__ == "format_map"
+        env = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs:
+                    raise TypeError("format_map() takes no keyword arguments")
+                if len(args) != 1:
+                    raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+                kwargs = args[0]
+                args = ()
+            return _BoundedFormatter(env).vformat(text, args, kwargs)
+
+        return functools.update_wrapper(wrapper, value)
 
     def counted_iter(self, iterable: Any) -> Iterator[Any]:
         for item in iterable:
@@ -556,6 +769,7 @@ def build_environment() -> TemplateEnvironment:
     env = TemplateEnvironment()
     for name in _SIZED_FILTERS:
         env.filters[name] = _sized_filter(env.filters[name], format_arg=name == "format")
+    env.filters.update(filters.SIZED_BUILTINS)
     env.filters.update(filters.FILTERS)
     env.tests.update(filters.TESTS)
     env.globals.update(filters.GLOBALS)

@@ -38,7 +38,7 @@ from jinja2.utils import _PassArg
 
 from engine.jsvalues import UNDEFINED
 from engine.templates import filters as _filters
-from engine.templates.environment import MAX_OUTPUT, TemplateEnvironment, _check_size, _spend
+from engine.templates.environment import MAX_OUTPUT, MAX_POWER_BITS, TemplateEnvironment, _check_size, _spend
 
 Closure = Callable[[dict[str, Any]], Any]
 
@@ -508,7 +508,15 @@ class _Generator:
                 operands.append(held)
         if not checked:  # Jinja folded a binop of literals unless it raised: keep that error for run time
             return general.format(left, right)
-        return (f"({operands[0]} {op} {operands[1]} if {' & '.join(checked)} else "
+        if op == "*":  # the sandbox refuses a product of ints above 2**MAX_POWER_BITS: such a product goes to it
+            sizes = [f"{int(side.value).bit_length()}" if isinstance(side, nodes.Const) and type(side.value) is int
+                     else "0" if isinstance(side, nodes.Const)
+                     else f"(0 if type({held}) is float else {held}.bit_length())"
+                     for side, held in zip((node.left, node.right), operands, strict=True)]
+            bits = f" and ({' + '.join(sizes)} <= {MAX_POWER_BITS})"  # after the type tests: both are numbers
+        else:
+            bits = ""
+        return (f"({operands[0]} {op} {operands[1]} if ({' & '.join(checked)}){bits} else "
                 f"{general.format(*operands)})")
 
     def _plain_number_binop(self, op: str) -> bool:
@@ -697,7 +705,7 @@ _CLEAN_FILTERS = {
                  "random_digits", "uuid4", "snake_case", "user_agent")
 }
 _CLEAN_FILTERS["int"] = jinja2.filters.do_int
-_CLEAN_FILTERS.update(join=jinja2.filters.do_join, lower=jinja2.filters.do_lower, upper=jinja2.filters.do_upper,
+_CLEAN_FILTERS.update(join=_filters.SIZED_BUILTINS["join"], lower=jinja2.filters.do_lower, upper=jinja2.filters.do_upper,
                       length=len, string=jinja2.filters.soft_str)  # text or a number
 # filters whose result depends only on their arguments (no clock, no randomness) and is immutable (text or a
 # number), and that spend no budget: a repeat of one over the same shareable arguments reuses the first result

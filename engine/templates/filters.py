@@ -22,7 +22,15 @@ from urllib.parse import quote, urlsplit
 import jinja2
 
 from engine.jsvalues import UNDEFINED
-from engine.templates.environment import TemplateRenderError, is_undefined, iso_z, to_json_text, to_text
+from engine.templates.environment import (
+    TemplateRenderError,
+    _check_size,
+    check_value_size,
+    is_undefined,
+    iso_z,
+    to_json_text,
+    to_text,
+)
 
 MAX_RANDOM_DIGITS = 1000
 
@@ -364,6 +372,65 @@ def snake_case(value: Any) -> str:
     """Words of the text in lower case joined by "_": "userId" -> "user_id", "HTTPServer 2" -> "http_server_2"."""
     return "_".join(w.lower() for w in _WORDS.findall(to_text(value)))
 
+
+# -- Jinja's text-building filters, with their result's size checked before it is built ----------------
+
+
+@jinja2.pass_eval_context
+def replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> Any:
+    """Jinja's `replace`: the length of the result (occurrences x the longer replacement) is checked first."""
+    text, old_text, new_text = str(s), str(old), str(new)
+    if len(new_text) > len(old_text):
+        found = text.count(old_text) if old_text else len(text) + 1
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            found = min(found, count)
+        _check_size(len(text) + found * (len(new_text) - len(old_text)), "a string")
+    return jinja2.filters.do_replace(eval_ctx, s, old, new, count)
+
+
+@jinja2.pass_eval_context
+def join(eval_ctx: Any, value: Any, d: Any = "", attribute: Any = None) -> str:
+    """Jinja's `join`: each item's text is made only while the total stays within the output bound (an item held
+    many times, or a large list item, counts each time)."""
+    items = list(value)
+    if attribute is not None:
+        getter = jinja2.filters.make_attrgetter(eval_ctx.environment, attribute)
+        items = [getter(item) for item in items]
+    sep = str(d)
+    total = len(sep) * max(len(items) - 1, 0)
+    texts = []
+    for item in items:
+        _check_size(total, "a string")
+        if type(item) is not str:
+            check_value_size(item, "a list item")
+        text = str(item)
+        total += len(text)
+        texts.append(text)
+    _check_size(total, "a string")
+    return sep.join(texts)
+
+
+def indent(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> str:
+    """Jinja's `indent`: the length of the result (lines x the indentation) is checked first."""
+    text = str(s)
+    pad = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    _check_size(len(text) + (text.count("\n") + 1) * max(pad, 0), "a string")
+    return jinja2.filters.do_indent(s, width, first, blank)
+
+
+@jinja2.pass_environment
+def wordwrap(environment: Any, s: Any, width: int = 79, break_long_words: bool = True, wrapstring: Any = None,
+             break_on_hyphens: bool = True) -> str:
+    """Jinja's `wordwrap`: the length of the result (at most one `wrapstring` per line break) is checked first."""
+    text = str(s)
+    if wrapstring is not None:
+        breaks = len(text) // max(width, 1) + text.count(" ") + text.count("\n") + text.count("-") + 1
+        _check_size(len(text) + breaks * len(str(wrapstring)), "a string")
+    return jinja2.filters.do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
+
+
+SIZED_BUILTINS: dict[str, Callable[..., Any]] = {"replace": replace, "join": join, "indent": indent, "wordwrap": wordwrap}
+"""Jinja's own filters of these names, replaced by versions that check their result's size before building it."""
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "merge": merge,

@@ -310,3 +310,22 @@ def test_queue_lease_defaults_and_wrong_numbers_are_located_errors(tmp_path: Pat
         with pytest.raises(ConfigError) as info:  # not a ValueError traceback
             load_config(write(tmp_path, f"destinations: []\nqueue: {{{bad}}}\n"), env={})
         assert field in str(info.value.diagnostics[0]), info.value.diagnostics
+
+
+def test_nested_defaults_are_substituted() -> None:
+    """`${A:-${B}}` became the literal `${B}` (issue 18 defect 12): a default may hold references itself."""
+    env = {"B": "b", "A": "a"}
+    assert substitute("${NOPE:-${B}}", env) == ("b", [], True)
+    assert substitute("${A:-${B}}", env) == ("a", [], True)
+    assert substitute("x${NOPE:-${ALSO_NOPE:-deep}}y", env) == ("xdeepy", [], True)
+    assert substitute("${NOPE:-pre-${B}-post}", env)[0] == "pre-b-post"
+    _, problems, _ = substitute("ab ${NOPE:-${MISSING}}", env)
+    assert [(p.offset, p.message) for p in problems] == [
+        (11, "environment variable MISSING is not set (set it, or write ${MISSING:-default})")]
+
+
+def test_config_with_an_integer_of_over_4300_digits_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "big: " + "1" * 4400 + "\n")
+    line = len(MINIMAL.splitlines()) + 1
+    assert messages(path) == [
+        f"{path}:{line}:6: a number of 4400 digits: integers may have at most 4300 digits; quote it to keep it as text"]

@@ -156,3 +156,33 @@ def test_a_reused_anchor_is_not_a_raw_python_warning(capsys, tmp_path):
         warnings.simplefilter("error")
         code, out, err = run(capsys, path)
     assert err.endswith("(ok)\n") and "Warning" not in err
+
+
+def test_an_integer_of_over_4300_digits_is_a_located_error(capsys, tmp_path):
+    """It crashed `engine validate` with Python's int-conversion ValueError (issue 18 defect 12)."""
+    path = tmp_path / "big.yaml"
+    path.write_text(GOOD.read_text() + "x_big: " + "9" * 5000 + "\n")
+    line = len(GOOD.read_text().splitlines()) + 1
+    code, out, err = run(capsys, path)
+    assert code == 1
+    assert out == (f"{path}:{line}:8: a number of 5000 digits: integers may have at most 4300 digits;"
+                   " quote it to keep it as text\n")
+
+
+def test_a_spec_of_300000_keys_is_refused_before_parsing(capsys, tmp_path):
+    """It took 28 s and 603 MB to end with a message about aliases (issue 18 defect 12)."""
+    import tracemalloc
+
+    path = tmp_path / "huge.yaml"
+    path.write_text(GOOD.read_text() + "x_many:\n" + "".join(f"  k{i}: {i}\n" for i in range(300_000)))
+    tracemalloc.start()
+    try:
+        code, out, err = run(capsys, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 1
+    assert out.startswith(f"{path}:1:1: the file holds about ")
+    assert out.endswith("keys or items, more than 200000; a spec is far smaller, refusing to parse it\n")
+    assert "aliases" not in out
+    assert peak < 100_000_000  # the text itself and a few copies, never the parsed tree
