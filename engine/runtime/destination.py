@@ -17,6 +17,7 @@ from engine.diagnostics import Diagnostic, SpecError
 from engine.jsvalues import UNDEFINED, truthy
 from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
 from engine.payload import PayloadError, compile_fields
+from engine.runtime.batching import BatchPolicy, compile_batch
 from engine.runtime.steps import Plan, Runnable, compile_runnable
 from engine.spec.loader import Document, load_file
 from engine.spec.validate import check_document
@@ -53,6 +54,7 @@ class Action:
     validate: Callable[..., dict[str, Any]]
     runnable: Runnable
     default_mapping: Callable[[dict[str, Any]], Any]
+    batch: BatchPolicy | None = None  # the action's batch request, when it has one
 
     def mapping_with(self, overrides: dict[str, Any] | None) -> Callable[[dict[str, Any]], Any]:
         if not overrides:
@@ -305,6 +307,7 @@ def compile_document(doc: Document) -> Destination:
             key=key, title=spec["title"], fields=fields, defaults=defaults,
             validate=compile_fields(fields), runnable=compile_runnable(spec, data),
             default_mapping=compile_mapping(defaults),
+            batch=compile_batch(spec["batch"], data) if "batch" in spec else None,
         )
     presets = []
     for p in data.get("presets") or []:

@@ -148,3 +148,67 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
             for name in sorted(names, key=str):
                 if len(name) >= 2 and name[0] in ("payload", "steps"):
                     yield ctx.error(leaf_path, f"request_defaults may read only settings, not {name[0]}.{name[1]}")
+
+
+@check
+def batch_sections(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """An action's batch: its fields name fields of the action of the right type, its request compiles, takes its
+    host from the spec or settings, and reads `payloads` (the list), settings and now; its response template
+    compiles."""
+    settings = list((ctx.data.get("settings") or {}).keys())
+    for key, action in ctx.actions():
+        batch = action.get("batch")
+        if not isinstance(batch, dict):
+            continue
+        base = ("actions", key, "batch")
+        fields = action.get("fields") or {}
+        wanted = {"count_field": ("integer", "number"), "enabled_field": ("boolean",)}
+        for name, types in wanted.items():
+            value = batch.get(name)
+            if not isinstance(value, str):
+                continue
+            if value not in fields:
+                yield ctx.error(base + (name,), f"'{value}' is not a field of action '{key}'{suggest(value, list(fields))}")
+            elif isinstance(fields[value], dict) and fields[value].get("type") not in types:
+                yield ctx.error(base + (name,), f"field '{value}' must be of type {' or '.join(types)} to be a {name}")
+        for i, name in enumerate(batch.get("keys") or []):
+            if isinstance(name, str) and name not in fields:
+                yield ctx.error(base + ("keys", i), f"batch key '{name}' is not a field of action '{key}'{suggest(name, list(fields))}")
+        request = batch.get("request")
+        if isinstance(request, dict):
+            req_path = base + ("request",)
+            sites: list[tuple[KeyPath, Any]] = []
+            if isinstance(request.get("url"), str):
+                for problem in check_url(request["url"]):
+                    yield ctx.error(req_path + ("url",), problem)
+                sites.append((req_path + ("url",), request["url"]))
+            for site, tree in _template_sites(request):
+                try:
+                    compile_value(tree)
+                except TemplateError as exc:
+                    sub = tuple(getattr(exc, "path", ()) or ())
+                    yield ctx.error(req_path + (site,) + sub, f"template does not compile: {exc}")
+                    continue
+                sites.append((req_path + (site,), tree))
+            for path, tree in sites:
+                for leaf_path, text in _leaves(tree, path):
+                    if "{" not in text:
+                        continue
+                    try:
+                        names = referenced_names(text)
+                    except TemplateError:
+                        continue
+                    for name in sorted(names, key=str):
+                        if name[0] in ("payload", "steps"):
+                            yield ctx.error(leaf_path, f"a batch request reads 'payloads' (the list of payloads), "
+                                                       f"not {name[0]}")
+                            break
+                        if name[0] == "settings" and len(name) >= 2 and str(name[1]) not in settings:
+                            yield ctx.error(leaf_path, f"reads settings.{name[1]}, which is not a setting"
+                                                       f"{suggest(str(name[1]), settings)}")
+        response = batch.get("response")
+        if isinstance(response, dict) and isinstance(response.get("errors"), str):
+            try:
+                compile_template(response["errors"])
+            except TemplateError as exc:
+                yield ctx.error(base + ("response", "errors"), f"template does not compile: {exc}")
