@@ -241,3 +241,39 @@ def test_validate_locates_batch_mistakes(tmp_path: Path, capsys: pytest.CaptureF
     assert "bad.yaml:19:" in text and "field 'size' must be of type integer or number" in text
     assert "bad.yaml:20:" in text and "'nope' is not a field of action 'track'" in text
     assert "bad.yaml:21:" in text and "batch key 'userid' is not a field" in text
+
+
+CASES = """\
+- name: three events become one batch request; the item the body names fails alone
+  settings: {apiKey: k}
+  events:
+    - {type: track, userId: u1, event: A}
+    - {type: track, userId: u2, event: B}
+    - {type: track, event: no user}
+    - {type: track, userId: u3, event: C}
+  responses:
+    - {method: POST, url: "https://api.batchy.test/v1/batch", status: 200, json: {errors: [{index: 1, message: dup}]}}
+  expect:
+    requests:
+      - method: POST
+        url: https://api.batchy.test/v1/batch
+        body: {events: [{userId: u1, event: A, enable_batching: true, batch_size: 100},
+                        {userId: u2, event: B, enable_batching: true, batch_size: 100},
+                        {userId: u3, event: C, enable_batching: true, batch_size: 100}]}
+    status: [delivered, failed, invalid, delivered]
+    error: "item 1 of the batch was refused: dup"
+"""
+
+
+def test_fixtures_can_test_batches(tmp_path: Path) -> None:
+    from engine.authoring.fixtures import run_spec
+
+    spec = tmp_path / "batchy.yaml"
+    spec.write_text(SPEC.read_text())
+    (tmp_path / "batchy.tests.yaml").write_text(CASES)
+    report = run_spec(spec)
+    assert (report.passed, report.failed) == (1, 0), "\n".join(report.lines)
+    # a wrong expectation is caught: the batch answer failing nothing would give four verdicts but one failure less
+    (tmp_path / "batchy.tests.yaml").write_text(CASES.replace("index: 1,", "index: 7,"))
+    report = run_spec(spec)
+    assert (report.passed, report.failed) == (0, 1)
