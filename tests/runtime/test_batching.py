@@ -21,7 +21,7 @@ from engine.runtime.destination import compile_document, load_destination
 from engine.secrets import Masker
 from engine.spec.loader import load_text
 
-SPEC = Path(__file__).parent / "specs" / "batchy.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "examples" / "batchy.yaml"
 SETTINGS = {"apiKey": "batchy-secret-key"}
 
 
