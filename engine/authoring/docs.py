@@ -52,6 +52,29 @@ def field_type(spec: dict[str, Any]) -> str:
     return f"{kind}[]" if spec.get("multiple") else kind
 
 
+def _setting_notes(spec: dict[str, Any], settings: dict[str, Any]) -> str:
+    """Choices, format and the display-only keys (depends_on, hidden) of a setting, in words."""
+    notes: list[str] = []
+    choices = spec.get("choices") or []
+    if choices:
+        shown = [f"{c.get('label', c.get('value'))} (`{c.get('value')}`)" if isinstance(c, dict) and "label" in c
+                 else f"`{c.get('value') if isinstance(c, dict) else c}`" for c in choices]
+        notes.append("One of " + ", ".join(shown) + ".")
+    if spec.get("format"):
+        notes.append(f"Format: {spec['format']}.")
+    depends = spec.get("depends_on")
+    if depends:
+        other = depends.get("setting") if isinstance(depends, dict) else depends
+        label = (settings.get(other) or {}).get("label", other)
+        if isinstance(depends, dict) and "value" in depends:
+            notes.append(f"Shown when {label} is `{depends['value']}`.")
+        else:
+            notes.append(f"Shown when {label} is set.")
+    if spec.get("hidden"):
+        notes.append("Hidden in the settings form.")
+    return " ".join(notes)
+
+
 def _yes(flag: Any) -> str:
     return "Yes" if flag else "No"
 
@@ -83,9 +106,14 @@ def render_page(data: dict[str, Any]) -> str:
     settings: dict[str, Any] = data.get("settings") or {}
     out += ["## Destination Settings", ""]
     if settings:
-        out += _table(["Field", "Description", "Required", "Type"],
-                      [[s.get("label", key), s.get("description", ""), _yes(s.get("required")),
-                        str(s.get("type", "string"))] for key, s in settings.items()])
+        rows = [[s.get("label", key), s.get("description", ""), _yes(s.get("required")), str(s.get("type", "string"))]
+                for key, s in settings.items()]
+        notes = [_setting_notes(s, settings) for s in settings.values()]
+        if any(notes):  # a column of its own only when a setting has choices, a format or display keys
+            out += _table(["Field", "Description", "Required", "Type", "Notes"],
+                          [row + [note] for row, note in zip(rows, notes, strict=True)])
+        else:
+            out += _table(["Field", "Description", "Required", "Type"], rows)
     else:
         out.append(f"{name} has no settings.")
     out.append("")
