@@ -115,10 +115,14 @@ class BatchPlan:
     batches: list[BatchRequest] = field(default_factory=list)
     singles: list[Single] = field(default_factory=list)
     verdicts: list[list[Verdict | None]] = field(default_factory=list)
+    auth: dict[str, Any] | None = None  # `auth` of the templates (OAuth2 access token), when the destination has one
 
 
-def _context(payloads: list[Any], settings: dict[str, Any]) -> dict[str, Any]:
-    return {"payloads": payloads, "settings": settings, "steps": {}, "now": _dt.datetime.now(_dt.UTC)}
+def _context(payloads: list[Any], settings: dict[str, Any], auth: dict[str, Any] | None) -> dict[str, Any]:
+    context = {"payloads": payloads, "settings": settings, "steps": {}, "now": _dt.datetime.now(_dt.UTC)}
+    if auth is not None:
+        context["auth"] = auth
+    return context
 
 
 def _body_size(request: PreparedRequest) -> int:
@@ -132,7 +136,7 @@ def _split(policy: BatchPolicy, items: list[Item], settings: dict[str, Any], act
     """Render `items` as one request, or split it in halves while its body is over max_bytes."""
     from engine.delivery.verdicts import FAILED, INVALID, Verdict
     try:
-        request = policy.request.render(_context([i.payload for i in items], settings), "batch")
+        request = policy.request.render(_context([i.payload for i in items], settings, out.auth), "batch")
     except TemplateError as exc:
         for item in items:
             out.verdicts[item.event][item.slot] = Verdict(FAILED, action, preset, error=f"template failed: {exc}",
@@ -181,13 +185,13 @@ def _pack(policy: BatchPolicy, items: list[Item], settings: dict[str, Any], acti
 
 
 def plan_batches(dest: Any, events: list[dict[str, Any]], settings: dict[str, Any], subs: list[Any],
-                 masker: Any = None) -> BatchPlan:
+                 masker: Any = None, auth: dict[str, Any] | None = None) -> BatchPlan:
     """Route, map and validate every event; group the batchable payloads and render their requests.
 
     `verdicts[i]` has one slot per matching subscription of event i: filled for invalid payloads, a filtered
     event, a payload over the byte limit or a failed template; None where a batch or single send decides."""
     from engine.delivery.verdicts import FAILED, FILTERED, INVALID, Verdict
-    out = BatchPlan()
+    out = BatchPlan(auth=auth)
     groups: dict[tuple[Any, ...], tuple[Any, list[Item]]] = {}
     mask = masker.mask_text if masker else (lambda text: text)
     for number, event in enumerate(events):
@@ -259,11 +263,27 @@ async def deliver_events(dest: Any, events: list[dict[str, Any]], settings: dict
                          deliverer: Any) -> list[list[Verdict]]:
     """Verdicts per event (as `deliver_event` gives them for one) for a list of events of one instance, the
     batchable payloads sent in batch requests. The entry point for `engine send` and the runner's worker."""
+    from engine.delivery.verdicts import FAILED, Verdict
     from engine.runtime.deliver import run_action
 
+    auth = None
+    refused: str | None = None
+    if getattr(dest, "oauth2", None) is not None:
+        from engine.runtime.oauth import RefreshFailed, manager_for
+
+        try:
+            auth = {"access_token": await manager_for(deliverer, dest).token(settings, deliverer)}
+        except RefreshFailed as exc:
+            refused = deliverer.masker.mask_text(exc.message)
     masker = deliverer.masker
-    plan = plan_batches(dest, events, settings, subs, masker)
+    plan = plan_batches(dest, events, settings, subs, masker, auth)
     verdicts = plan.verdicts
+    if refused is not None:  # no token: every batched item fails with the refresh's reason (singles say it too)
+        for b in plan.batches:
+            for item in b.items:
+                verdicts[item.event][item.slot] = Verdict(FAILED, b.action, b.preset, error=refused,
+                                                          reason="OAuth2 token refresh failed")
+        plan.batches = []
 
     async def single(s: Single) -> None:
         verdicts[s.event][s.slot] = await run_action(dest, s.sub.action.runnable, s.payload, settings, deliverer,
