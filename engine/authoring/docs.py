@@ -75,6 +75,26 @@ def _setting_notes(spec: dict[str, Any], settings: dict[str, Any]) -> str:
     return " ".join(notes)
 
 
+def _batch_sentence(batch: dict[str, Any], fields: dict[str, Any]) -> str:
+    """How an action batches, in words, for its section of the page."""
+    def label(key: Any) -> str:
+        return str((fields.get(key) or {}).get("label", key))
+
+    text = f"Sends up to {batch.get('max_count')} events per request"
+    if batch.get("max_bytes"):
+        text += f" (at most {batch['max_bytes']:,} bytes)"
+    text += "."
+    if batch.get("count_field"):
+        text += f" **{label(batch['count_field'])}** lowers the count."
+    if batch.get("enabled_field"):
+        text += f" Turning **{label(batch['enabled_field'])}** off sends one request per event."
+    if batch.get("keys"):
+        text += " Events with different " + ", ".join(f"**{label(k)}**" for k in batch["keys"]) + " go in separate requests."
+    if batch.get("response"):
+        text += " The answer says which events were refused; only those fail."
+    return text
+
+
 def _yes(flag: Any) -> str:
     return "Yes" if flag else "No"
 
@@ -141,6 +161,9 @@ def render_page(data: dict[str, Any]) -> str:
         if action.get("default_subscription"):
             sentence += f" The default Trigger is `{' '.join(str(action['default_subscription']).split())}`"
         out += [sentence, ""]
+        batch = action.get("batch")
+        if isinstance(batch, dict):
+            out += [_batch_sentence(batch, action.get("fields") or {}), ""]
         fields: dict[str, Any] = action.get("fields") or {}
         if fields:
             out += _table(["Field", "Description", "Required", "Type"],

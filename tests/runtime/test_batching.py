@@ -277,3 +277,12 @@ def test_fixtures_can_test_batches(tmp_path: Path) -> None:
     (tmp_path / "batchy.tests.yaml").write_text(CASES.replace("index: 1,", "index: 7,"))
     report = run_spec(spec)
     assert (report.passed, report.failed) == (0, 1)
+
+
+def test_docs_page_says_how_an_action_batches() -> None:
+    from engine.authoring.docs import page_for
+
+    page = page_for(SPEC)
+    assert ("Sends up to 50 events per request (at most 20,000 bytes). **Batch Size** lowers the count. Turning "
+            "**Batch** off sends one request per event. Events with different **Region** go in separate requests. "
+            "The answer says which events were refused; only those fail.") in page
