@@ -167,15 +167,15 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
     async def batch_worker() -> None:
         nonlocal unread, invalid_input
         while True:
+            if stop.is_set():  # before reading: what is read is also finished and reported
+                unread = True
+                return
             taken = []
             for item in items:
                 taken.append(item)
                 if len(taken) >= chunk:
                     break
             if not taken:
-                return
-            if stop.is_set():
-                unread = True
                 return
             good = [item for item in taken if not item.error]
             events = [item.event for item in good]
