@@ -286,3 +286,11 @@ def test_docs_page_says_how_an_action_batches() -> None:
     assert ("Sends up to 50 events per request (at most 20,000 bytes). **Batch Size** lowers the count. Turning "
             "**Batch** off sends one request per event. Events with different **Region** go in separate requests. "
             "The answer says which events were refused; only those fail.") in page
+
+
+def test_the_schema_requires_a_count_and_knows_the_batch_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "batchy.yaml"
+    spec.write_text(SPEC.read_text().replace("      max_count: 50\n", "      max_cuont: 50\n"))
+    assert main(["validate", str(spec)]) != 0
+    text = capsys.readouterr().out
+    assert "actions.track.batch" in text and "max_count" in text and "max_cuont" in text
