@@ -5,6 +5,7 @@
     .venv/bin/python bench/plan.py --stream 1000000     # memory must stay flat over a long stream
     .venv/bin/python bench/plan.py --cli                # also `engine plan` as a subprocess (start-up excluded)
     .venv/bin/python bench/plan.py --profile usermaven  # cProfile of one destination's loop
+    .venv/bin/python bench/plan.py --batching           # requests per 1,000 events with and without batching
 
 Per event the timed work is what `engine plan` does after reading a line: its `LinePlanner` makes the masked
 output line, as bytes (`results_line(dest.plan_event(...), masker)`, with what the settings decide made ahead).
@@ -208,6 +209,30 @@ def cli(n: int) -> None:
         os.unlink(path)
 
 
+def batching(n: int) -> None:
+    """The batching destination (examples/batchy.yaml): what `n` events become, taken 1,000 at a time as `engine send`
+    takes them, with batching on and off (its enable_batching field false); requests per 1,000 events and the
+    planning rate (routing, mapping, validation, grouping, rendering; nothing is sent)."""
+    from engine.runtime.batching import plan_batches
+    from engine.runtime.destination import load_destination
+
+    dest = load_destination(ROOT / "examples" / "batchy.yaml")
+    settings = {"apiKey": "test-key-123"}
+    events = list(generate(n))
+    print(f"batching destination over {n:,} events (1,000 at a time):")
+    for label, subs in (("batching on", dest.subscriptions()),
+                        ("batching off", dest.subscriptions("track", {"enable_batching": False}))):
+        requests = payloads = 0
+        t0 = time.perf_counter()
+        for start in range(0, n, 1000):
+            plan = plan_batches(dest, events[start:start + 1000], settings, subs)
+            requests += len(plan.batches) + len(plan.singles)
+            payloads += sum(len(b.items) for b in plan.batches) + len(plan.singles)
+        secs = time.perf_counter() - t0
+        print(f"  {label:<13} {requests * 1000 / n:>8.1f} requests per 1,000 events ({payloads:,} payloads sent, "
+              f"{requests:,} requests; {n / secs:,.0f} events/s planned)")
+
+
 def profile(slug: str, n: int) -> None:
     import cProfile
     import pstats
@@ -226,10 +251,13 @@ def main() -> None:
     ap.add_argument("--stream", type=int, metavar="N", help="stream N generated events, checking memory stays flat")
     ap.add_argument("--cli", action="store_true", help="also time `engine plan` as a subprocess")
     ap.add_argument("--profile", metavar="SLUG")
+    ap.add_argument("--batching", action="store_true", help="requests per 1,000 events with and without batching")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}")
     if args.profile:
         profile(args.profile, args.events)
+    elif args.batching:
+        batching(args.events)
     elif args.stream:
         stream(args.stream)
     else:

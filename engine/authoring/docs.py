@@ -53,6 +53,49 @@ def field_type(spec: dict[str, Any]) -> str:
     return f"{kind}[]" if spec.get("multiple") else kind
 
 
+def _setting_notes(spec: dict[str, Any], settings: dict[str, Any]) -> str:
+    """Choices, format and the display-only keys (depends_on, hidden) of a setting, in words."""
+    notes: list[str] = []
+    choices = spec.get("choices") or []
+    if choices:
+        shown = [f"{c.get('label', c.get('value'))} (`{c.get('value')}`)" if isinstance(c, dict) and "label" in c
+                 else f"`{c.get('value') if isinstance(c, dict) else c}`" for c in choices]
+        notes.append("One of " + ", ".join(shown) + ".")
+    if spec.get("format"):
+        notes.append(f"Format: {spec['format']}.")
+    depends = spec.get("depends_on")
+    if depends:
+        other = depends.get("setting") if isinstance(depends, dict) else depends
+        label = (settings.get(other) or {}).get("label", other)
+        if isinstance(depends, dict) and "value" in depends:
+            notes.append(f"Shown when {label} is `{depends['value']}`.")
+        else:
+            notes.append(f"Shown when {label} is set.")
+    if spec.get("hidden"):
+        notes.append("Hidden in the settings form.")
+    return " ".join(notes)
+
+
+def _batch_sentence(batch: dict[str, Any], fields: dict[str, Any]) -> str:
+    """How an action batches, in words, for its section of the page."""
+    def label(key: Any) -> str:
+        return str((fields.get(key) or {}).get("label", key))
+
+    text = f"Sends up to {batch.get('max_count')} events per request"
+    if batch.get("max_bytes"):
+        text += f" (at most {batch['max_bytes']:,} bytes)"
+    text += "."
+    if batch.get("count_field"):
+        text += f" **{label(batch['count_field'])}** lowers the count."
+    if batch.get("enabled_field"):
+        text += f" Turning **{label(batch['enabled_field'])}** off sends one request per event."
+    if batch.get("keys"):
+        text += " Events with different " + ", ".join(f"**{label(k)}**" for k in batch["keys"]) + " go in separate requests."
+    if batch.get("response"):
+        text += " The answer says which events were refused; only those fail."
+    return text
+
+
 def _yes(flag: Any, fields: dict[str, Any] | None = None) -> str:
     """The Required cell: Yes/No, or when a conditional requirement applies (`required: {conditions}`)."""
     if isinstance(flag, dict):
@@ -106,9 +149,14 @@ def render_page(data: dict[str, Any]) -> str:
     settings: dict[str, Any] = data.get("settings") or {}
     out += ["## Destination Settings", ""]
     if settings:
-        out += _table(["Field", "Description", "Required", "Type"],
-                      [[s.get("label", key), _with_default(s.get("description", ""), s), _yes(s.get("required")),
-                        str(s.get("type", "string"))] for key, s in settings.items()])
+        rows = [[s.get("label", key), _with_default(s.get("description", ""), s), _yes(s.get("required")),
+                 str(s.get("type", "string"))] for key, s in settings.items()]
+        notes = [_setting_notes(s, settings) for s in settings.values()]
+        if any(notes):  # a column of its own only when a setting has choices, a format or display keys
+            out += _table(["Field", "Description", "Required", "Type", "Notes"],
+                          [row + [note] for row, note in zip(rows, notes, strict=True)])
+        else:
+            out += _table(["Field", "Description", "Required", "Type"], rows)
     else:
         out.append(f"{name} has no settings.")
     out.append("")
@@ -136,6 +184,9 @@ def render_page(data: dict[str, Any]) -> str:
         if action.get("default_subscription"):
             sentence += f" The default Trigger is `{' '.join(str(action['default_subscription']).split())}`"
         out += [sentence, ""]
+        batch = action.get("batch")
+        if isinstance(batch, dict):
+            out += [_batch_sentence(batch, action.get("fields") or {}), ""]
         fields: dict[str, Any] = action.get("fields") or {}
         if fields:
             out += _table(["Field", "Description", "Required", "Type"],

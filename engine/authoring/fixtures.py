@@ -3,7 +3,8 @@
 A tests file is a list of cases:
 
     - name: a track event becomes one POST     # required, unique
-      event: {type: track, ...}                # required: the Segment event
+      event: {type: track, ...}                # required: the Segment event ...
+      events: [{type: track, ...}, ...]        # ... or several, delivered together (batch requests)
       settings: {apiKey: test-key}             # the destination's settings
       preset: Track Event                      # optional: run only this preset
       action: trackEvent                       # optional: run this action directly (no trigger) ...
@@ -32,7 +33,7 @@ from typing import Any
 
 from engine.events import describe_json
 
-CASE_KEYS = {"name", "event", "settings", "preset", "action", "mapping", "responses", "expect"}
+CASE_KEYS = {"name", "event", "events", "settings", "preset", "action", "mapping", "responses", "expect"}
 EXPECT_KEYS = {"requests", "status", "error"}
 REQUEST_KEYS = {"method", "url", "headers", "body"}
 STATUSES = {"delivered", "filtered", "invalid", "error", "failed"}
@@ -102,7 +103,13 @@ def load_cases(path: Path) -> Any:
         if name in names:
             raise FixtureError(f"{where}: the name '{name}' is used twice")
         names.add(name)
-        if not isinstance(case.get("event"), dict):
+        if "events" in case:
+            events = case["events"]
+            if "event" in case:
+                raise FixtureError(f"{where} ({name}): give 'event' or 'events', not both")
+            if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
+                raise FixtureError(f"{where} ({name}): 'events' must be a non-empty list of mappings (Segment events)")
+        elif not isinstance(case.get("event"), dict):
             raise FixtureError(f"{where} ({name}): 'event' must be a mapping (a Segment event)")
         if case.get("preset") is not None and case.get("action") is not None:
             raise FixtureError(f"{where} ({name}): give 'preset' or 'action', not both")
@@ -113,7 +120,7 @@ def load_cases(path: Path) -> Any:
             if not isinstance(expect, dict) or not set(map(str, expect)) <= EXPECT_KEYS:
                 raise FixtureError(f"{where} ({name}): 'expect' takes {', '.join(sorted(EXPECT_KEYS))}")
             status = expect.get("status")
-            if status is not None and not (status in STATUSES or (isinstance(status, list) and set(status) <= STATUSES)):
+            if status is not None and not ((isinstance(status, str) and status in STATUSES) or (isinstance(status, list) and set(status) <= STATUSES)):
                 raise FixtureError(f"{where} ({name}): expect.status must be one of {', '.join(sorted(STATUSES))}")
         for response in case.get("responses") or []:
             if not isinstance(response, dict) or "url" not in response:
@@ -218,11 +225,30 @@ async def run_case(dest: Any, case: dict[str, Any]) -> Observed:
         if not subs:
             raise FixtureError(f"no preset named '{case['preset']}' (presets: {', '.join(map(str, names)) or 'none'})")
     observed = Observed()
-    event = case["event"]
     responses = case.get("responses") or []
     answered: set[int] = set()
     deliverer = Deliverer(httpx.MockTransport(_handler(responses, observed.requests, answered)),
                           RetryPolicy(attempts=1), concurrency=1, errors_table=dest.spec.get("errors"))
+    if "events" in case:  # several events delivered together: batch requests where the actions have them
+        from engine.runtime.batching import deliver_events
+
+        for event in case["events"]:
+            for sub in dest.matching(event, subs):
+                observed.actions.add(sub.action.key)
+                if sub.name:
+                    observed.presets.add(sub.name)
+                payload = dest.prepare(event, sub).payload
+                if isinstance(payload, dict):
+                    observed.fields.update((sub.action.key, k) for k, v in payload.items() if v is not UNDEFINED)
+        async with deliverer:
+            per_event = await deliver_events(dest, case["events"], settings, subs, deliverer)
+        for verdicts in per_event:
+            observed.verdicts += [{"status": v.status.value, "action": v.action,
+                                   "error": _verdict_error(v.error, v.hint)} for v in verdicts]
+        observed.unused_mocks = [f"responses[{i}] ({str(r.get('method', 'any method')).upper()} {r['url']})"
+                                 for i, r in enumerate(responses) if i not in answered]
+        return observed
+    event = case["event"]
     async with deliverer:
         for sub in dest.matching(event, subs):
             observed.actions.add(sub.action.key)

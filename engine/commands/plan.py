@@ -27,6 +27,9 @@ Output: one JSON line per input event:
 Without --action the event goes through the spec's presets in order; with --action that action runs
 on its default mapping (plus --mapping overrides) regardless of triggers. Multi-step actions list the
 requests that need no earlier response and name the steps that do ("unplanned").
+With --batch N the events are taken N at a time and each group prints one line: every request the
+group becomes (an action with a batch request sends its payloads together, split by max_count,
+max_bytes and batch keys; "items" are positions in the group) and the items that fail before sending.
 Secrets (password settings) are shown as **** unless --show-secrets. Missing required settings are
 filled with placeholders such as <apiKey> so a spec can be explored without credentials.
 """
@@ -45,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dest_options(p)
+    p.add_argument("--batch", type=int, metavar="N",
+                   help="plan the events N at a time as `engine send` delivers them: one line per N events listing "
+                        "the requests they become (batch requests with their items' positions) and what fails")
     p.set_defaults(func=run)
 
 
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print_error(f"{args.input}: {exc.strerror}")
         return 2
+    if args.batch is not None:
+        return _run_batches(args.batch, stream, dest, settings, subs, masker)
     out = sys.stdout
     # Lines go to the binary buffer (one orjson.dumps each, newline included) unless stdout is a
     # terminal (line-buffered text, so each line shows as its event is read) or has no buffer.
@@ -111,6 +119,38 @@ def run(args: argparse.Namespace) -> int:
             write(b"".join(pending))
         if raw is not None:
             raw.flush()
+    return 0
+
+
+def _run_batches(size: int, stream: Any, dest: Any, settings: dict[str, Any], subs: list[Any], masker: Any) -> int:
+    """`--batch N`: per N events one line {"events", "requests": [{"action", "preset", "items", "request"}],
+    "failed": [{"item", verdict...}]}; lines that are not events are reported as they come."""
+    import orjson
+
+    from engine.events import read_events
+    from engine.runtime.batching import plan_batches, plan_lines
+
+    if size < 1:
+        print_error("--batch must be at least 1")
+        return 2
+    out = sys.stdout
+
+    def flush(events: list[dict[str, Any]]) -> None:
+        line = plan_lines(plan_batches(dest, events, settings, subs, masker), settings, masker)
+        out.write(masker.mask_text(orjson.dumps(line).decode()) + "\n")
+
+    group: list[dict[str, Any]] = []
+    with stream:
+        for item in read_events(stream):
+            if item.error:
+                out.write(orjson.dumps({"error": item.error}).decode() + "\n")
+                continue
+            group.append(item.event)
+            if len(group) >= size:
+                flush(group)
+                group = []
+    if group:
+        flush(group)
     return 0
 
 

@@ -31,6 +31,8 @@ integrations object excluded it), invalid (payload validation failed; nothing se
 (a permanent error, or retries exhausted). Network errors, timeouts, 408, 423, 429 and 5xx other
 than 501 are retried with exponential backoff and full jitter, honouring Retry-After.
 --route HOST=BASE_URL sends requests for HOST to BASE_URL instead (TLS verification stays on).
+Actions with a batch request send their payloads together (up to the spec's max_count and max_bytes,
+split by its batch keys), each event keeping its own verdict; --no-batch sends one request per event.
 Ctrl-C stops reading input, finishes the requests in flight and reports what was not sent.
 Exit status: 0 when nothing failed or was invalid, 1 otherwise, 2 for usage errors.
 """
@@ -50,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "its settings, mappings, routes (sandbox too) and retry policy; give only the events FILE")
     p.add_argument("--instance", action="append", default=[], metavar="ID", help="with --config: only these instances")
     p.add_argument("--report", metavar="FILE", help="write one JSON line of verdicts per event to FILE")
+    p.add_argument("--no-batch", action="store_true",
+                   help="send one request per event even for actions with a batch request")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)
 
@@ -120,6 +124,7 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
 
     from engine.delivery.verdicts import Summary
     from engine.events import count_events, open_input, read_events
+    from engine.runtime.batching import deliver_events
     from engine.runtime.deliver import deliver_event
 
     targets = _targets(args, loaded)
@@ -156,6 +161,44 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
     single = targets[0] if len(targets) == 1 and targets[0].label is None else None
     invalid_input = 0
     items = iter(())
+    # actions with a batch request: events are taken up to the largest max_count at a time and go through
+    # deliver_events, which sends the batchable payloads together
+    counts = [a.batch.max_count for t in targets for a in t.dest.actions.values() if a.batch is not None]
+    chunk = 0 if args.no_batch or not counts else min(max(counts), 1000)
+
+    async def batch_worker() -> None:
+        nonlocal unread, invalid_input
+        while True:
+            if stop.is_set():  # before reading: what is read is also finished and reported
+                unread = True
+                return
+            taken = []
+            for item in items:
+                taken.append(item)
+                if len(taken) >= chunk:
+                    break
+            if not taken:
+                return
+            good = [item for item in taken if not item.error]
+            events = [item.event for item in good]
+            results = await asyncio.gather(*(deliver_events(t.dest, events, t.settings, t.subs, t.deliverer)
+                                             for t in targets))
+            per_event = {item.number: n for n, item in enumerate(good)}
+            for item in taken:
+                if item.error:
+                    invalid_input += 1
+                    print_error(item.error)
+                    write(item.number, {"error": item.error})
+                    continue
+                n = per_event[item.number]
+                for verdicts in results:
+                    summary.extend(verdicts[n])
+                summary.events = (summary.events or 0) + 1
+                if targets[0].label is None:
+                    write(item.number, {"verdicts": [v.to_json() for v in results[0][n]]})
+                else:
+                    write(item.number, {"instances": {t.label: [v.to_json() for v in r[n]]
+                                                      for t, r in zip(targets, results, strict=True)}})
 
     async def worker() -> None:
         # `args.concurrency` of these pull events from one shared reader: as many events in flight as
@@ -194,7 +237,8 @@ async def _send(args: argparse.Namespace, loaded: Any) -> int:
                 await clients.enter_async_context(target.deliverer)
             with stream:
                 items = read_events(stream)
-                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+                runner = batch_worker if chunk else worker
+                await asyncio.gather(*(runner() for _ in range(args.concurrency)))
     finally:
         flush()
         progress.close()

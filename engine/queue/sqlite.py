@@ -91,6 +91,11 @@ CREATE TABLE IF NOT EXISTS dead (
 );
 CREATE INDEX IF NOT EXISTS dead_time ON dead (failed_at, id);
 CREATE INDEX IF NOT EXISTS dead_instance ON dead (instance, failed_at);
+CREATE TABLE IF NOT EXISTS tokens (
+    key TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 _JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
@@ -253,6 +258,21 @@ class SQLiteQueue(JobQueue):
         """The previous owner's leases end now: due at once, each counted as orphaned when leased again."""
         now = self.clock()
         return conn.execute("UPDATE jobs SET due = ? WHERE leased_until IS NOT NULL AND due > ?", (now, now)).rowcount
+
+    # -- OAuth2 tokens (engine.queue.tokens.TokenStore): shared by every process on this file --------
+
+    def get_token(self, key: str) -> tuple[str, float] | None:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the queue is closed")
+            row = self._conn.execute("SELECT token, expires_at FROM tokens WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (str(row[0]), float(row[1]))
+
+    def put_token(self, key: str, token: str, expires_at: float) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT INTO tokens (key, token, expires_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at",
+                         (key, token, expires_at))
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -36,8 +36,31 @@ async def run_action(dest: Destination, runnable: Any, payload: Any, settings: d
     async def send(request: PreparedRequest, step: CompiledStep) -> Outcome:
         return await deliverer.send(request, expect=step.expects)
 
+    oauth = getattr(dest, "oauth2", None)
+    manager = None
+    token: str | None = None
+    if oauth is not None:
+        from engine.runtime.oauth import RefreshFailed, manager_for
+
+        manager = manager_for(deliverer, dest)
+        try:
+            token = await manager.token(settings, deliverer)
+        except RefreshFailed as exc:
+            return _refresh_failed(exc, deliverer, action, preset)
     try:
-        results = await runnable.execute(dest.context(payload, settings), send)
+        context = dest.context(payload, settings)
+        if manager is not None:
+            context["auth"] = {"access_token": token}
+        results = await runnable.execute(context, send)
+        if manager is not None and results and results[-1][1].status == 401:
+            # refused with this token: refresh once (unless another task already did) and run again
+            try:
+                token = await manager.token(settings, deliverer, stale=token)
+            except RefreshFailed as exc:
+                return _refresh_failed(exc, deliverer, action, preset)
+            context = dest.context(payload, settings)
+            context["auth"] = {"access_token": token}
+            results = await runnable.execute(context, send)
     except TemplateError as exc:
         message = deliverer.masker.mask_text(template_failure(exc))
         reason = message if isinstance(exc, EventRejected) else "template failed"
@@ -50,6 +73,15 @@ async def run_action(dest: Destination, runnable: Any, payload: Any, settings: d
     if outcome.ok:
         return Verdict(verdict.status, action, preset, attempts=sum(o.attempts for _, o in results))
     return verdict
+
+
+def _refresh_failed(exc: Exception, deliverer: Deliverer, action: str | None, preset: str | None) -> Verdict:
+    """The verdict of an event whose access token could not be refreshed: failed, not retried in a loop."""
+    message = deliverer.masker.mask_text(str(exc))
+    outcome = getattr(exc, "outcome", None)
+    excerpt = getattr(outcome, "response_excerpt", None)
+    return Verdict(FAILED, action, preset, error=message, reason="OAuth2 token refresh failed",
+                   response_excerpt=excerpt, attempts=getattr(outcome, "attempts", 0) or 0)
 
 
 def _first_sentence(text: str | None) -> str | None:

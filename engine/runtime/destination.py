@@ -17,6 +17,8 @@ from engine.diagnostics import Diagnostic, SpecError
 from engine.jsvalues import UNDEFINED, truthy
 from engine.mapping import MappingError, MappingRuntimeError, compile_mapping
 from engine.payload import PayloadError, compile_fields
+from engine.runtime.batching import BatchPolicy, compile_batch
+from engine.runtime.oauth import OAuth2, compile_oauth2
 from engine.runtime.steps import Plan, Runnable, compile_runnable
 from engine.spec.loader import Document, load_file
 from engine.spec.validate import check_document
@@ -53,6 +55,7 @@ class Action:
     validate: Callable[..., dict[str, Any]]
     runnable: Runnable
     default_mapping: Callable[[dict[str, Any]], Any]
+    batch: BatchPolicy | None = None  # the action's batch request, when it has one
 
     def mapping_with(self, overrides: dict[str, Any] | None) -> Callable[[dict[str, Any]], Any]:
         if not overrides:
@@ -183,6 +186,7 @@ class Destination:
     errors: dict[int, dict[str, Any]]
     test_authentication: Runnable | None = None
     on_delete: Runnable | None = None
+    oauth2: OAuth2 | None = None  # how to refresh the access token, when the destination uses OAuth2
     warnings: list[Diagnostic] = field(default_factory=list)
 
     @property
@@ -312,6 +316,7 @@ def compile_document(doc: Document) -> Destination:
             key=key, title=spec["title"], fields=fields, defaults=defaults,
             validate=compile_fields(fields), runnable=compile_runnable(spec, data),
             default_mapping=compile_mapping(defaults),
+            batch=compile_batch(spec["batch"], data) if "batch" in spec else None,
         )
     presets = []
     for p in data.get("presets") or []:
@@ -323,6 +328,7 @@ def compile_document(doc: Document) -> Destination:
         errors={int(k): v for k, v in (data.get("errors") or {}).items()},
         test_authentication=compile_runnable(data["test_authentication"], data) if "test_authentication" in data else None,
         on_delete=compile_runnable(data["on_delete"], data) if "on_delete" in data else None,
+        oauth2=compile_oauth2(data["oauth2"], data) if "oauth2" in data else None,
         warnings=[d for d in diags if d.severity == "warning"],
     )
 

@@ -134,6 +134,11 @@ class InstanceWorker:
         self.max_orphaned = options.max_orphaned if options.max_orphaned is not None else 3
         self.held: dict[int, Job] = {}  # job id -> the job with its current lease
         self.masker = dest.masker()
+        # OAuth2: one access token per instance, shared by its workers through the queue (a TokenStore)
+        if getattr(dest.destination, "oauth2", None) is not None and hasattr(queue, "get_token"):
+            from engine.runtime.oauth import use_token_store
+
+            use_token_store(deliverer, dest.destination, queue, dest.id)  # type: ignore[arg-type]
         self.wake = asyncio.Event()  # set by enqueues: new jobs may be due
         self.changed = asyncio.Event()  # set by enqueues and finished jobs: the loop has something to do
         self.inflight: dict[asyncio.Task[None], Job] = {}

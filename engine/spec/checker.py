@@ -225,3 +225,38 @@ def required_fields_have_values(ctx: CheckContext) -> Iterator[Diagnostic]:
                 yield ctx.warning(("actions", key, "fields", fkey),
                                   f"required field '{fkey}' has no default and no preset maps it; every event will be invalid unless a user mapping sets it",
                                   key=True)
+
+
+@check
+def settings_well_formed(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """A setting's choices fit its type, its default fits its choices and format, `format` is for strings,
+    and `depends_on` names another setting."""
+    from engine.runtime.settings import FORMATS, choice_values
+
+    settings = ctx.data.get("settings") or {}
+    python_types = {"string": (str,), "password": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,)}
+    for key, spec in settings.items():
+        if not isinstance(spec, dict):
+            continue
+        path = ("settings", key)
+        kind = spec.get("type", "string")
+        wanted = python_types.get(kind, (str,))
+        choices = choice_values(spec)
+        for i, value in enumerate(choices):
+            if not isinstance(value, wanted) or (kind != "boolean" and isinstance(value, bool)):
+                yield ctx.error(path + ("choices", i), f"choice {value!r} is not a {kind}, the type of setting '{key}'")
+        fmt = spec.get("format")
+        if fmt is not None and kind not in ("string", "password"):
+            yield ctx.error(path + ("format",), f"format '{fmt}' is for string settings; '{key}' is {'an' if kind == 'integer' else 'a'} {kind}")
+        default = spec.get("default")
+        if default not in (None, ""):
+            if choices and default not in choices:
+                yield ctx.error(path + ("default",), f"default {default!r} is not one of the choices of setting '{key}'")
+            elif fmt in FORMATS and isinstance(default, str) and not FORMATS[fmt][0](default):
+                yield ctx.error(path + ("default",), f"default {default!r} is not {FORMATS[fmt][1]} (format {fmt})")
+        depends = spec.get("depends_on")
+        other = depends.get("setting") if isinstance(depends, dict) else depends
+        if isinstance(other, str) and (other not in settings or other == key):
+            where = path + ("depends_on",) + (("setting",) if isinstance(depends, dict) else ())
+            yield ctx.error(where, f"depends_on names '{other}', which is not another setting"
+                                   f"{suggest(other, [k for k in settings if k != key])}")

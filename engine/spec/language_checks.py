@@ -165,3 +165,134 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
             for name in sorted(names, key=str):
                 if len(name) >= 2 and name[0] in ("payload", "steps"):
                     yield ctx.error(leaf_path, f"request_defaults may read only settings, not {name[0]}.{name[1]}")
+
+
+@check
+def batch_sections(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """An action's batch: its fields name fields of the action of the right type, its request compiles, takes its
+    host from the spec or settings, and reads `payloads` (the list), settings and now; its response template
+    compiles."""
+    settings = list((ctx.data.get("settings") or {}).keys())
+    for key, action in ctx.actions():
+        batch = action.get("batch")
+        if not isinstance(batch, dict):
+            continue
+        base = ("actions", key, "batch")
+        fields = action.get("fields") or {}
+        wanted = {"count_field": ("integer", "number"), "enabled_field": ("boolean",)}
+        for name, types in wanted.items():
+            value = batch.get(name)
+            if not isinstance(value, str):
+                continue
+            if value not in fields:
+                yield ctx.error(base + (name,), f"'{value}' is not a field of action '{key}'{suggest(value, list(fields))}")
+            elif isinstance(fields[value], dict) and fields[value].get("type") not in types:
+                yield ctx.error(base + (name,), f"field '{value}' must be of type {' or '.join(types)} to be a {name}")
+        for i, name in enumerate(batch.get("keys") or []):
+            if isinstance(name, str) and name not in fields:
+                yield ctx.error(base + ("keys", i), f"batch key '{name}' is not a field of action '{key}'{suggest(name, list(fields))}")
+        request = batch.get("request")
+        if isinstance(request, dict):
+            req_path = base + ("request",)
+            sites: list[tuple[KeyPath, Any]] = []
+            if isinstance(request.get("url"), str):
+                for problem in check_url(request["url"]):
+                    yield ctx.error(req_path + ("url",), problem)
+                sites.append((req_path + ("url",), request["url"]))
+            for site, tree in _template_sites(request):
+                try:
+                    compile_value(tree)
+                except TemplateError as exc:
+                    sub = tuple(getattr(exc, "path", ()) or ())
+                    yield ctx.error(req_path + (site,) + sub, f"template does not compile: {exc}")
+                    continue
+                sites.append((req_path + (site,), tree))
+            for path, tree in sites:
+                for leaf_path, text in _leaves(tree, path):
+                    if "{" not in text:
+                        continue
+                    try:
+                        names = referenced_names(text)
+                    except TemplateError:
+                        continue
+                    for name in sorted(names, key=str):
+                        if name[0] in ("payload", "steps"):
+                            yield ctx.error(leaf_path, f"a batch request reads 'payloads' (the list of payloads), "
+                                                       f"not {name[0]}")
+                            break
+                        if name[0] == "settings" and len(name) >= 2 and str(name[1]) not in settings:
+                            yield ctx.error(leaf_path, f"reads settings.{name[1]}, which is not a setting"
+                                                       f"{suggest(str(name[1]), settings)}")
+        response = batch.get("response")
+        if isinstance(response, dict) and isinstance(response.get("errors"), str):
+            try:
+                compile_template(response["errors"])
+            except TemplateError as exc:
+                yield ctx.error(base + ("response", "errors"), f"template does not compile: {exc}")
+
+
+_ALL_ROOTS = ("payload", "payloads", "settings", "steps", "now", "auth", "response")
+
+
+def _reads(tree: Any, path: KeyPath) -> Iterator[tuple[KeyPath, tuple[Any, ...]]]:
+    """(template's path, a path it reads) for every context name, the batch and OAuth2 ones included."""
+    from engine.templates.compile import ast_paths, is_template, make_environment, parse
+
+    env = make_environment()
+    for leaf_path, text in _leaves(tree, path):
+        if "{" not in text or not is_template(text):
+            continue
+        try:
+            names = ast_paths(parse(env, text), roots=_ALL_ROOTS)
+        except TemplateError:
+            continue
+        for name in sorted(names, key=str):
+            yield leaf_path, tuple(name)
+
+
+@check
+def oauth2_section(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """The token request compiles and reads only settings; its answer templates compile; `auth` is read only by
+    a spec that has an oauth2 section."""
+    oauth = ctx.data.get("oauth2")
+    if isinstance(oauth, dict):
+        request = oauth.get("refresh")
+        if isinstance(request, dict):
+            base = ("oauth2", "refresh")
+            sites: list[tuple[KeyPath, Any]] = []
+            if isinstance(request.get("url"), str):
+                for problem in check_url(request["url"]):
+                    yield ctx.error(base + ("url",), problem)
+                sites.append((base + ("url",), request["url"]))
+            for site, tree in _template_sites(request):
+                try:
+                    compile_value(tree)
+                except TemplateError as exc:
+                    yield ctx.error(base + (site,), f"template does not compile: {exc}")
+                    continue
+                sites.append((base + (site,), tree))
+            settings = list((ctx.data.get("settings") or {}).keys())
+            for path, tree in sites:
+                for leaf_path, name in _reads(tree, path):
+                    if name[0] != "settings":
+                        yield ctx.error(leaf_path, f"the token request may read only settings, not {name[0]}")
+                    elif len(name) >= 2 and str(name[1]) not in settings:
+                        yield ctx.error(leaf_path, f"reads settings.{name[1]}, which is not a setting"
+                                                   f"{suggest(str(name[1]), settings)}")
+        for key in ("access_token", "expires_in"):
+            if isinstance(oauth.get(key), str):
+                try:
+                    compile_template(oauth[key])
+                except TemplateError as exc:
+                    yield ctx.error(("oauth2", key), f"template does not compile: {exc}")
+        return
+    places: list[tuple[KeyPath, Any]] = [(("request_defaults", "headers"),
+                                          (ctx.data.get("request_defaults") or {}).get("headers"))]
+    places += [(path, runnable) for path, runnable, _ in ctx.runnables()]
+    for path, tree in places:
+        if "auth" not in str(tree):  # most specs: no template to parse again
+            continue
+        for leaf_path, name in _reads(tree, path):
+            if name[0] == "auth":
+                yield ctx.error(leaf_path, "reads auth (the OAuth2 access token), but the spec has no oauth2 section")
+                return

@@ -5,6 +5,7 @@ or ``tests.emulators``.
 """
 
 from .base import ConnectionDropped, Emulator, Fault, Faults, Recorded, Response
+from .oauth import OAuthEmulator
 from .server import ServerHandle, serve_in_thread
 from .usercom import UserComEmulator
 from .usermaven import UsermavenEmulator
@@ -15,6 +16,7 @@ __all__ = [
     "ConnectionDropped",
     "Emulator",
     "Fault",
+    "OAuthEmulator",
     "Faults",
     "Recorded",
     "Response",
