@@ -2,11 +2,14 @@
 
     POST /v1/identify /v1/track /v1/page /v1/screen /v1/group /v1/alias   one event; `type` from the path
     POST /v1/i /v1/t /v1/p /v1/s /v1/g /v1/a                              the same, short forms
-    POST /v1/batch (/v1/import)                                           {"batch": [events], ...}
+    POST /v1/batch (/v1/import, /v1/b)                                    {"batch": [events], ...}
+    POST /v1/m                                                            analytics.js's own metrics: accepted, dropped
+    OPTIONS on each of these                                              CORS preflight (engine/server/cors.py)
     GET  /health  /metrics  /sandbox
 
 The write key is the Basic-auth user name (what the libraries send) or `writeKey` in the body.
-Limits: 32 KB per event, 500 KB per request (413). `Content-Encoding: gzip` bodies are accepted.
+Browsers (analytics.js: `text/plain` bodies, the write key in the body) may send from the origins their source
+lists in `allowed_origins` (engine/server/cors.py). Limits: 32 KB per event, 500 KB per request (413). `Content-Encoding: gzip` bodies are accepted.
 A 200 `{"success": true}` is answered only after `queue.enqueue` returned, that is after the jobs
 are durable; concurrent requests are grouped into one `enqueue` (one fsync for all of them).
 """
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from engine.server.cors import CorsPolicy
 from engine.server.metrics import Metrics
 from engine.server.sandbox import SandboxLog
 from engine.server.worker import Worker, WorkerOptions
@@ -41,7 +45,8 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
 SINGLE_PATHS: dict[str, str] = {f"/v1/{t}": t for t in TYPES} | {f"/v1/{t[0]}": t for t in TYPES}
-BATCH_PATHS = ("/v1/batch", "/v1/import")
+BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
+METRICS_PATH = "/v1/m"  # analytics.js reports its own metrics here: accepted and dropped
 OBJECT_KEYS = ("context", "integrations", "properties", "traits")
 
 
@@ -171,6 +176,7 @@ class EngineApp:
         self.sandbox = SandboxLog(self.masker, keep=sandbox_keep, stream=log)
         self.worker = Worker(config, queue, self.metrics, self.sandbox, options, log=log)
         self.enqueuer = Enqueuer(queue, self.instances)
+        self.cors = CorsPolicy(config.sources)
         self.started = False
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -209,11 +215,23 @@ class EngineApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"].rstrip("/") or "/", scope["method"].upper()
+        cors: list[tuple[bytes, bytes]] = []
         try:
-            if path in SINGLE_PATHS or path in BATCH_PATHS:
+            if path in SINGLE_PATHS or path in BATCH_PATHS or path == METRICS_PATH:
+                origin = self._header(scope, b"origin")
+                if method == "OPTIONS":
+                    status, headers = self.cors.preflight(origin)
+                    await self._raw(send, status, b"", b"text/plain", headers)
+                    return
+                if origin is not None and self.cors.known(origin):
+                    cors = self.cors.headers(origin)
                 if method != "POST":
                     raise Rejected(405, "method_not_allowed", f"{path} takes POST")
-                await self._ingest(scope, receive, send, path)
+                if path == METRICS_PATH:
+                    await self._read(scope, receive, MAX_EVENT_BYTES)
+                    await self._json(send, 200, {"success": True}, cors)
+                    return
+                await self._ingest(scope, receive, send, path, origin, cors)
             elif path in ("/health", "/metrics", "/sandbox"):
                 if method not in ("GET", "HEAD"):
                     raise Rejected(405, "method_not_allowed", f"{path} takes GET")
@@ -224,7 +242,7 @@ class EngineApp:
         except Rejected as exc:
             if exc.status in (400, 401, 413, 503):
                 self.metrics.inc("requests_rejected_total", str(exc.status))
-            await self._json(send, exc.status, {"success": False, "code": exc.code, "message": exc.message})
+            await self._json(send, exc.status, {"success": False, "code": exc.code, "message": exc.message}, cors)
 
     async def _json(self, send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         await self._raw(send, status, orjson.dumps(body), b"application/json", headers)
@@ -280,7 +298,8 @@ class EngineApp:
             raise Rejected(401, "unauthorized", "unknown write key")
         return source
 
-    async def _ingest(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    async def _ingest(self, scope: Scope, receive: Receive, send: Send, path: str, origin: str | None = None,
+                      cors: list[tuple[bytes, bytes]] | None = None) -> None:
         batch = path in BATCH_PATHS
         limit = MAX_BATCH_BYTES if batch else MAX_EVENT_BYTES
         raw = await self._read(scope, receive, limit)
@@ -296,6 +315,11 @@ class EngineApp:
         if not isinstance(body, dict):
             raise Rejected(400, "invalid_json", "the body must be a JSON object")
         source = self._source(scope, body)
+        if origin is not None and not source.allows_origin(origin):
+            if cors is not None:
+                cors.clear()  # the page may not read the answer either
+            raise Rejected(403, "origin_not_allowed", f"the source {source.name!r} does not allow the origin {origin} "
+                                                      "(sources[].allowed_origins)")
         now = dt.datetime.now(dt.UTC)
         if batch:
             items = body.get("batch")
@@ -323,7 +347,7 @@ class EngineApp:
         self.metrics.inc("events_received_total", source.name, len(events))
         for instance in self.instances:
             self.metrics.inc("jobs_enqueued_total", instance, len(events))
-        await self._json(send, 200, {"success": True})
+        await self._json(send, 200, {"success": True}, cors)
 
     # -- read-only endpoints --------------------------------------------------------------------
 
