@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"engine serve: try: curl -u '{shown_key}:' {url}/v1/track -H 'Content-Type: application/json' "
           f"-d '{{\"userId\": \"u1\", \"event\": \"Signed Up\"}}'", flush=True)
     print(f"engine serve: health {url}/health, metrics {url}/metrics; Ctrl-C stops", flush=True)
+    if config.console.token:
+        print(f"engine serve: console {url}/console (sign in with console.token; it binds where the server binds: "
+              f"{'loopback only' if host in ('127.0.0.1', '::1') else 'reachable from the network, use TLS in front'})",
+              flush=True)
+    else:
+        print("engine serve: console off (set console.token in the config to turn it on)", flush=True)
     server = _server_class()(uvicorn.Config(
         app, lifespan="on", log_level="warning", access_log=False, http="h11", ws="none",
         timeout_graceful_shutdown=max(1, int(args.drain_timeout)),

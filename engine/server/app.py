@@ -6,6 +6,7 @@
     POST /v1/m                                                            analytics.js's own metrics: accepted, dropped
     OPTIONS on each of these                                              CORS preflight (engine/server/cors.py)
     GET  /health  /metrics  /sandbox
+    /console ...                                                          the operator console (engine/server/console/)
 
 The write key is the Basic-auth user name (what the libraries send) or `writeKey` in the body.
 Browsers (analytics.js: `text/plain` bodies, the write key in the body) may send from the origins their source
@@ -36,6 +37,7 @@ from engine.server.worker import Worker, WorkerOptions
 if TYPE_CHECKING:
     from engine.config import Config, Source
     from engine.queue import JobQueue
+    from engine.server.console import Console
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -177,6 +179,12 @@ class EngineApp:
         self.worker = Worker(config, queue, self.metrics, self.sandbox, options, log=log)
         self.enqueuer = Enqueuer(queue, self.instances)
         self.cors = CorsPolicy(config.sources)
+        self.console: Console | None = None  # on with console.token in the config
+        if config.console.token:
+            from engine.server.console import Console
+
+            self.console = Console(self, config.console.token)
+            self.worker.recorder = self.console.recorder
         self.started = False
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -187,6 +195,8 @@ class EngineApp:
             await self.worker.start()
 
     async def shutdown(self) -> None:
+        if self.console is not None:
+            self.console.close()
         if self.started:
             self.started = False
             await self.worker.stop()
@@ -232,6 +242,10 @@ class EngineApp:
                     await self._json(send, 200, {"success": True}, cors)
                     return
                 await self._ingest(scope, receive, send, path, origin, cors)
+            elif path == "/console" or path.startswith("/console/"):
+                if self.console is None:
+                    raise Rejected(404, "not_found", "the console is off: set console.token in the config")
+                await self.console(scope, receive, send)
             elif path in ("/health", "/metrics", "/sandbox"):
                 if method not in ("GET", "HEAD"):
                     raise Rejected(405, "method_not_allowed", f"{path} takes GET")
@@ -343,6 +357,8 @@ class EngineApp:
                 if self.log is not None:
                     print(f"engine serve: cannot queue events: {exc}", file=self.log)
                 raise Rejected(503, "queue_unavailable", "the events could not be stored; retry later") from None
+            if self.console is not None:
+                self.console.recorder.arrived(events, source.name)
             self.worker.notify()
         self.metrics.inc("events_received_total", source.name, len(events))
         for instance in self.instances:

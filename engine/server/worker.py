@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from engine.config import Config, DestinationConfig
     from engine.queue import Job, JobQueue
     from engine.secrets import Masker
+    from engine.server.console.recorder import Recorder
 
 
 @dataclass
@@ -125,6 +126,7 @@ class InstanceWorker:
         self.ready: collections.deque[tuple[Job, float]] = collections.deque()  # leased, not started: (job, deadline)
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
+        self.recorder: Recorder | None = None  # the console's record of recent deliveries, when it is on
 
     def notify(self) -> None:
         self.wake.set()
@@ -223,6 +225,7 @@ class InstanceWorker:
     async def _process(self, job: Job, deadline: float) -> None:
         """Deliver one job; `deadline` (event loop time) is a little before its lease ends."""
         started = time.monotonic()
+        capture = self.recorder.begin() if self.recorder is not None else None
         try:
             async with asyncio.timeout_at(deadline):
                 verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
@@ -236,6 +239,8 @@ class InstanceWorker:
         self.metrics.observe(self.dest.id, time.monotonic() - started)
         decision = decide(job, verdicts, now=time.time(), max_attempts=self.options.max_attempts,
                           max_age=self.options.max_age, base=self.dest.retry.base, cap=self.options.backoff_cap)
+        if self.recorder is not None:
+            self.recorder.finished(self.dest.id, job, verdicts, decision.counter, decision.action, capture)
         if decision.action == "ack":  # committed by the loop with the others that finished meanwhile
             self.acks.append((job.id, decision.counter))
             return
@@ -276,9 +281,15 @@ class Worker:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.masker = config.masker()
+        self.recorder: Recorder | None = None  # set by the app when the console is on
 
     def _deliverer(self, dest: DestinationConfig) -> Deliverer:
-        return instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
+        deliverer = instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
+        if self.recorder is not None:
+            from engine.server.console.recorder import RecordingDeliverer
+
+            return RecordingDeliverer(deliverer)  # type: ignore[return-value]
+        return deliverer
 
     async def start(self) -> None:
         lease = float(self.config.queue.lease_seconds)
@@ -287,6 +298,7 @@ class Worker:
                 print(f"engine serve: warning: {dest.id}: queue.lease_seconds ({lease:g}) is shorter than the retry "
                       f"deadline ({dest.retry.deadline:g}); deliveries are cut at the lease", file=self.log)
             worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease)
+            worker.recorder = self.recorder
             self.instances.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self.stopping), name=f"worker:{dest.id}"))
 
