@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import socket
 import sys
+from collections.abc import Callable
 
 from engine.commands._common import load_config_for_command
 from engine.commands.config import add_config_option
@@ -57,9 +60,14 @@ def _server_class() -> type:
         """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown (the process then dies of the signal);
         `engine serve` instead reports that it stopped and exits 0."""
 
+        on_exit: Callable[[], None] | None = None  # e.g. the console ends its live tails (they would hold the stop)
+
         def handle_exit(self, sig: int, frame: object) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
             self._captured_signals.clear()
+            if self.on_exit is not None:
+                with contextlib.suppress(RuntimeError):  # no loop running: nothing to end
+                    asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
 
     return Server
 
@@ -112,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         app, lifespan="on", log_level="warning", access_log=False, http="h11", ws="none",
         timeout_graceful_shutdown=max(1, int(args.drain_timeout)),
     ))
+    if app.console is not None:
+        server.on_exit = app.console.close
     try:
         server.run(sockets=[sock])
     finally:

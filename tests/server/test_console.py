@@ -173,3 +173,31 @@ def test_the_console_token_is_a_secret_and_not_a_write_key(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "console.token" in str(info.value)
+
+
+def test_stopping_engine_serve_ends_the_live_tails_cleanly(tmp_path: Path) -> None:
+    """SIGTERM ends an open tail with the stream's last chunk (the page's EventSource reconnects later) instead
+    of the connection being cut when the drain timeout runs out; the banner says where the console is."""
+    from serve_helpers import ServeProcess
+
+    with ServeProcess(console_config(tmp_path), "--drain-timeout", "30") as proc:
+        wait_until(lambda: any(f"console {proc.base_url}/console" in line and "loopback only" in line
+                               for line in proc.stdout_lines))
+        lines: list[str] = []
+        ended: list[BaseException | None] = []
+
+        def listen() -> None:
+            try:
+                with httpx.stream("GET", proc.base_url + "/console/api/tail", headers=BEARER, timeout=60) as r:
+                    for line in r.iter_lines():
+                        lines.append(line)
+                ended.append(None)
+            except httpx.HTTPError as exc:
+                ended.append(exc)
+
+        thread = threading.Thread(target=listen, daemon=True)
+        thread.start()
+        wait_until(lambda: ": tail" in lines, timeout=20)
+        assert proc.terminate(timeout=60) == 0
+        thread.join(30)
+    assert ended == [None]
