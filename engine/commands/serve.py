@@ -77,6 +77,8 @@ def _serve(args: argparse.Namespace, config: Any, options: Any, sock: socket.soc
     app = build_app(config, queue, options, log=sys.stderr)
     app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
     server = EngineServer(server_config(app, args.http_limits, drain_timeout=args.drain_timeout), log=sys.stderr)
+    if app.console is not None:
+        server.on_exit = app.console.close
     server.run(sockets=[sock])
 
 
@@ -209,6 +211,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"engine serve: try: curl -u '{shown_key}:' {url}/v1/track -H 'Content-Type: application/json' "
           f"-d '{{\"userId\": \"u1\", \"event\": \"Signed Up\"}}'", flush=True)
     print(f"engine serve: health {url}/health, metrics {url}/metrics; Ctrl-C stops", flush=True)
+    if config.console.token:
+        print(f"engine serve: console {url}/console (sign in with console.token; it binds where the server binds: "
+              f"{'loopback only' if host in ('127.0.0.1', '::1') else 'reachable from the network, use TLS in front'})",
+              flush=True)
+    else:
+        print("engine serve: console off (set console.token in the config to turn it on)", flush=True)
     if args.workers > 1:
         return _supervise(args, config, options, sock, queue)
     try:

@@ -20,6 +20,7 @@ from engine.config.model import (
     SANDBOX,
     Config,
     ConfigError,
+    ConsoleConfig,
     DestinationConfig,
     MappingConfig,
     QueueConfig,
@@ -304,6 +305,28 @@ def _duplicates(ctx: _Ctx, items: Any, key: str, what: str) -> None:
             seen.setdefault(value, i)
 
 
+def _origins(ctx: _Ctx, raw: Any, index: int) -> tuple[str, ...]:
+    """A source's allowed origins, lower-cased without a trailing slash; `*` only alone."""
+    if not isinstance(raw, list):
+        return ()
+    origins = [o.strip().rstrip("/").lower() for o in raw if isinstance(o, str)]
+    if "*" in origins and len(origins) > 1:
+        ctx.error(("sources", index, "allowed_origins"),
+                  "\"*\" allows every origin and must be the only entry of allowed_origins")
+    return tuple(origins)
+
+
+def _console(ctx: _Ctx, raw: Any, write_keys: set[str]) -> ConsoleConfig:
+    if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
+        return ConsoleConfig()
+    token = raw["token"]
+    ctx.secrets.add(token)
+    if token in write_keys:
+        ctx.error(("console", "token"), "the console token must not be a write key (write keys live in web pages); "
+                                        "choose a separate secret")
+    return ConsoleConfig(token=token)
+
+
 def check_config(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[Config | None, list[Diagnostic]]:
     """Every problem of the config file (errors and warnings, secrets masked); the Config when there is no error."""
     from engine.secrets import Masker
@@ -363,8 +386,10 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
                             "characters")
     if not sources_raw:
         ctx.warning(("sources",) if "sources" in data else (), "no sources: engine serve will refuse every event (401)")
-    sources = [Source(s["name"], s["write_key"]) for s in sources_raw
+    sources = [Source(s["name"], s["write_key"], _origins(ctx, s.get("allowed_origins"), i))
+               for i, s in enumerate(sources_raw)
                if isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("write_key"), str)]
+    console = _console(ctx, data.get("console"), {s.write_key for s in sources})
     retry = _retry(data.get("retry"), RetryConfig())
     concurrency = data.get("concurrency") if isinstance(data.get("concurrency"), int) else 16
     queue_raw = data.get("queue") if isinstance(data.get("queue"), dict) else {}
@@ -398,7 +423,7 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
         ctx.warning(("destinations",), "no destinations: accepted events go nowhere")
     routes = _check_routes(ctx, data.get("routes"))
     return Config(file=Path(ctx.doc.file), sources=sources, destinations=destinations, routes=routes, queue=queue,
-                  retry=retry, concurrency=concurrency, secrets=sorted(ctx.secrets))
+                  retry=retry, concurrency=concurrency, secrets=sorted(ctx.secrets), console=console)
 
 
 def _number(value: Any, default: float, *, integer: bool = False) -> float:

@@ -26,6 +26,18 @@ class ConfigError(SpecError):
 class Source:
     name: str
     write_key: str = field(repr=False)
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed to send (CORS); ("*",) for any
+
+    def allows_origin(self, origin: str) -> bool:
+        """A browser at `origin` (scheme://host[:port], as the Origin header says it) may send this source's events."""
+        return "*" in self.allowed_origins or origin.lower() in self.allowed_origins
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """The operator console of `engine serve`; `token` None: the console is off."""
+
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,7 @@ class Config:
     retry: RetryConfig
     concurrency: int
     secrets: list[str] = field(default_factory=list, repr=False)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     warnings: list[Diagnostic] = field(default_factory=list, repr=False)
 
     @property

@@ -2,11 +2,15 @@
 
     POST /v1/identify /v1/track /v1/page /v1/screen /v1/group /v1/alias   one event; `type` from the path
     POST /v1/i /v1/t /v1/p /v1/s /v1/g /v1/a                              the same, short forms
-    POST /v1/batch (/v1/import)                                           {"batch": [events], ...}
+    POST /v1/batch (/v1/import, /v1/b)                                    {"batch": [events], ...}
+    POST /v1/m                                                            analytics.js's own metrics: accepted, dropped
+    OPTIONS on each of these                                              CORS preflight (engine/server/cors.py)
     GET  /health  /ready  /metrics  /sandbox
+    /console ...                                                          the operator console (engine/server/console/)
 
 The write key is the Basic-auth user name (what the libraries send) or `writeKey` in the body.
-Limits: 32 KB per event, 500 KB per request (413). `Content-Encoding: gzip` bodies are accepted.
+Browsers (analytics.js: `text/plain` bodies, the write key in the body) may send from the origins their source
+lists in `allowed_origins` (engine/server/cors.py). Limits: 32 KB per event, 500 KB per request (413). `Content-Encoding: gzip` bodies are accepted.
 A 200 `{"success": true}` is answered only after `queue.enqueue` returned, that is after the jobs
 are durable; concurrent requests are grouped into one `enqueue` (one fsync for all of them).
 """
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from engine.events import MAX_EVENT_DEPTH, may_be_too_deep, too_deep
+from engine.server.cors import CorsPolicy
 from engine.server.metrics import Metrics
 from engine.server.sandbox import SandboxLog
 from engine.server.worker import Worker, WorkerOptions
@@ -33,6 +38,7 @@ from engine.server.worker import Worker, WorkerOptions
 if TYPE_CHECKING:
     from engine.config import Config, Source
     from engine.queue import JobQueue
+    from engine.server.console import Console
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -42,7 +48,8 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
 SINGLE_PATHS: dict[str, str] = {f"/v1/{t}": t for t in TYPES} | {f"/v1/{t[0]}": t for t in TYPES}
-BATCH_PATHS = ("/v1/batch", "/v1/import")
+BATCH_PATHS = ("/v1/batch", "/v1/import", "/v1/b")
+METRICS_PATH = "/v1/m"  # analytics.js reports its own metrics here: accepted and dropped
 OBJECT_KEYS = ("context", "integrations", "properties", "traits")
 
 
@@ -185,6 +192,13 @@ class EngineApp:
         self.sandbox = SandboxLog(self.masker, keep=sandbox_keep, stream=log)
         self.worker = Worker(config, queue, self.metrics, self.sandbox, options, log=log)
         self.enqueuer = Enqueuer(queue, self.instances, self.metrics)
+        self.cors = CorsPolicy(config.sources)
+        self.console: Console | None = None  # on with console.token in the config
+        if config.console.token:
+            from engine.server.console import Console
+
+            self.console = Console(self, config.console.token)
+            self.worker.recorder = self.console.recorder
         self.started = False
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -195,6 +209,8 @@ class EngineApp:
             await self.worker.start()
 
     async def shutdown(self) -> None:
+        if self.console is not None:
+            self.console.close()
         if self.started:
             self.started = False
             await self.worker.stop()
@@ -223,11 +239,27 @@ class EngineApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"].rstrip("/") or "/", scope["method"].upper()
+        cors: list[tuple[bytes, bytes]] = []
         try:
-            if path in SINGLE_PATHS or path in BATCH_PATHS:
+            if path in SINGLE_PATHS or path in BATCH_PATHS or path == METRICS_PATH:
+                origin = self._header(scope, b"origin")
+                if method == "OPTIONS":
+                    status, headers = self.cors.preflight(origin)
+                    await self._raw(send, status, b"", b"text/plain", headers)
+                    return
+                if origin is not None and self.cors.known(origin):
+                    cors = self.cors.headers(origin)
                 if method != "POST":
                     raise Rejected(405, "method_not_allowed", f"{path} takes POST")
-                await self._ingest(scope, receive, send, path)
+                if path == METRICS_PATH:
+                    await self._read(scope, receive, MAX_EVENT_BYTES)
+                    await self._json(send, 200, {"success": True}, cors)
+                    return
+                await self._ingest(scope, receive, send, path, origin, cors)
+            elif path == "/console" or path.startswith("/console/"):
+                if self.console is None:
+                    raise Rejected(404, "not_found", "the console is off: set console.token in the config")
+                await self.console(scope, receive, send)
             elif path in ("/health", "/ready", "/metrics", "/sandbox"):
                 if method not in ("GET", "HEAD"):
                     raise Rejected(405, "method_not_allowed", f"{path} takes GET")
@@ -238,7 +270,7 @@ class EngineApp:
         except Rejected as exc:
             if exc.status in (400, 401, 413, 503):
                 self.metrics.inc("requests_rejected_total", str(exc.status))
-            await self._json(send, exc.status, {"success": False, "code": exc.code, "message": exc.message})
+            await self._json(send, exc.status, {"success": False, "code": exc.code, "message": exc.message}, cors)
 
     async def _json(self, send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         await self._raw(send, status, orjson.dumps(body), b"application/json", headers)
@@ -297,7 +329,8 @@ class EngineApp:
             raise Rejected(401, "unauthorized", "unknown write key")
         return source
 
-    async def _ingest(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    async def _ingest(self, scope: Scope, receive: Receive, send: Send, path: str, origin: str | None = None,
+                      cors: list[tuple[bytes, bytes]] | None = None) -> None:
         batch = path in BATCH_PATHS
         limit = MAX_BATCH_BYTES if batch else MAX_EVENT_BYTES
         raw = await self._read(scope, receive, limit)
@@ -316,6 +349,11 @@ class EngineApp:
         if not isinstance(body, dict):
             raise Rejected(400, "invalid_json", "the body must be a JSON object")
         source = self._source(scope, body, header_key)
+        if origin is not None and not source.allows_origin(origin):
+            if cors is not None:
+                cors.clear()  # the page may not read the answer either
+            raise Rejected(403, "origin_not_allowed", f"the source {source.name!r} does not allow the origin {origin} "
+                                                      "(sources[].allowed_origins)")
         now = dt.datetime.now(dt.UTC)
         deep = may_be_too_deep(raw)  # only then is each event walked for its nesting depth
         if batch:
@@ -346,9 +384,11 @@ class EngineApp:
                 if self.log is not None:
                     print(f"engine serve: cannot queue events: {exc}", file=self.log)
                 raise Rejected(503, "queue_unavailable", "the events could not be stored; retry later") from None
+            if self.console is not None:
+                self.console.recorder.arrived(events, source.name)
             self.worker.notify()
         self.metrics.inc("events_received_total", source.name, len(events))
-        await self._json(send, 200, {"success": True})
+        await self._json(send, 200, {"success": True}, cors)
 
     # -- read-only endpoints --------------------------------------------------------------------
 

@@ -15,11 +15,13 @@ ingestion endpoint needs, and the file-descriptor limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import resource
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -205,9 +207,14 @@ class EngineServer(uvicorn.Server):
         self.http_limits = http.limits if http is not None else HttpLimits()
         self.http_stats = http.stats if http is not None else HttpStats()
 
+    on_exit: Callable[[], None] | None = None  # e.g. the console ends its live tails (they would hold the stop)
+
     def handle_exit(self, sig: int, frame: object) -> None:
         super().handle_exit(sig, frame)  # type: ignore[arg-type]
         self._captured_signals.clear()
+        if self.on_exit is not None:
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing to end
+                asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()

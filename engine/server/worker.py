@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from engine.config import Config, DestinationConfig
     from engine.queue import Job, JobQueue
     from engine.secrets import Masker
+    from engine.server.console.recorder import Recorder
 
 
 _KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"}
@@ -145,6 +146,7 @@ class InstanceWorker:
         self.ready: collections.deque[Job] = collections.deque()  # leased, not started
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
+        self.recorder: Recorder | None = None  # the console's record of recent deliveries, when it is on
 
     def notify(self) -> None:
         self.wake.set()
@@ -293,6 +295,7 @@ class InstanceWorker:
     async def _process(self, job: Job, deadline: float) -> None:
         """Deliver one job; `deadline` (event loop time) is its time limit."""
         started = time.monotonic()
+        capture = self.recorder.begin() if self.recorder is not None else None
         try:
             async with asyncio.timeout_at(deadline):
                 verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
@@ -306,6 +309,8 @@ class InstanceWorker:
         self.metrics.observe(self.dest.id, time.monotonic() - started)
         decision = decide(job, verdicts, now=time.time(), max_attempts=self.options.max_attempts,
                           max_age=self.options.max_age, base=self.dest.retry.base, cap=self.options.backoff_cap)
+        if self.recorder is not None:
+            self.recorder.finished(self.dest.id, job, verdicts, decision.counter, decision.action, capture)
         if decision.action == "ack":  # committed by the loop with the others that finished meanwhile
             self.acks.append((job.id, decision.counter))
             return
@@ -352,9 +357,15 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self.masker = config.masker()
         self.outcomes = Outcomes([d.id for d in config.enabled_destinations], log=log)
+        self.recorder: Recorder | None = None  # set by the app when the console is on
 
     def _deliverer(self, dest: DestinationConfig) -> Deliverer:
-        return instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
+        deliverer = instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
+        if self.recorder is not None:
+            from engine.server.console.recorder import RecordingDeliverer
+
+            return RecordingDeliverer(deliverer)  # type: ignore[return-value]
+        return deliverer
 
     async def start(self) -> None:
         lease = float(self.config.queue.lease_seconds)
@@ -363,6 +374,7 @@ class Worker:
         for dest in self.config.enabled_destinations:
             worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease,
                                     self.outcomes)
+            worker.recorder = self.recorder
             self.instances.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self.stopping), name=f"worker:{dest.id}"))
         self._tasks.append(asyncio.create_task(self._report(), name="worker:report"))

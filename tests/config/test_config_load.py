@@ -103,7 +103,7 @@ def test_schema_errors_are_located(tmp_path: Path) -> None:
         f"{path}:1:1: warning: no sources: engine serve will refuse every event (401)",
         f"{path}:5:14: destinations[0].enabled: expected true or false, found a string",
         f"{path}:6:21: queue.durability: 'fast' is not one of full, normal",
-        f"{path}:7:1: colour: unknown key 'colour'; expected one of sources, destinations, routes, queue, retry, concurrency",
+        f"{path}:7:1: colour: unknown key 'colour'; expected one of sources, destinations, routes, queue, retry, concurrency, console",
     ]
 
 
