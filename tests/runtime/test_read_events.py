@@ -12,7 +12,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.events import InputItem, read_events
+from engine.events import InputItem, describe_json, read_events
 
 
 def _plain_lines(lines: Any, start: int) -> Iterator[tuple[int, Any, Any]]:
@@ -30,11 +30,11 @@ def _plain_lines(lines: Any, start: int) -> Iterator[tuple[int, Any, Any]]:
                 if isinstance(item, dict):
                     yield (number, item, None)
                 else:
-                    yield (number, None, f"line {number}: item {i}: expected a JSON object, found {type(item).__name__}")
+                    yield (number, None, f"line {number}: item {i}: expected a JSON object, found {describe_json(item)}")
         elif isinstance(value, dict):
             yield (number, value, None)
         else:
-            yield (number, None, f"line {number}: expected a JSON object, found {type(value).__name__}")
+            yield (number, None, f"line {number}: expected a JSON object, found {describe_json(value)}")
 
 
 def _view(items: Iterator[InputItem]) -> list[tuple[int, Any, Any]]:
