@@ -373,6 +373,48 @@ def snake_case(value: Any) -> str:
     return "_".join(w.lower() for w in _WORDS.findall(to_text(value)))
 
 
+# -- native values from text and pairs -------------------------------------------------------------
+
+
+def parse_json(value: Any) -> Any:
+    """JSON text -> its value (JS `JSON.parse`); text longer than the output bound, or not JSON, is an error."""
+    import orjson
+
+    from engine.templates.environment import MAX_OUTPUT
+
+    if not isinstance(value, str):
+        raise TemplateRenderError(f"parse_json needs a string, got {_kind(value)}")
+    if len(value) > MAX_OUTPUT:
+        raise TemplateRenderError(f"parse_json: the text is longer than {MAX_OUTPUT} characters")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise TemplateRenderError(f"parse_json: the text is not JSON ({exc})") from None
+
+
+def from_pairs(value: Any) -> dict[Any, Any]:
+    """`[[key, value], ...]` -> an object (JS `Object.fromEntries`); keys become text, later keys win."""
+    if not isinstance(value, (list, tuple)):
+        raise TemplateRenderError(f"from_pairs needs an array of [key, value] pairs, got {_kind(value)}")
+    out: dict[Any, Any] = {}
+    for pair in value:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TemplateRenderError("from_pairs needs an array of [key, value] pairs")
+        key = pair[0]
+        out[key if isinstance(key, str) else to_text(key)] = pair[1]
+    return out
+
+
+def spread(value: Any) -> dict[Any, Any]:
+    """What JavaScript's `{...value}` makes: an object's own entries, a string's or array's items under their index
+    ("0", "1", ...), and nothing for null, undefined, numbers and booleans."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, (str, list, tuple)):
+        return {str(i): item for i, item in enumerate(value)}
+    return {}
+
+
 # -- Jinja's text-building filters, with their result's size checked before it is built ----------------
 
 
@@ -433,6 +475,9 @@ SIZED_BUILTINS: dict[str, Callable[..., Any]] = {"replace": replace, "join": joi
 """Jinja's own filters of these names, replaced by versions that check their result's size before building it."""
 
 FILTERS: dict[str, Callable[..., Any]] = {
+    "parse_json": parse_json,
+    "from_pairs": from_pairs,
+    "spread": spread,
     "merge": merge,
     "omit": omit,
     "pick": pick,

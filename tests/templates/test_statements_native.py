@@ -9,7 +9,7 @@ import pytest
 
 from engine.templates import compile_value, make_context
 
-CTX = make_context({"n": 3, "tags": ["a", "b"]}, {})
+CTX = make_context({"n": 3, "tags": ["a", "b"], "big": "1" * 1_000_001}, {})
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,44 @@ def test_statements_then_one_expression_is_native(text: str, expected: Any, fast
     body = compile_value({"json": {"v": text}}, fast=fast)(CTX)
     assert body["json"].get("v") == expected
     assert ("v" in body["json"]) == (expected is not None)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{{ 'ab' | spread }}", {"0": "a", "1": "b"}),
+        ("{{ ['x', {'y': 1}] | spread }}", {"0": "x", "1": {"y": 1}}),
+        ("{{ {'a': 1} | spread | merge({'b': 2}) }}", {"a": 1, "b": 2}),
+        ("{{ [payload.missing | spread, none | spread, 5 | spread, true | spread] }}", [{}, {}, {}, {}]),
+        ("{{ [['a', 1], [2, 'b'], ['a', 3]] | from_pairs }}", {"a": 3, "2": "b"}),
+        ("{{ '{\"a\": [1, 2.5, null, true]}' | parse_json }}", {"a": [1, 2.5, None, True]}),
+        ("{% set pairs = [] %}{% set ns = namespace(p=[]) %}{% for t in payload.tags %}"
+         "{% set ns.p = ns.p + [[t, loop.index]] %}{% endfor %}{{ ns.p | from_pairs }}", {"a": 1, "b": 2}),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_native_value_filters(text: str, expected: Any, fast: bool) -> None:
+    assert compile_value({"v": text}, fast=fast)(CTX) == {"v": expected}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{{ 'nope' | parse_json }}", "parse_json: the text is not JSON"),
+        ("{{ ('[' * 10 ~ '1' ~ ']' * 10) | parse_json | length }}", None),
+        ("{{ payload.big | parse_json }}", "parse_json: the text is longer than 1000000 characters"),
+        ("{{ 5 | parse_json }}", "parse_json needs a string, got a number"),
+        ("{{ [1, 2] | from_pairs }}", "from_pairs needs an array of [key, value] pairs"),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_native_value_filter_errors(text: str, message: str | None, fast: bool) -> None:
+    from engine.templates import TemplateRenderError
+
+    render = compile_value({"v": text}, fast=fast)
+    if message is None:
+        assert render(CTX) == {"v": 1}
+        return
+    with pytest.raises(TemplateRenderError) as info:
+        render(CTX)
+    assert info.value.message.startswith(message)
