@@ -19,9 +19,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import ahocorasick
 import orjson
 
 _dumps = orjson.dumps
+# From this many forms on, one Aho-Corasick automaton finds them (linear in the text and in the forms);
+# below, the regex alternation and the needle loops (faster for the few secrets of one instance).
+_AUTOMATON_FROM = 512
 
 MASK = "****"
 MIN_SUBSTRING_LENGTH = 4
@@ -80,9 +84,59 @@ def _json_escaped(text: str) -> bytes | None:
         return None
 
 
+class _Forms:
+    """Every form as one Aho-Corasick automaton, with `re.Pattern.sub`'s signature for str and bytes:
+    overlapping occurrences are masked as one (their union), percent-escapes in upper or lower case."""
+
+    def __init__(self, forms: Iterable[str], as_bytes: bool = False, automaton: Any = None) -> None:
+        self._bytes = as_bytes
+        if automaton is not None:  # the bytes twin of a str one
+            self._automaton = automaton
+            return
+        automaton = ahocorasick.Automaton()
+        for form in forms:
+            for variant in {form, _escapes_cased(form, str.upper), _escapes_cased(form, str.lower)}:
+                automaton.add_word(variant, len(variant))
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def sub(self, repl: Any, text: Any) -> Any:
+        if self._bytes:
+            return self._sub(repl.decode("utf-8"), text.decode("utf-8", "surrogateescape")).encode(
+                "utf-8", "surrogateescape")
+        return self._sub(repl, text)
+
+    def _sub(self, repl: str, text: str) -> str:
+        spans = sorted((end + 1 - length, end + 1) for end, length in self._automaton.iter(text))
+        if not spans:
+            return text
+        out: list[str] = []
+        pos = 0
+        start, stop = spans[0]
+        for begin, end in spans[1:]:
+            if begin <= stop:
+                stop = max(stop, end)
+                continue
+            out += (text[pos:start], repl)
+            pos, start, stop = stop, begin, end
+        out += (text[pos:start], repl, text[stop:])
+        return "".join(out)
+
+
+def _escapes_cased(form: str, case: Any) -> str:
+    return re.sub(r"%[0-9A-Fa-f]{2}", lambda m: case(m.group()), form)
+
+
 def _minimal(needles: set[Any]) -> tuple[Any, ...]:
     """`needles` without those that contain another one (finding the shorter one is enough)."""
     ordered = sorted(needles, key=lambda n: (len(n), n))
+    if len(ordered) > 1024:  # one automaton of them all: linear, where comparing each with the kept is quadratic
+        words = {(n.decode("latin-1") if isinstance(n, bytes) else n): n for n in ordered}
+        automaton = ahocorasick.Automaton()
+        for word in words:
+            automaton.add_word(word, word)
+        automaton.make_automaton()
+        return tuple(n for w, n in words.items() if all(found == w for _, found in automaton.iter(w)))
     kept: list[Any] = []
     for needle in ordered:
         if not any(k in needle for k in kept):
@@ -158,7 +212,8 @@ class Masker:
     """
 
     __slots__ = ("_pattern", "_pattern_bytes", "_short", "_secrets", "_needles", "_ci_needles", "_fast", "_keeps",
-                 "_text_needles", "_text_ci_needles", "_sep", "_masked", "_anchored", "_unanchored", "_json_memo")
+                 "_text_needles", "_text_ci_needles", "_sep", "_masked", "_anchored", "_unanchored", "_json_memo",
+                 "_large")
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         long_secrets: set[str] = set()
@@ -175,7 +230,11 @@ class Masker:
         forms: set[str] = set()
         for secret in long_secrets:
             forms |= secret_forms(secret)
-        if forms:
+        self._large = len(forms) >= _AUTOMATON_FROM
+        if self._large:
+            self._pattern = _Forms(forms)  # type: ignore[assignment]
+            self._pattern_bytes = _Forms((), True, self._pattern._automaton)  # type: ignore[assignment,union-attr]
+        elif forms:
             # Longest first, so a full form wins over a fragment of it.
             ordered = sorted(forms, key=lambda f: (-len(f), f))
             regex = "|".join(_form_regex(f) for f in ordered)
@@ -213,7 +272,9 @@ class Masker:
                 fast = False
                 break
             needles.add('"' + escaped.decode("utf-8") + '"')
-        self._fast = fast
+        self._fast = fast and not self._large  # many secrets: each string goes through the automaton
+        if self._large:  # the needle loops are for few secrets; the automaton finds them all at once
+            needles, ci_needles, text_needles, text_ci_needles = set(), set(), set(), set()
         self._needles = _minimal(needles)
         self._anchored, self._unanchored = _anchor(self._needles)
         self._ci_needles = _minimal(ci_needles)
@@ -251,6 +312,8 @@ class Masker:
             return MASK
         if self._pattern is None:
             return text
+        if self._large:
+            return self._pattern.sub(MASK, text)
         for needle in self._text_needles:
             if needle in text:
                 return self._pattern.sub(MASK, text)
