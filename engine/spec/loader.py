@@ -136,8 +136,8 @@ def load_text(text: str, file: str = "<string>") -> Document:
     return doc
 
 
-MAX_BYTES = 20_000_000
-"""Largest spec or config file read: a spec is tens of kilobytes; past this it is not parsed."""
+MAX_CHARS = 20_000_000
+"""Largest spec or config text parsed (files are also limited to MAX_BYTES when read): a spec is tens of kilobytes; past this it is not parsed."""
 MAX_INT_DIGITS = 4300
 _LONG_NUMBER = re.compile(rf"[-+]?[0-9][0-9_]{{{MAX_INT_DIGITS},}}")
 
@@ -145,8 +145,8 @@ _LONG_NUMBER = re.compile(rf"[-+]?[0-9][0-9_]{{{MAX_INT_DIGITS},}}")
 def _too_many_nodes(text: str) -> str | None:
     """Why the text certainly holds more than MAX_NODES keys or items, before parsing it: every key or item needs
     a line, a `:` or a `,` of its own (each counted, the largest taken)."""
-    if len(text) > MAX_BYTES:
-        return f"the file is {len(text)} characters long, more than {MAX_BYTES}; a spec is far smaller, refusing to parse it"
+    if len(text) > MAX_CHARS:
+        return f"the file is {len(text)} characters long, more than {MAX_CHARS}; a spec is far smaller, refusing to parse it"
     if len(text) <= MAX_NODES:
         return None
     found = max(text.count("\n"), text.count(":"), text.count(","))

@@ -271,7 +271,7 @@ def test_deeply_nested_events_are_an_error_line_not_a_traceback(capsys, tmp_path
 
 def test_integers_beyond_64_bits_are_written_not_a_traceback(capsys, tmp_path) -> None:
     # JSON numbers beyond 64 bits are read as doubles (as JavaScript reads them); a template's `| int` then
-    # makes a Python int orjson cannot write: the line is written with it exactly.
+    # makes a Python int beyond 64 bits: that event's verdict says so (it crashed engine plan in orjson).
     root = Path(__file__).resolve().parents[2]
     spec = (root / "specs" / "usermotion.yaml").read_text()
     track = '        userId: "{{ payload.userId }}"\n        anonymousId: "{{ payload.anonymousId }}"\n        context:'
@@ -282,6 +282,7 @@ def test_integers_beyond_64_bits_are_written_not_a_traceback(capsys, tmp_path) -
     for extra in ([], ["--show-secrets"]):
         code, lines, err = plan(capsys, tmp_path, [str(tmp_path / "big.yaml"), "--settings", UM, *extra], event)
         assert code == 0 and "Traceback" not in err
-        [request] = lines[0]["results"][0]["requests"]
-        assert request["body"]["big"] == int(1.2345678901234568e29) and request["body"]["big"] > 2**64
-        assert request["body"]["properties"]["n"] == 1.2345678901234568e29
+        # the template's native value cannot go into JSON exactly: a verdict for the event, not a traceback
+        [result] = lines[0]["results"]
+        assert result["status"] == "error" and not result["requests"], result
+        assert "integer too large for JSON" in result["error"]
