@@ -18,6 +18,10 @@ Rows, at each concurrency, all against the same sink in the same run:
   engine serve @ R ev/s     with --rate R: the same server fed at a steady R events/s (POSTs of 10 events every
                             10/R s, each on time whatever the others do), for the end-to-end latency p50/p99 well
                             below saturation
+  engine serve, postgres    the same with `queue: {kind: postgres}` (--queue-dsn, default $ENGINE_BENCH_POSTGRES_DSN or
+                            the local test server; a fresh schema per row, dropped after): one node; with
+                            `2 nodes`, two `engine serve` processes on the same queue, the POSTs split between them
+                            (CPU is the sum of both)
   ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
                             (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
@@ -55,7 +59,8 @@ from bench.plan import SETTINGS, cpu_model  # noqa: E402
 
 SLUG, HOST = "usermotion", "api.usermotion.com"
 WRITE_KEY = "bench-write-key"
-ROWS = ("send", "serve", "library", "httpx", "httpx-aiohttp", "aiohttp")
+ROWS = ("send", "serve", "serve-pg", "serve-pg2", "library", "httpx", "httpx-aiohttp", "aiohttp")
+PG_DSN = os.environ.get("ENGINE_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def start_sink() -> tuple[subprocess.Popen[bytes], int]:
@@ -107,12 +112,12 @@ def serve_events(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], in
     return kept, requests
 
 
-def serve_config(folder: Path, port: int, conc: int) -> Path:
+def serve_config(folder: Path, port: int, conc: int, queue: str = "{path: data, durability: full}") -> Path:
     text = (f"sources: [{{name: bench, write_key: {WRITE_KEY}}}]\n"
             "destinations:\n"
             f"  - {{id: um, spec: {SLUG}, settings: {orjson.dumps(SETTINGS[SLUG]).decode()}}}\n"
             f"routes:\n  {HOST}: http://127.0.0.1:{port}\n"
-            "queue: {path: data, durability: full}\n"
+            f"queue: {queue}\n"
             "retry: {attempts: 2, base: 0.5, cap: 5, deadline: 30}\n"
             f"concurrency: {conc}\n")
     path = folder / "engine.yaml"
@@ -142,8 +147,8 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(c)) for c in children)
 
 
-async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], expected: int,
-                       batch: int, posters: int, timeout: float, pid: int,
+async def _drive_serve(base_urls: list[str], port: int, events: list[dict[str, Any]], expected: int,
+                       batch: int, posters: int, timeout: float, pids: list[int],
                        rate: float | None = None) -> tuple[float, float, float, list[float]]:
     import aiohttp
 
@@ -152,53 +157,49 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
     chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
     headers = {"content-type": "application/json",
                "authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+
+    async def post(session: Any, base_url: str, chunk: list[dict[str, Any]]) -> None:
+        # track events carry their POST time in their context, which UserMotion passes on: the sink times each
+        # one from here to its arrival (end-to-end latency through the queue)
+        sent_at = time.time()
+        body = orjson.dumps({"batch": [
+            {**e, "context": {**(e.get("context") or {}), "bench_sent_at": sent_at}} if e.get("type") == "track"
+            else e for e in chunk]})
+        async with session.post(f"{base_url}/v1/batch", data=body, headers=headers) as r:
+            if r.status != 200:
+                raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
+
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=posters + 1)) as session:
         start = await _sink_count(session, port)
         await _sink_latencies(session, port)  # forget earlier rows' latencies
         it = iter(chunks)
 
-        async def poster() -> None:
+        async def poster(k: int) -> None:
+            base_url = base_urls[k % len(base_urls)]  # posters split between the nodes
             for chunk in it:
-                # track events carry their POST time in their context, which UserMotion passes on: the sink
-                # times each one from here to its arrival (end-to-end latency through the queue)
-                sent_at = time.time()
-                body = orjson.dumps({"batch": [
-                    {**e, "context": {**(e.get("context") or {}), "bench_sent_at": sent_at}} if e.get("type") == "track"
-                    else e for e in chunk]})
-                async with session.post(f"{base_url}/v1/batch", data=body, headers=headers) as r:
-                    if r.status != 200:
-                        raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
+                await post(session, base_url, chunk)
 
         async def paced() -> None:  # chunk i leaves at t0 + i * batch / rate, on its own connection if need be
-            tasks = []
-            for i, chunk in enumerate(chunks):
-                delay = t0 + i * batch / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(post_one(chunk)))
-            await asyncio.gather(*tasks)
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as paced_session:
+                tasks = []
+                for i, chunk in enumerate(chunks):
+                    delay = t0 + i * batch / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    tasks.append(asyncio.create_task(post(paced_session, base_urls[i % len(base_urls)], chunk)))
+                await asyncio.gather(*tasks)
 
-        async def post_one(chunk: list[dict[str, Any]]) -> None:
-            body = orjson.dumps({"batch": [
-                {**e, "context": {**(e.get("context") or {}), "bench_sent_at": time.time()}}
-                if e.get("type") == "track" else e for e in chunk]})
-            async with paced_session.post(f"{base_url}/v1/batch", data=body, headers=headers) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"engine serve answered {r.status}: {await r.text()}")
-
-        paced_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) if rate else None
-        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+        cpu0, t0 = sum(cpu_seconds(pid) for pid in pids), time.perf_counter()
         if rate:
-            async with paced_session:
-                await paced()
+            await paced()
         else:
-            await asyncio.gather(*(poster() for _ in range(posters)))
+            await asyncio.gather(*(poster(k) for k in range(posters)))
         accepted = time.perf_counter() - t0
         while (got := await _sink_count(session, port) - start) < expected:
             if time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"engine serve delivered {got} of {expected} requests in {timeout:g} s")
             await asyncio.sleep(0.005)
-        delivered, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+        delivered, cpu = time.perf_counter() - t0, sum(cpu_seconds(pid) for pid in pids) - cpu0
         if got > expected:
             print(f"  (engine serve: the sink received {got} requests, {expected} expected)", file=sys.stderr)
         latencies = [ms / 1000.0 for ms in await _sink_latencies(session, port)]  # seconds, as the other rows
@@ -207,36 +208,56 @@ async def _drive_serve(base_url: str, port: int, events: list[dict[str, Any]], e
 
 def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
                  batch: int = 100, posters: int = 4, timeout: float = 300.0, workers: int = 1,
-                 rate: float | None = None) -> tuple[float, float, float, list[float]]:
+                 rate: float | None = None, dsn: str | None = None,
+                 nodes: int = 1) -> tuple[float, float, float, list[float]]:
     """(seconds until all delivered, seconds until all accepted, both from the first POST; CPU seconds the
-    server process used meanwhile; seconds from POST to arrival at the sink of each track event)."""
+    server processes used meanwhile; seconds from POST to arrival at the sink of each track event). With
+    `dsn`, the nodes share a PostgreSQL queue in a fresh schema (dropped afterwards)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(serve_config(folder, port, conc)),
-                             "--port", "0", "--quiet-sandbox", *(["--workers", str(workers)] if workers > 1 else [])],
-                            cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
-                            stdout=subprocess.PIPE, stderr=open(folder / "serve.err", "wb"), text=True)  # noqa: SIM115
+    schema = f"bench_{os.getpid()}_{time.monotonic_ns()}"
+    queue = ("{path: data, durability: full}" if dsn is None
+             else f"{{kind: postgres, dsn: '{dsn}', schema: {schema}, durability: full}}")
+    config = serve_config(folder, port, conc, queue)
+    procs: list[subprocess.Popen[str]] = []
     try:
-        assert proc.stdout is not None
-        base_url = None
-        for line in proc.stdout:
-            match = re.search(r"listening on (http://\S+)", line)
-            if match:
-                base_url = match.group(1)
-                break
-        if base_url is None:
-            raise RuntimeError(f"engine serve did not start in {root}: {(folder / 'serve.err').read_text()[-2000:]}")
-        threading_drain(proc.stdout)
+        base_urls = []
+        for k in range(nodes):
+            proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(config),
+                                     "--port", "0", "--quiet-sandbox",
+                                     *(["--workers", str(workers)] if workers > 1 else [])],
+                                    cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"},
+                                    stdout=subprocess.PIPE, stderr=open(folder / f"serve{k}.err", "wb"),  # noqa: SIM115
+                                    text=True)
+            procs.append(proc)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                match = re.search(r"listening on (http://\S+)", line)
+                if match:
+                    base_urls.append(match.group(1))
+                    break
+            else:
+                raise RuntimeError(f"engine serve did not start in {root}: "
+                                   f"{(folder / f'serve{k}.err').read_text()[-2000:]}")
+            threading_drain(proc.stdout)
         if workers > 1:  # the workers are up once each answers: give them a moment to bind their loops
             time.sleep(1.0)
-        return asyncio.run(_drive_serve(base_url, port, events, expected, batch, posters, timeout, proc.pid, rate))
+        return asyncio.run(_drive_serve(base_urls, port, events, expected, batch, posters, timeout,
+                                        [p.pid for p in procs], rate))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
+        if dsn is not None:
+            import psycopg
+
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def threading_drain(stream: Any) -> None:
@@ -350,6 +371,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--baseline", metavar="DIR", type=Path,
                     help="also time `engine send` and `engine serve` from this checkout (before/after in one run)")
+    ap.add_argument("--queue-dsn", default=PG_DSN, metavar="DSN",
+                    help="PostgreSQL for the serve-pg rows (default $ENGINE_BENCH_POSTGRES_DSN or the local test server)")
     ap.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW",
                     help=f"rows to run (default all: {' '.join(ROWS)})")
     ap.add_argument("--serve-workers", type=int, nargs="+", default=[1], metavar="N",
@@ -377,14 +400,20 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; sink on 127.0.0.1:{port}; "
           f"{n:,} events -> {len(bodies):,} requests ({SLUG}); engine serve: {len(accepted_events):,} events "
           f"-> {serve_requests:,} requests")
-    print(f"{'client':<26} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11} "
+    print(f"{'client':<32} {'conc':>4} {'events/s':>9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accept ev/s':>11} "
           f"{'cpu µs/ev':>10}")
     per_req = len(bodies) / n
 
     def line(name: str, conc: int, ev: str, req: float, lat: list[float] | None = None, extra: str = "") -> None:
         p50 = f"{pct(lat, .5) / 1000:>7.2f}" if lat else f"{'':>7}"
         p99 = f"{pct(lat, .99) / 1000:>7.2f}" if lat else f"{'':>7}"
-        print(f"{name:<26} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
+        print(f"{name:<32} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
+
+    def serve_line(name: str, conc: int, **options: Any) -> None:
+        secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, **options)
+        m = len(accepted_events)
+        line(name, conc, f"{m / secs:,.0f}", serve_requests / secs, lat,
+             extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
 
     roots = [("", ROOT)] + ([(", baseline", args.baseline.resolve())] if args.baseline else [])
     try:
@@ -396,18 +425,14 @@ def main() -> None:
                     line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
             for suffix, root in roots:
                 for workers in args.serve_workers if "serve" in rows else []:
-                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root,
-                                                          workers=workers)
-                    m = len(accepted_events)
-                    name = f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else "")
-                    line(name, conc, f"{m / secs:,.0f}", serve_requests / secs,
-                         lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
+                    serve_line(f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else ""),
+                               conc, root=root, workers=workers)
                 if "serve" in rows and args.rate:
-                    secs, accept, cpu, lat = engine_serve(accepted_events, serve_requests, port, conc, root,
-                                                          rate=args.rate)
-                    m = len(accepted_events)
-                    line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, f"{m / secs:,.0f}",
-                         serve_requests / secs, lat, extra=f"{m / accept:>11,.0f} {cpu / m * 1e6:>10,.0f}")
+                    serve_line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, root=root, rate=args.rate)
+            for row, name, nodes in (("serve-pg", "engine serve, postgres", 1),
+                                     ("serve-pg2", "engine serve, postgres, 2 nodes", 2)):
+                if row in rows:
+                    serve_line(name, conc, dsn=args.queue_dsn, nodes=nodes)
             if "library" in rows:
                 secs, lat = asyncio.run(engine_library(events, port, conc))
                 line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
