@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how often idle instances look for jobs that became due (default 0.5)")
     p.add_argument("--transport", choices=["auto", "aiohttp", "httpx"], default="auto",
                    help="HTTP client pool for deliveries (default auto: aiohttp when installed)")
+    p.add_argument("--no-batch", action="store_true",
+                   help="deliver every job alone, also for instances whose destination has a batch request")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes serving the port and delivering from the queue (default 1; see README)")
     p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
@@ -180,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                                   max_connections=connection_cap(args.max_connections, soft_limit))
     options = WorkerOptions(max_attempts=args.max_attempts, max_age=args.max_age, backoff_cap=args.backoff_cap,
                             poll_interval=args.poll_interval, drain_timeout=args.drain_timeout,
-                            transport=args.transport)
+                            transport=args.transport, batching=not args.no_batch)
     try:
         sock = listen_socket(args.host, args.port)  # connections made after the 'listening' line wait in the backlog
     except OSError as exc:

@@ -406,6 +406,7 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
         dedup_window=_number(queue_raw.get("dedup_window"), 24 * 3600.0),
         lease_seconds=_number(queue_raw.get("lease_seconds"), 30.0),
         max_orphaned=int(_number(queue_raw.get("max_orphaned"), 3, integer=True)),
+        batch_linger_ms=(0.0 if queue_raw.get("batch_linger_ms") == 0 else _number(queue_raw.get("batch_linger_ms"), 500.0)),
         kind=queue_raw.get("kind", "sqlite"),
         dsn=queue_raw.get("dsn") if isinstance(queue_raw.get("dsn"), str) else None,
         schema=queue_raw.get("schema") if isinstance(queue_raw.get("schema"), str) else None,

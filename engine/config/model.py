@@ -61,6 +61,7 @@ class QueueConfig:
     dedup_window: float = 24 * 3600.0
     lease_seconds: float = 30.0  # short: renewed while a delivery is in flight (see docs/runner.md)
     max_orphaned: int = 3  # a job whose delivery was in flight when the process died this often is dead-lettered
+    batch_linger_ms: float = 500.0  # engine serve: how long a batch of a batching instance may wait to fill
     kind: str = "sqlite"  # sqlite (embedded, one machine) | postgres (shared by several nodes)
     dsn: str | None = field(default=None, repr=False)  # postgres: may hold a password, never printed
     schema: str | None = None  # postgres: the schema holding the tables (default: the DSN's search_path)

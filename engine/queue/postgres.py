@@ -18,7 +18,8 @@ seconds at most; the pool reconnects in the background with exponential backoff.
 
 Schema. Versioned (table `engine_schema`): created and upgraded when the queue opens (or by
 `engine queue migrate`), under an advisory lock so that nodes starting together do it once; a schema
-newer than this engine is refused with `QueueSchemaError`. `schema=NAME` keeps the tables in that
+newer than this engine is refused with `QueueSchemaError`. Version 2 adds `tokens` (OAuth2 access tokens,
+the `TokenStore` of engine/queue/tokens.py, so every node of an instance shares one token). `schema=NAME` keeps the tables in that
 PostgreSQL schema (created if needed), e.g. one per environment or per test.
 
 Retention. Delivered jobs are deleted when acked (one statement per worker round). Expired dedup rows
@@ -50,7 +51,7 @@ from engine.queue.base import (
     verdict_reason,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
 PRUNE_BATCH = 1000  # rows per clean-up transaction
 
@@ -91,6 +92,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dead_time ON dead (failed_at, id);
     CREATE INDEX dead_instance ON dead (instance, failed_at);
+    """,
+    # 2: OAuth2 access tokens (engine.queue.tokens.TokenStore), shared by every node of an instance
+    """
+    CREATE TABLE tokens (
+        key TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
     """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -470,6 +479,19 @@ class PostgresQueue(JobQueue):
         """When the earliest job becomes due (now or in the past when one is ready); None when empty."""
         with self._tx() as conn:
             return conn.execute("SELECT min(due) FROM jobs").fetchone()[0]
+
+    # -- OAuth2 tokens (engine.queue.tokens.TokenStore): shared by every node on this database --------
+
+    def get_token(self, key: str) -> tuple[str, float] | None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT token, expires_at FROM tokens WHERE key = %s", (key,)).fetchone()
+        return None if row is None else (str(row[0]), float(row[1]))
+
+    def put_token(self, key: str, token: str, expires_at: float) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT INTO tokens (key, token, expires_at) VALUES (%s, %s, %s) "
+                         "ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at",
+                         (key, token, expires_at))
 
 
 class PostgresDeadLetters(DeadLetterStore):

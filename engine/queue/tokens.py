@@ -1,7 +1,7 @@
 """Where OAuth2 access tokens of destination instances are kept, shared by every worker of an instance.
 
 `TokenStore` is the whole interface: a queue backend that can keep a small key/value record implements it
-(`SQLiteQueue` does, in its `tokens` table); `MemoryTokenStore` serves one process (engine send, engine auth).
+(`SQLiteQueue` and `PostgresQueue` do, in a `tokens` table); `MemoryTokenStore` serves one process (engine send, engine auth).
 """
 
 from __future__ import annotations

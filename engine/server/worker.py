@@ -20,6 +20,12 @@ running out counts as a retryable failure). A job whose lease expired `queue.max
 (its delivery was in flight when the process died, e.g. a poison event that kills the process) is
 dead-lettered with that reason instead of being delivered again. On stop, in-flight jobs get `drain_timeout` seconds; those still running are cancelled and put back
 into the queue (available at once).
+
+Batching. An instance whose destination has an action with a `batch` request (docs/spec-format.md
+"Batching") leases up to the largest `max_count` (at most 1,000) at a time, waits at most
+`queue.batch_linger_ms` for more due jobs to fill the batch, and delivers the batch with one
+`deliver_events` call (the batchable payloads in batch requests); each job is then acked, retried or
+dead-lettered from its own verdicts, as a job delivered alone. At most `concurrency` batches are in flight.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from engine.delivery import Deliverer, Verdict, make_transport
 from engine.delivery.verdicts import FAILED, INVALID, VerdictStatus
 from engine.queue.base import verdict_reason
+from engine.runtime.batching import deliver_events
 from engine.runtime.deliver import deliver_event
 from engine.server.metrics import Metrics
 from engine.server.outcomes import Outcomes
@@ -61,6 +68,8 @@ class WorkerOptions:
     poll_interval: float = 0.5  # how often an idle instance looks for due jobs (enqueues wake it at once)
     drain_timeout: float = 10.0  # on stop: how long in-flight jobs may take to finish
     transport: str = "auto"  # make_transport kind
+    batching: bool = True  # instances with a batch action deliver leased jobs in batches (deliver_events)
+    batch_linger: float | None = None  # seconds a batch may wait to fill; None: the config's queue.batch_linger_ms
 
 
 @dataclass(frozen=True)
@@ -147,12 +156,19 @@ class InstanceWorker:
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
         self.recorder: Recorder | None = None  # the console's record of recent deliveries, when it is on
+        counts = [a.batch.max_count for a in dest.destination.actions.values() if getattr(a, "batch", None) is not None]
+        self.batch_size = min(max(counts), 1000) if counts and options.batching else 0  # 0: job by job
+        self.batch_linger = options.batch_linger if options.batch_linger is not None else 0.5
+        self.batches: dict[asyncio.Task[None], list[Job]] = {}  # batches in flight (batching instances only)
 
     def notify(self) -> None:
         self.wake.set()
         self.changed.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        if self.batch_size:
+            await self._run_batches(stopping)
+            return
         stop_wait = asyncio.ensure_future(stopping.wait())
         conc = self.dest.concurrency
         low = max(1, conc // 2)  # lease again when fewer than this many jobs are ready
@@ -173,25 +189,13 @@ class InstanceWorker:
                     continue
                 if look:
                     self.wake.clear()
-                acks, self.acks = self.acks, []
-                try:
-                    jobs = await asyncio.to_thread(self.queue.ack_and_lease, [a[0] for a in acks],
-                                                   room if look else 0, self.lease_seconds, instance=self.dest.id)
-                except Exception as exc:  # the queue is unreachable: say so, wait, go on (the acks stay due)
-                    print(f"engine serve: {self.dest.id}: cannot ack or lease jobs: {exc}", file=sys.stderr)
-                    self.acks[:0] = acks
+                got = await self._ack_and_lease(room if look else 0)
+                if got is None:  # the queue is unreachable: said so; wait, go on (the acks stay due)
                     next_look = time.monotonic() + self.options.poll_interval
                     await asyncio.wait([stop_wait], timeout=self.options.poll_interval)
                     continue
-                for job_id, counter in acks:
-                    self.held.pop(job_id, None)
-                    self.metrics.inc(counter, self.dest.id)
-                    self.outcomes.record(self.dest.id, _KINDS[counter])
-                poison = [job for job in jobs if job.orphaned >= self.max_orphaned]
-                for job in jobs:
-                    self.held[job.id] = job
-                    if job.orphaned < self.max_orphaned:
-                        self.ready.append(job)
+                jobs, poison = got
+                self.ready.extend(job for job in jobs if job.orphaned < self.max_orphaned)
                 self._start_ready()
                 if poison:
                     await self._dead_letter_orphans(poison)
@@ -203,6 +207,86 @@ class InstanceWorker:
             await self.drain()
         finally:
             heartbeat.cancel()
+
+    async def _ack_and_lease(self, limit: int) -> tuple[list[Job], list[Job]] | None:
+        """Commit the acks due and lease up to `limit` jobs in one queue call: (jobs leased, the poison ones
+        among them), every one held; None when the queue is unreachable (said; the acks stay due)."""
+        acks, self.acks = self.acks, []
+        try:
+            jobs = await asyncio.to_thread(self.queue.ack_and_lease, [a[0] for a in acks], limit, self.lease_seconds,
+                                           instance=self.dest.id)
+        except Exception as exc:
+            print(f"engine serve: {self.dest.id}: cannot ack or lease jobs: {exc}", file=sys.stderr)
+            self.acks[:0] = acks
+            return None
+        for job_id, counter in acks:
+            self.held.pop(job_id, None)
+            self.metrics.inc(counter, self.dest.id)
+            self.outcomes.record(self.dest.id, _KINDS[counter])
+        for job in jobs:
+            self.held[job.id] = job
+        return jobs, [job for job in jobs if job.orphaned >= self.max_orphaned]
+
+    async def _run_batches(self, stopping: asyncio.Event) -> None:
+        """`run` for a batching instance: lease up to `batch_size`, let the batch fill for at most
+        `batch_linger` seconds, deliver it as one `deliver_events` call; at most `concurrency` batches in flight."""
+        stop_wait = asyncio.ensure_future(stopping.wait())
+        next_look = 0.0
+        heartbeat = asyncio.create_task(self.heartbeat(stopping), name=f"heartbeat:{self.dest.id}")
+        try:
+            while not stopping.is_set():
+                room = len(self.batches) < self.dest.concurrency
+                look = room and (self.wake.is_set() or time.monotonic() >= next_look)
+                if not look and not self.acks:
+                    self.changed.clear()
+                    changed = asyncio.ensure_future(self.changed.wait())
+                    timeout = max(0.0, next_look - time.monotonic()) if room else None
+                    await asyncio.wait([changed, stop_wait], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    changed.cancel()
+                    continue
+                if look:
+                    self.wake.clear()
+                got = await self._ack_and_lease(self.batch_size if look else 0)
+                if got is None:
+                    next_look = time.monotonic() + self.options.poll_interval
+                    await asyncio.wait([stop_wait], timeout=self.options.poll_interval)
+                    continue
+                jobs, poison = got
+                until = time.monotonic() + self.batch_linger
+                while jobs and len(jobs) < self.batch_size and not stopping.is_set():  # let the batch fill
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.wake.clear()
+                    woken = asyncio.ensure_future(self.wake.wait())
+                    await asyncio.wait([woken, stop_wait], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                    woken.cancel()
+                    more = await self._ack_and_lease(self.batch_size - len(jobs))
+                    if more is None:
+                        break
+                    jobs, poison = jobs + more[0], poison + more[1]
+                if poison:
+                    await self._dead_letter_orphans(poison)
+                batch = [job for job in jobs if job.orphaned < self.max_orphaned]
+                if batch:
+                    deadline = asyncio.get_running_loop().time() + self.job_timeout
+                    task = asyncio.create_task(self._process_batch(batch, deadline))
+                    self.batches[task] = batch
+                    task.add_done_callback(self._batch_done)
+                if look:  # fewer than asked: nothing more is due now, look again on an enqueue or at the poll
+                    next_look = time.monotonic() + self.options.poll_interval if len(jobs) < self.batch_size else 0.0
+        finally:
+            stop_wait.cancel()
+        try:
+            await self.drain()
+        finally:
+            heartbeat.cancel()
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self.batches.pop(task, None)
+        self.changed.set()
+        if not task.cancelled() and task.exception() is not None:
+            print(f"engine serve: {self.dest.id}: batch failed in the worker: {task.exception()!r}", file=sys.stderr)
 
     async def heartbeat(self, stopping: asyncio.Event) -> None:
         """Every third of the lease, renew the leases of the jobs this instance holds (until cancelled:
@@ -267,7 +351,8 @@ class InstanceWorker:
                 await asyncio.to_thread(self.queue.release, ready)
             except Exception as exc:  # not lost: leased until the lease ends, then delivered
                 print(f"engine serve: {self.dest.id}: cannot release jobs: {exc}", file=sys.stderr)
-        pending = dict(self.inflight)
+        pending: dict[asyncio.Task[None], list[Job]] = {task: [job] for task, job in self.inflight.items()}
+        pending.update(self.batches)
         still: set[asyncio.Task[None]] = set()
         if pending:
             _, still = await asyncio.wait(list(pending), timeout=self.options.drain_timeout)
@@ -288,9 +373,10 @@ class InstanceWorker:
         if still:
             verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
             for task in still:
-                self.held.pop(pending[task].id, None)
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.queue.retry, pending[task].id, 0.0, verdict)
+                for job in pending[task]:
+                    self.held.pop(job.id, None)
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(self.queue.retry, job.id, 0.0, verdict)
 
     async def _process(self, job: Job, deadline: float) -> None:
         """Deliver one job; `deadline` (event loop time) is its time limit."""
@@ -307,6 +393,28 @@ class InstanceWorker:
             message = self.masker.mask_text(f"engine error: {type(exc).__name__}: {exc}")
             verdicts = [Verdict(FAILED, error=message, reason="engine error", retryable=True)]
         self.metrics.observe(self.dest.id, time.monotonic() - started)
+        await self._settle(job, verdicts, capture)
+
+    async def _process_batch(self, jobs: list[Job], deadline: float) -> None:
+        """Deliver the jobs leased together with one `deliver_events` call, then settle each from its verdicts."""
+        started = time.monotonic()
+        capture = self.recorder.begin() if self.recorder is not None else None
+        try:
+            async with asyncio.timeout_at(deadline):
+                per_job = await deliver_events(self.dest.destination, [job.event for job in jobs], self.dest.settings,
+                                               self.dest.subscriptions, self.deliverer)
+        except TimeoutError:
+            per_job = [[Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the job's time "
+                                "limit)", reason="job timeout", retryable=True)]] * len(jobs)
+        except Exception as exc:  # a bug must not lose the jobs: retry them, in the end dead-letter them
+            message = self.masker.mask_text(f"engine error: {type(exc).__name__}: {exc}")
+            per_job = [[Verdict(FAILED, error=message, reason="engine error", retryable=True)]] * len(jobs)
+        self.metrics.observe(self.dest.id, time.monotonic() - started)
+        for job, verdicts in zip(jobs, per_job, strict=True):
+            await self._settle(job, verdicts, capture)
+
+    async def _settle(self, job: Job, verdicts: list[Verdict], capture: list[dict[str, Any]] | None) -> None:
+        """Ack, retry or dead-letter `job` after a delivery round that gave `verdicts`."""
         decision = decide(job, verdicts, now=time.time(), max_attempts=self.options.max_attempts,
                           max_age=self.options.max_age, base=self.dest.retry.base, cap=self.options.backoff_cap)
         if self.recorder is not None:
@@ -371,6 +479,8 @@ class Worker:
         lease = float(self.config.queue.lease_seconds)
         if self.options.max_orphaned is None:
             self.options.max_orphaned = self.config.queue.max_orphaned
+        if self.options.batch_linger is None:
+            self.options.batch_linger = self.config.queue.batch_linger_ms / 1000.0
         for dest in self.config.enabled_destinations:
             worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease,
                                     self.outcomes)
@@ -393,7 +503,7 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
-        return sum(len(w.inflight) for w in self.instances)
+        return sum(len(w.inflight) + sum(len(jobs) for jobs in w.batches.values()) for w in self.instances)
 
     async def stop(self) -> None:
         """Stop leasing, let in-flight jobs finish (up to `drain_timeout`), close the clients."""

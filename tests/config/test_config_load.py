@@ -312,6 +312,17 @@ def test_queue_lease_defaults_and_wrong_numbers_are_located_errors(tmp_path: Pat
         assert field in str(info.value.diagnostics[0]), info.value.diagnostics
 
 
+def test_queue_batch_linger_default_zero_and_wrong_values(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "destinations: []\n"), env={}).queue.batch_linger_ms == 500.0
+    for given, expected in (("0", 0.0), ("50", 50.0), ("2.5", 2.5)):
+        config = load_config(write(tmp_path, f"destinations: []\nqueue: {{batch_linger_ms: {given}}}\n"), env={})
+        assert config.queue.batch_linger_ms == expected
+    for bad in ("-1", "abc", "true"):
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, f"destinations: []\nqueue: {{batch_linger_ms: {bad}}}\n"), env={})
+        assert "queue.batch_linger_ms" in str(info.value.diagnostics[0]), info.value.diagnostics
+
+
 def test_nested_defaults_are_substituted() -> None:
     """`${A:-${B}}` became the literal `${B}` (issue 18 defect 12): a default may hold references itself."""
     env = {"B": "b", "A": "a"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.queue import JobQueue, open_queue
+from engine.queue.tokens import TokenStore
 
 
 class FakeClock:
@@ -254,3 +255,27 @@ def test_two_producers_race_on_one_message_id(make_queue) -> None:
         t.join(60)
     assert created[0] + created[1] == 200
     assert first.depth() == {"a": 200}
+
+
+def test_tokens_put_get_replace_and_unknown(queue: JobQueue) -> None:
+    """The OAuth2 TokenStore (engine/queue/tokens.py): one token per key, the last put wins."""
+    assert isinstance(queue, TokenStore)
+    assert queue.get_token("inst-1") is None
+    queue.put_token("inst-1", "tok-a", 1_700_000_100.5)
+    queue.put_token("inst-2", "tok-b", 1_700_000_200.0)
+    assert queue.get_token("inst-1") == ("tok-a", 1_700_000_100.5)
+    queue.put_token("inst-1", "tok-c", 1_700_000_300.25)
+    assert queue.get_token("inst-1") == ("tok-c", 1_700_000_300.25)
+    assert queue.get_token("inst-2") == ("tok-b", 1_700_000_200.0)
+    assert queue.get_token("inst-3") is None
+
+
+def test_tokens_shared_by_two_queues_on_one_store(make_queue) -> None:
+    """Two nodes (or processes) on the same storage see each other's token, and survive a reopen."""
+    first, second = make_queue(), make_queue()
+    first.put_token("inst", "from-first", 1_700_000_100.0)
+    assert second.get_token("inst") == ("from-first", 1_700_000_100.0)
+    second.put_token("inst", "from-second", 1_700_000_200.0)
+    assert first.get_token("inst") == ("from-second", 1_700_000_200.0)
+    first.close()
+    assert make_queue().get_token("inst") == ("from-second", 1_700_000_200.0)

@@ -128,3 +128,24 @@ def test_only_promises_wait_for_the_server_flush(pg_schema) -> None:
     with PostgresQueue(dsn, schema=schema, maintenance=False, durability="normal") as q:
         with q._tx(promise=True) as conn:
             assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+
+
+def test_schema_1_database_upgrades_to_tokens(pg_schema) -> None:
+    """A database made by an engine at schema version 1 (no tokens table) is upgraded when a node opens it."""
+    from engine.queue.postgres import MIGRATIONS
+
+    dsn, schema = pg_schema
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("CREATE TABLE engine_schema (version INTEGER PRIMARY KEY, "
+                     "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO engine_schema (version) VALUES (1)")
+        assert conn.execute("SELECT to_regclass('tokens')").fetchone()[0] is None
+    with PostgresQueue(dsn, schema=schema, migrate=False, maintenance=False) as q:
+        assert q.migrate() == (1, SCHEMA_VERSION)
+        q.put_token("inst", "tok", 1_700_000_000.0)
+        assert q.get_token("inst") == ("tok", 1_700_000_000.0)
+    with PostgresQueue(dsn, schema=schema, maintenance=False) as q:
+        assert q.schema_version == SCHEMA_VERSION and q.get_token("inst") == ("tok", 1_700_000_000.0)
