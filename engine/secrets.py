@@ -2,9 +2,10 @@
 
 A secret is a setting value of type `password` (or anything else the caller registers).
 Besides the raw value, the masker knows the forms a secret takes on the way into an HTTP
-request: base64 (alone or inside `Basic base64(user:secret)`, at any byte alignment),
-URL-encoding (path, query, form; either hex case) and JSON string escaping. Every occurrence is replaced by
-`****`.
+request: base64 (standard and URL-safe, with and without padding, alone or inside `Basic base64(user:secret)`,
+at any byte alignment), URL-encoding (RFC 3986, path, JavaScript's encodeURIComponent, form encoding with `+`
+for space; once or twice; either hex case) and JSON string escaping (non-ASCII as `\\uXXXX` in either hex case
+or raw, `<>&` as Go escapes them, `/` as PHP does). Every occurrence is replaced by `****`.
 
 Secrets shorter than 4 characters cannot be masked inside text without masking half the
 alphabet, so they are masked only where a whole string value equals them.
@@ -17,7 +18,6 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import ahocorasick
 import orjson
@@ -58,20 +58,65 @@ def _hex_class(char: str) -> str:
 
 
 def _form_regex(form: str) -> str:
-    """`form` as a regex in which percent-escapes match in either hex case (%2F and %2f)."""
+    """`form` as a regex in which percent-escapes match in either hex case (%2F and %2f; %253C and %253c)."""
     return re.sub(
-        r"%([0-9A-F])([0-9A-F])",
-        lambda m: "%" + _hex_class(m.group(1)) + _hex_class(m.group(2)),
+        r"%(25)?([0-9A-F])([0-9A-F])",
+        lambda m: "%" + (m.group(1) or "") + _hex_class(m.group(2)) + _hex_class(m.group(3)),
         re.escape(form),
     )
 
 
+# Characters each URL encoder leaves as they are (besides ASCII letters and digits), and whether it writes a
+# space as `+`: RFC 3986's unreserved set (Python's `quote(safe="")`), a path (`/` kept), JavaScript's
+# encodeURIComponent (`!'()*` kept too), form encoding as browsers (WHATWG) and PHP's urlencode write it.
+_URL_ENCODERS = (("-._~", False), ("-._~/", False), ("-._~!'()*", False), ("-._*", True), ("-._~", True),
+                 ("-._", True))
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _percent(text: str, safe: str, plus: bool) -> str:
+    """`text` percent-encoded (UTF-8, upper-case hex) leaving letters, digits and `safe` (space as `+` if `plus`)."""
+    keep = _ALNUM | frozenset(safe)
+    out: list[str] = []
+    for char in text:
+        if char in keep:
+            out.append(char)
+        elif char == " " and plus:
+            out.append("+")
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
+
+# JSON escapers differ in what they escape beyond `"`, `\` and control characters: non-ASCII as `\uXXXX`
+# (Python, PHP; lower or upper hex) or not (Go, JavaScript, orjson), `<>&` as `\u003c` (Go, PHP's
+# JSON_HEX_*), `/` as `\/` (PHP).
+_JSON_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _json_forms(secret: str) -> set[str]:
+    forms: set[str] = set()
+    for ascii_only in (False, True):
+        base = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        cases = {base}
+        if ascii_only:
+            cases.add(re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), base))
+        for text in cases:
+            html = "".join(_JSON_HTML.get(c, c) for c in text)
+            for variant in (text, html):
+                forms |= {variant, variant.replace("/", "\\/")}
+    return forms
+
+
 def secret_forms(secret: str) -> set[str]:
-    """Every text form of `secret` that the masker replaces (raw, base64, URL, JSON escaped)."""
+    """Every text form of `secret` that the masker replaces (raw, base64, URL, JSON escaped): each once."""
     forms = {secret}
-    forms |= {quote(secret, safe=""), quote(secret), quote_plus(secret)}
-    forms.add(json.dumps(secret)[1:-1])
-    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    for safe, plus in _URL_ENCODERS:
+        once = _percent(secret, safe, plus)
+        forms.add(once)
+        if once != secret:  # encoded twice (a URL-encoded value put in a URL again): `%` becomes `%25`
+            forms |= {_percent(once, safe, plus), _percent(once, "-._~", False)}
+    forms |= _json_forms(secret)
     forms |= _base64_forms(secret)
     return {f for f in forms if len(f) >= MIN_SUBSTRING_LENGTH}
 
@@ -124,7 +169,7 @@ class _Forms:
 
 
 def _escapes_cased(form: str, case: Any) -> str:
-    return re.sub(r"%[0-9A-Fa-f]{2}", lambda m: case(m.group()), form)
+    return re.sub(r"%(?:25)?[0-9A-Fa-f]{2}", lambda m: case(m.group()), form)
 
 
 def _minimal(needles: set[Any]) -> tuple[Any, ...]:

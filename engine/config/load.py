@@ -224,6 +224,7 @@ def _check_destination(ctx: _Ctx, raw: dict[str, Any], path: KeyPath, cache: dic
         return None
     settings = _check_settings(ctx, dest, raw.get("settings"), path)
     secrets = {str(v) for k, v in settings.items() if dest.settings_spec.get(k, {}).get("type") == "password"}
+    _short_secrets(ctx, dest, settings, path)
     for p in ctx.from_env:  # anything read from the environment into settings is treated as a secret
         if p[:len(path) + 1] == path + ("settings",):
             value = _get(ctx.doc.data, p)
@@ -425,6 +426,21 @@ def _build(ctx: _Ctx, data: dict[str, Any]) -> Config:
     routes = _check_routes(ctx, data.get("routes"))
     return Config(file=Path(ctx.doc.file), sources=sources, destinations=destinations, routes=routes, queue=queue,
                   retry=retry, concurrency=concurrency, secrets=sorted(ctx.secrets), console=console)
+
+
+def _short_secrets(ctx: _Ctx, dest: Any, settings: Mapping[str, Any], path: KeyPath) -> None:
+    """A warning for each password setting too short to be masked inside text (only whole values equal to it are)."""
+    from engine.secrets import MIN_SUBSTRING_LENGTH
+
+    for key, value in settings.items():
+        if dest.settings_spec.get(key, {}).get("type") != "password" or value is None:
+            continue
+        length = len(str(value))
+        if 0 < length < MIN_SUBSTRING_LENGTH:
+            ctx.warning(path + ("settings", key),
+                        f"the password is {length} character{'s' if length != 1 else ''} long: it cannot be masked "
+                        f"inside longer text (only where a whole value equals it), so it may appear in output; use "
+                        f"at least {MIN_SUBSTRING_LENGTH} characters")
 
 
 def _number(value: Any, default: float, *, integer: bool = False) -> float:

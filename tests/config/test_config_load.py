@@ -94,7 +94,7 @@ def test_schema_errors_are_located(tmp_path: Path) -> None:
         destinations:
           - id: um
             spec: usermotion
-            settings: {apiKey: k}
+            settings: {apiKey: key-k}
             enabled: maybe
         queue: {durability: fast}
         colour: red
@@ -135,7 +135,7 @@ def test_unknown_spec_and_bad_settings(tmp_path: Path) -> None:
 def test_spec_given_as_path_relative_to_config(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "um.yaml").write_text((ROOT / "specs" / "usermotion.yaml").read_text())
-    path = write(tmp_path, "destinations: [{id: a, spec: mine/um.yaml, settings: {apiKey: k}}]\n")
+    path = write(tmp_path, "destinations: [{id: a, spec: mine/um.yaml, settings: {apiKey: key-k}}]\n")
     config = load_config(path, env={})
     assert config.destinations[0].spec_path == (tmp_path / "mine" / "um.yaml").resolve()
 
@@ -154,7 +154,7 @@ def mapping_config(mappings: str) -> str:
         destinations:
           - id: um
             spec: usermotion
-            settings: {apiKey: k}
+            settings: {apiKey: key-k}
             mappings:
         """) + textwrap.indent(textwrap.dedent(mappings), "      ")
 
@@ -242,8 +242,8 @@ def test_duplicate_ids_names_and_write_keys(tmp_path: Path) -> None:
           - {name: web, write_key: same-key-1}
           - {name: web, write_key: same-key-1}
         destinations:
-          - {id: a, spec: usermotion, settings: {apiKey: k}}
-          - {id: a, spec: usermotion, settings: {apiKey: k}}
+          - {id: a, spec: usermotion, settings: {apiKey: key-k}}
+          - {id: a, spec: usermotion, settings: {apiKey: key-k}}
     """)
     lines = messages(path)
     assert f"{path}:3:12: sources[1].name: name 'web' is already used by sources[0]" in lines
@@ -269,8 +269,8 @@ def test_secrets_are_never_in_messages(tmp_path: Path) -> None:
 def test_retry_and_concurrency_per_instance(tmp_path: Path) -> None:
     path = write(tmp_path, """\
         destinations:
-          - {id: a, spec: usermotion, settings: {apiKey: k}, concurrency: 4, retry: {attempts: 2}}
-          - {id: b, spec: usermotion, settings: {apiKey: k}, enabled: false}
+          - {id: a, spec: usermotion, settings: {apiKey: key-k}, concurrency: 4, retry: {attempts: 2}}
+          - {id: b, spec: usermotion, settings: {apiKey: key-k}, enabled: false}
         retry: {attempts: 7, base: 1, cap: 10, deadline: 60}
         concurrency: 8
         queue: {path: /tmp/x-engine-data, dedup_window: 60, durability: normal}
