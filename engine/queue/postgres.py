@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -40,16 +40,14 @@ import orjson
 
 from engine.queue.base import (
     DEFAULT_DEDUP_WINDOW,
-    DeadLetter,
-    DeadLetterStore,
     Event,
     Job,
     JobQueue,
     QueueError,
     TimeLike,
-    as_epoch,
     verdict_reason,
 )
+from engine.queue.deadsql import SQLDeadLetters
 
 SCHEMA_VERSION = 2
 PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
@@ -107,7 +105,6 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 _LOCK_KEY = 0x656E67696E65  # pg_advisory_xact_lock key for migrations ("engine")
 _JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
                 "orphaned")
-_DEAD_COLUMNS = "id, job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at"
 
 _URL_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/?#@]*:)(?P<pw>[^@/?#]*)(?P<at>@)", re.I)
 _PARAM_PASSWORD = re.compile(r"(?P<head>(?:^|[\s&?])password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
@@ -494,57 +491,18 @@ class PostgresQueue(JobQueue):
                          (key, token, expires_at))
 
 
-class PostgresDeadLetters(DeadLetterStore):
+class PostgresDeadLetters(SQLDeadLetters):
+    MARK = "%s"
+    CONTAINS = "strpos(lower(reason), lower(%s)) > 0"
+
     def __init__(self, queue: PostgresQueue) -> None:
         self._q = queue
 
-    @staticmethod
-    def _where(ids: Iterable[int] | None, instance: str | None, reason: str | None, since: TimeLike | None,
-               until: TimeLike | None) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if ids is not None:
-            clauses.append("id = ANY(%s)")
-            params.append([int(i) for i in ids])
-        if instance is not None:
-            clauses.append("instance = %s")
-            params.append(instance)
-        if reason is not None:
-            clauses.append("strpos(lower(reason), lower(%s)) > 0")
-            params.append(reason)
-        if since is not None:
-            clauses.append("failed_at >= %s")
-            params.append(as_epoch(since))
-        if until is not None:
-            clauses.append("failed_at < %s")
-            params.append(as_epoch(until))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    def _read(self) -> AbstractContextManager[Any]:
+        return self._q._tx()
 
-    @staticmethod
-    def _row(r: tuple[Any, ...]) -> DeadLetter:
-        return DeadLetter(id=r[0], job_id=r[1], instance=r[2], message_id=r[3], event=orjson.loads(r[4]),
-                          attempts=r[5], reason=r[6], verdict=orjson.loads(r[7]), enqueued_at=r[8], failed_at=r[9])
-
-    def list(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
-             until: TimeLike | None = None, limit: int | None = 100) -> list[DeadLetter]:
-        where, params = self._where(None, instance, reason, since, until)
-        query = f"SELECT {_DEAD_COLUMNS} FROM dead{where} ORDER BY failed_at, id"
-        if limit is not None:
-            query += " LIMIT %s"
-            params.append(int(limit))
-        with self._q._tx() as conn:
-            return [self._row(r) for r in conn.execute(query, params).fetchall()]
-
-    def get(self, dead_id: int) -> DeadLetter | None:
-        with self._q._tx() as conn:
-            row = conn.execute(f"SELECT {_DEAD_COLUMNS} FROM dead WHERE id = %s", (int(dead_id),)).fetchone()
-        return self._row(row) if row else None
-
-    def count(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
-              until: TimeLike | None = None) -> int:
-        where, params = self._where(None, instance, reason, since, until)
-        with self._q._tx() as conn:
-            return int(conn.execute(f"SELECT count(*) FROM dead{where}", params).fetchone()[0])
+    def _ids_clause(self, ids: list[int]) -> tuple[str, list[Any]]:
+        return "id = ANY(%s)", [ids]
 
     def counts(self) -> dict[str, int]:
         """Dead letters per instance, in one query (the /metrics gauge)."""

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,17 +38,15 @@ import orjson
 
 from engine.queue.base import (
     DEFAULT_DEDUP_WINDOW,
-    DeadLetter,
-    DeadLetterStore,
     Event,
     Job,
     JobQueue,
     QueueError,
     QueueLocked,
     TimeLike,
-    as_epoch,
     verdict_reason,
 )
+from engine.queue.deadsql import SQLDeadLetters
 
 DB_NAME = "queue.db"
 LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has the queue open
@@ -100,7 +98,6 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 _JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
                 "orphaned")
-_DEAD_COLUMNS = "id, job_id, instance, message_id, event, attempts, reason, verdict, enqueued_at, failed_at"
 
 
 def describe_sqlite_error(file: Path, exc: BaseException) -> str:
@@ -465,58 +462,18 @@ class SQLiteQueue(JobQueue):
         return row[0]
 
 
-class SQLiteDeadLetters(DeadLetterStore):
+class SQLiteDeadLetters(SQLDeadLetters):
+    MARK = "?"
+    CONTAINS = "instr(lower(reason), lower(?)) > 0"
+
     def __init__(self, queue: SQLiteQueue) -> None:
         self._q = queue
 
-    @staticmethod
-    def _where(ids: Iterable[int] | None, instance: str | None, reason: str | None, since: TimeLike | None,
-               until: TimeLike | None) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if ids is not None:
-            id_list = [int(i) for i in ids]
-            clauses.append(f"id IN ({','.join('?' * len(id_list))})" if id_list else "0")
-            params += id_list
-        if instance is not None:
-            clauses.append("instance = ?")
-            params.append(instance)
-        if reason is not None:
-            clauses.append("instr(lower(reason), lower(?)) > 0")
-            params.append(reason)
-        if since is not None:
-            clauses.append("failed_at >= ?")
-            params.append(as_epoch(since))
-        if until is not None:
-            clauses.append("failed_at < ?")
-            params.append(as_epoch(until))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._q._read()
 
-    @staticmethod
-    def _row(r: tuple[Any, ...]) -> DeadLetter:
-        return DeadLetter(id=r[0], job_id=r[1], instance=r[2], message_id=r[3], event=orjson.loads(r[4]),
-                          attempts=r[5], reason=r[6], verdict=orjson.loads(r[7]), enqueued_at=r[8], failed_at=r[9])
-
-    def list(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
-             until: TimeLike | None = None, limit: int | None = 100) -> list[DeadLetter]:
-        where, params = self._where(None, instance, reason, since, until)
-        sql = f"SELECT {_DEAD_COLUMNS} FROM dead{where} ORDER BY failed_at, id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._q._read() as conn:
-            return [self._row(r) for r in conn.execute(sql, params).fetchall()]
-
-    def get(self, dead_id: int) -> DeadLetter | None:
-        with self._q._read() as conn:
-            row = conn.execute(f"SELECT {_DEAD_COLUMNS} FROM dead WHERE id = ?", (int(dead_id),)).fetchone()
-        return self._row(row) if row else None
-
-    def count(self, instance: str | None = None, reason: str | None = None, since: TimeLike | None = None,
-              until: TimeLike | None = None) -> int:
-        where, params = self._where(None, instance, reason, since, until)
-        with self._q._read() as conn:
-            return int(conn.execute(f"SELECT count(*) FROM dead{where}", params).fetchone()[0])
+    def _ids_clause(self, ids: list[int]) -> tuple[str, list[Any]]:
+        return (f"id IN ({','.join('?' * len(ids))})" if ids else "0"), list(ids)
 
     def _ids(self, conn: sqlite3.Connection, ids: Iterable[int] | None, instance: str | None, reason: str | None,
              since: TimeLike | None, until: TimeLike | None) -> list[int]:
