@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from .server import read_body
+
 
 class OAuthEmulator:
     def __init__(self, client_id: str = "cid", client_secret: str = "csecret", refresh_token: str = "rtok",
@@ -32,12 +34,7 @@ class OAuthEmulator:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         auth = headers.get("authorization", "")
         bearer = auth[7:] if auth.startswith("Bearer ") else None

@@ -15,6 +15,16 @@ from typing import Any
 import uvicorn
 
 
+async def read_body(receive: Any) -> bytes:
+    """The whole body of an ASGI http request (its `http.request` messages joined)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 class _ThreadServer(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # older uvicorn; newer ones skip it off the main thread
         pass

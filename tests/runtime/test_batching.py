@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 from emulators import serve_in_thread
+from emulators.server import read_body
 
 from engine.cli import main
 from engine.delivery.client import Deliverer
@@ -173,12 +174,7 @@ class _BatchSink:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.bodies.append((scope["path"], orjson.loads(body) if body else None))
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b"{}"})

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 from emulators import serve_in_thread
+from emulators.server import read_body
 from serve_helpers import WRITE_KEY, AppServer, ServeProcess, wait_until, write_config
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "batchy.yaml"
@@ -31,12 +32,7 @@ class BatchSink:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         data = orjson.loads(body) if body else None
         errors = []
         with self.lock:
