@@ -464,11 +464,14 @@ def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
 
 def parse(env: jinja2.Environment, text: str) -> nodes.Template:
     """Parses and checks a template; raises TemplateCompileError with the line of the problem."""
+    from engine.templates.macros import check_calls
+
     try:
         ast = env.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateCompileError(f"template syntax error: {exc.message}", exc.lineno) from None
     check_ast(env, ast)
+    check_calls(env, ast)  # type: ignore[arg-type]
     return ast
 
 
@@ -785,3 +788,12 @@ def build_environment() -> TemplateEnvironment:
 def make_environment() -> TemplateEnvironment:
     """The shared environment (built once)."""
     return build_environment()
+
+
+_COMPILE_ENV: contextvars.ContextVar[TemplateEnvironment | None] = contextvars.ContextVar("compile_env", default=None)
+
+
+def current_environment() -> TemplateEnvironment:
+    """The environment templates compile in: a spec's own (its macros, see `engine.templates.macros.using_macros`)
+    while that spec compiles, else the shared one."""
+    return _COMPILE_ENV.get() or make_environment()

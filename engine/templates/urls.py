@@ -28,7 +28,7 @@ from engine.templates.environment import (
     TemplateCompileError,
     TemplateEnvironment,
     TemplateRenderError,
-    make_environment,
+    current_environment,
     parse,
     run_guarded,
 )
@@ -111,7 +111,7 @@ def check_url(template: str) -> list[str]:
     if not is_template(template):
         return []
     try:
-        ast = parse(make_environment(), template)
+        ast = parse(current_environment(), template)
     except TemplateCompileError as exc:
         return [exc.message]
     return _plan(ast)[0]
@@ -129,7 +129,7 @@ def compile_url(template: str, *, fast: bool = True) -> Callable[[dict[str, Any]
     """Compiles a URL template; raises TemplateCompileError when the host could depend on the event."""
     if not is_template(template):
         return lambda ctx: template
-    env = make_environment()
+    env = current_environment()
     ast = parse(env, template)
     problems, after = _plan(ast)
     if problems:
