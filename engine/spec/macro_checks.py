@@ -46,12 +46,12 @@ def _diagnostic(doc: Document, problem: MacroProblem) -> Diagnostic:
         line, col = doc.locate(base, key=True)
         return Diagnostic(doc.file, line, col, base, problem.message)
     path = base + (problem.key,)
-    if problem.index is not None:
-        path += (problem.index,)
+    if problem.item is not None:
+        path += (problem.item,)
     if problem.key == "body" and problem.line is not None:
         line, col = body_position(doc, path, problem.line)
     else:
-        line, col = doc.locate(path)
+        line, col = doc.locate(path, key=isinstance(problem.item, str))
     return Diagnostic(doc.file, line, col, path, problem.message)
 
 

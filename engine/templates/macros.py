@@ -65,7 +65,7 @@ class MacroProblem:
     key: str | None
     message: str
     line: int | None = None
-    index: int | None = None  # the parameter, for problems of one
+    item: str | int | None = None  # the parameter (its index) or default (its key) the problem is about
 
 
 @dataclass
@@ -219,13 +219,13 @@ def _signature(env: TemplateEnvironment, name: str, spec: Any, problems: list[Ma
     for key in defaults:
         if key not in seen:
             problems.append(MacroProblem(name, "defaults", f"'{key}' is not a parameter of macro '{name}'"
-                                         f"{_suggest(key, list(seen))}"))
+                                         f"{_suggest(key, list(seen))}", None, key))
             ok = False
     with_default = [p in defaults for p in params]
     if any(a and not b for a, b in zip(with_default, with_default[1:], strict=False)):
         first = next(p for p, d in zip(params, with_default, strict=True) if d)
         problems.append(MacroProblem(name, "defaults", f"parameter '{first}' has a default, so the parameters after it "
-                                     "need defaults too (list the optional ones last)"))
+                                     "need defaults too (list the optional ones last)", None, first))
         ok = False
     if not ok:
         return None
@@ -233,18 +233,26 @@ def _signature(env: TemplateEnvironment, name: str, spec: Any, problems: list[Ma
     return Signature(name, tuple(params), required)
 
 
-def _body_calls(ast: nodes.Template, params: tuple[str, ...], signatures: Mapping[str, Signature]) -> set[str]:
+def _body_calls(ast: nodes.Template, params: tuple[str, ...], signatures: Mapping[str, Signature]) -> dict[str, int]:
+    """The macros a body calls, each with the line of its first call."""
     local = _stored_names(ast) | set(params)
-    return {c.node.name for c in ast.find_all(nodes.Call)
-            if isinstance(c.node, nodes.Name) and c.node.name in signatures and c.node.name not in local}
+    found: dict[str, int] = {}
+    for call in ast.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name in signatures and call.node.name not in local:
+            line = call.lineno or 1
+            found[call.node.name] = min(found.get(call.node.name, line), line)
+    return found
 
 
 def _check_body_names(env: TemplateEnvironment, sig: Signature, ast: nodes.Template,
                       signatures: Mapping[str, Signature]) -> MacroProblem | None:
     """A body reads only its parameters, what it binds itself, the globals and the other macros."""
     local = _stored_names(ast) | set(sig.params)
+    callees = {id(c.node) for c in ast.find_all(nodes.Call)}  # an unknown callee is check_calls' to report
     for name in ast.find_all(nodes.Name):
         if name.ctx != "load" or name.name in local or name.name in signatures or name.name in env.globals:
+            continue
+        if id(name) in callees and name.name not in RESERVED_NAMES:
             continue
         if name.name in RESERVED_NAMES:
             message = (f"reads '{name.name}', but a macro sees only its parameters; pass what it needs as an argument "
@@ -256,7 +264,7 @@ def _check_body_names(env: TemplateEnvironment, sig: Signature, ast: nodes.Templ
     return None
 
 
-def _cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
+def _cycles(graph: dict[str, dict[str, int]]) -> Iterator[list[str]]:
     """Each macro that can reach itself, with one cycle through it (first in declaration order)."""
     reported: set[str] = set()
     for start in graph:
@@ -277,7 +285,7 @@ def _cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
                     stack.append((callee, [*path, callee]))
 
 
-def _depths(graph: dict[str, set[str]]) -> dict[str, int]:
+def _depths(graph: dict[str, dict[str, int]]) -> dict[str, int]:
     """How deep the calls of each macro nest (1: it calls no macro); the graph has no cycle."""
     depth: dict[str, int] = {}
 
@@ -305,12 +313,10 @@ def compile_macros(section: Any) -> MacroLibrary:
             problems.append(MacroProblem(name, None, f"'{name}' cannot be a macro name: use letters, digits and _ "
                                          "(not first), and none of " + ", ".join(sorted(RESERVED_NAMES))))
             continue
-        clash = "function" if name in base.globals else "filter" if name in base.filters else \
-            "test" if name in base.tests else None
-        if clash is not None:
+        clash = "function" if name in base.globals else "filter" if name in base.filters else None
+        if clash is not None:  # still given a signature: the calls are checked against it, not reported as unknown
             problems.append(MacroProblem(name, None, f"macro '{name}' has the name of a template {clash}; "
                                          "choose another name"))
-            continue
         signature = _signature(base, name, spec, problems)
         if signature is not None:
             signatures[name] = signature
@@ -347,7 +353,7 @@ def compile_macros(section: Any) -> MacroLibrary:
     for cycle in _cycles(graph):
         cyclic.update(cycle)
         problems.append(MacroProblem(cycle[0], "body", f"macro '{cycle[0]}' calls itself "
-                                     f"({' → '.join(cycle)}); macros may not recurse"))
+                                     f"({' → '.join(cycle)}); macros may not recurse", graph[cycle[0]][cycle[1]]))
     if not cyclic:
         for name, depth in _depths(graph).items():
             if depth > MAX_MACRO_DEPTH:
@@ -355,7 +361,7 @@ def compile_macros(section: Any) -> MacroLibrary:
                                              f"at most {MAX_MACRO_DEPTH}"))
     if problems:
         return MacroLibrary(env, signatures, problems)
-    for name in _call_order(graph):
+    for name in _call_order(graph):  # callees first: a body's template is made after the macros it calls
         env.globals[name] = _guarded(name, _build(env, name, signatures[name], section[name], asts[name]))
     return MacroLibrary(env, signatures, problems)
 
@@ -371,7 +377,7 @@ def _without_params(env: TemplateEnvironment, signature: Signature, ast: nodes.T
     return view
 
 
-def _call_order(graph: dict[str, set[str]]) -> list[str]:
+def _call_order(graph: dict[str, dict[str, int]]) -> list[str]:
     """Callees before their callers (the graph has no cycle)."""
     order: list[str] = []
     done: set[str] = set()

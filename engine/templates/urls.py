@@ -70,7 +70,11 @@ def _stored_names(node: nodes.Node) -> set[str]:
 def _forbidden_read(node: nodes.Node) -> str | None:
     """The first thing other than settings and constants the node reads, described; None if none."""
     local = _stored_names(node)
-    names = [n for n in _names(node) if n.ctx == "load" and n.name != "settings" and n.name not in local]
+    macros = getattr(current_environment(), "macro_signatures", {})
+    called = {id(c.node) for c in ([node] if isinstance(node, nodes.Call) else []) + list(node.find_all(nodes.Call))
+              if isinstance(c.node, nodes.Name) and c.node.name in macros}  # a macro reads only its arguments
+    names = [n for n in _names(node) if n.ctx == "load" and n.name != "settings" and n.name not in local
+             and id(n) not in called]
     if not names:
         return None
     from engine.templates.compile import ast_paths
