@@ -182,3 +182,26 @@ def test_a_body_may_call_a_parameter_and_bind_its_own_names() -> None:
     assert lib.problems == []
     render = compiled(lib, "{% macro t(x) %}{{ twice(x) }}{% endmacro %}{{ each(payload.list, t) }}")
     assert render(make_context(payload={"list": ["a", "b"]})) == "aa;bb;"
+
+
+def test_the_example_of_docs_templates_md_gives_what_it_says() -> None:
+    import re
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "templates.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Shared templates"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    data = YAML(typ="safe").load(block.group(1))
+    lib = compile_macros(data["macros"])
+    assert lib.problems == []
+    request = data["actions"]["identify"]["request"]
+    with using_macros(lib):
+        url = compile_url(request["url"])
+        body = compile_value(request["json"])
+    ctx = make_context(payload={"userId": "u1", "first": "Ann", "last": "Van Dyke"})
+    assert url(ctx) == "https://api.example.com/people/ann-van-dyke%3Au1"
+    assert body(ctx) == {"name": "Ann Van Dyke"}
+    assert "url .../people/ann-van-dyke%3Au1, json {\"name\": \"Ann Van Dyke\"}" in block.group(1)
