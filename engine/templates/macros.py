@@ -156,6 +156,11 @@ def check_calls(env: TemplateEnvironment, ast: nodes.Template) -> None:
                                            call.lineno)
             continue
         _check_arguments(signature, call)
+    for block in ast.find_all(nodes.CallBlock):
+        callee = block.call.node
+        if isinstance(callee, nodes.Name) and callee.name in signatures and callee.name not in local:
+            raise TemplateCompileError(f"macro '{callee.name}' cannot be used with {{% call %}}: a spec's macros "
+                                       "take no caller block", block.lineno)
     for name in ast.find_all(nodes.Name):
         if name.ctx == "load" and name.name in signatures and name.name not in local and id(name) not in callees:
             raise TemplateCompileError(f"macro '{name.name}' must be called, as {signatures[name.name].describe()}; "

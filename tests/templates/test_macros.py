@@ -81,6 +81,7 @@ def test_outside_the_spec_the_names_are_unknown(library: MacroLibrary) -> None:
     ("{{ full(*payload.list) }}", "macro full(first, last=…) must be called with its arguments written out"),
     ("{{ payload.list | map(full) | list }}", "macro 'full' must be called, as full(first, last=…)"),
     ("line one\n{{ full() }}", "macro full(first, last=…) is missing the argument 'first'"),
+    ("{% call full(1) %}x{% endcall %}", "macro 'full' cannot be used with {% call %}"),
 ])
 def test_calls_are_checked_where_they_are_written(library: MacroLibrary, text: str, message: str) -> None:
     with pytest.raises(TemplateCompileError) as caught:
