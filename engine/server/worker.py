@@ -44,7 +44,7 @@ from engine.delivery import Deliverer, Verdict, make_transport
 from engine.delivery.verdicts import FAILED, INVALID, VerdictStatus
 from engine.queue.base import verdict_reason
 from engine.runtime.batching import deliver_events
-from engine.runtime.deliver import deliver_event
+from engine.runtime.dispatcher import Dispatcher
 from engine.server.metrics import Metrics
 from engine.server.outcomes import Outcomes
 from engine.server.sandbox import SandboxLog, SandboxTransport
@@ -144,6 +144,8 @@ class InstanceWorker:
         self.max_orphaned = options.max_orphaned if options.max_orphaned is not None else 3
         self.held: dict[int, Job] = {}  # job id -> the job with its current lease
         self.masker = dest.masker()
+        # deliver_event compiled once for this instance (what its settings decide is made ahead)
+        self.dispatch = Dispatcher(dest.destination, dest.settings, dest.subscriptions, deliverer)
         # OAuth2: one access token per instance, shared by its workers through the queue (a TokenStore)
         if getattr(dest.destination, "oauth2", None) is not None and hasattr(queue, "get_token"):
             from engine.runtime.oauth import use_token_store
@@ -384,8 +386,7 @@ class InstanceWorker:
         capture = self.recorder.begin() if self.recorder is not None else None
         try:
             async with asyncio.timeout_at(deadline):
-                verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
-                                               self.dest.subscriptions, self.deliverer)
+                verdicts = await self.dispatch(job.event)
         except TimeoutError:
             verdicts = [Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the job's time limit)",
                                 reason="job timeout", retryable=True)]
