@@ -362,7 +362,8 @@ class EngineApp:
                 raise Rejected(400, "invalid_batch", "a batch body needs \"batch\": a list of events")
             events = []
             for i, item in enumerate(items):
-                if deep and too_deep(item):
+                # the body's count of `{`/`[` said it may be too deep: this event's own count says whether it may
+                if deep and may_be_too_deep(orjson.dumps(item)) and too_deep(item):
                     raise Rejected(400, "invalid_event", f"batch[{i}]: the event nests objects/arrays more than "
                                                          f"{MAX_EVENT_DEPTH} levels deep")
                 event = normalise(item, where=f"batch[{i}]", path_type=None, batch_sent_at=body.get("sentAt"), now=now)
