@@ -28,7 +28,8 @@ Rows, at each concurrency, all against the same sink in the same run:
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
   bare httpx over aiohttp   httpx.AsyncClient over httpx_aiohttp.AiohttpTransport, the same bodies, no engine
   bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine (asyncio's own event loop)
-  bare aiohttp on uvloop    the same on uvloop's event loop (the one `engine serve` runs on when uvloop is installed)
+  bare aiohttp on uvloop    the same on uvloop's event loop, when uvloop is installed (not a dependency; `engine serve`
+                            runs on asyncio's own loop)
 The last lines give each serve row's req/s as a share of bare aiohttp's (and of bare aiohttp on uvloop's) at the
 same concurrency in the same run: issue 14's measure.
 Events are the bench mix through UserMotion's presets (identify/group/track/page; ~96% become one request).
@@ -448,8 +449,11 @@ def main() -> None:
                                   ("aiohttp-uvloop", "bare aiohttp on uvloop", bare_aiohttp)):
                 if row in rows:
                     if row == "aiohttp-uvloop":
-                        import uvloop
-
+                        try:
+                            import uvloop
+                        except ImportError:
+                            print(f"{name:<32} {conc:>4}  (uvloop is not installed: pip install uvloop)")
+                            continue
                         secs, lat = uvloop.run(fn(bodies, port, conc))
                     else:
                         secs, lat = asyncio.run(fn(bodies, port, conc))
