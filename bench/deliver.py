@@ -27,7 +27,11 @@ Rows, at each concurrency, all against the same sink in the same run:
   engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
   bare httpx over aiohttp   httpx.AsyncClient over httpx_aiohttp.AiohttpTransport, the same bodies, no engine
-  bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine
+  bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine (asyncio's own event loop)
+  bare aiohttp on uvloop    the same on uvloop's event loop, when uvloop is installed (not a dependency; `engine serve`
+                            runs on asyncio's own loop)
+The last lines give each serve row's req/s as a share of bare aiohttp's (and of bare aiohttp on uvloop's) at the
+same concurrency in the same run: issue 14's measure.
 Events are the bench mix through UserMotion's presets (identify/group/track/page; ~96% become one request).
 `engine serve` gets only the events Segment's API accepts (the mix's 2% of unknown types would fail a batch).
 """
@@ -59,7 +63,7 @@ from bench.plan import SETTINGS, cpu_model  # noqa: E402
 
 SLUG, HOST = "usermotion", "api.usermotion.com"
 WRITE_KEY = "bench-write-key"
-ROWS = ("send", "serve", "serve-pg", "serve-pg2", "library", "httpx", "httpx-aiohttp", "aiohttp")
+ROWS = ("send", "serve", "serve-pg", "serve-pg2", "library", "httpx", "httpx-aiohttp", "aiohttp", "aiohttp-uvloop")
 PG_DSN = os.environ.get("ENGINE_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -404,7 +408,10 @@ def main() -> None:
           f"{'cpu µs/ev':>10}")
     per_req = len(bodies) / n
 
+    rates: dict[tuple[str, int], float] = {}
+
     def line(name: str, conc: int, ev: str, req: float, lat: list[float] | None = None, extra: str = "") -> None:
+        rates[(name, conc)] = req
         p50 = f"{pct(lat, .5) / 1000:>7.2f}" if lat else f"{'':>7}"
         p99 = f"{pct(lat, .99) / 1000:>7.2f}" if lat else f"{'':>7}"
         print(f"{name:<32} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
@@ -438,10 +445,25 @@ def main() -> None:
                 line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
             for row, name, fn in (("httpx", "bare httpx", bare_httpx),
                                   ("httpx-aiohttp", "bare httpx over aiohttp", bare_httpx_aiohttp),
-                                  ("aiohttp", "bare aiohttp", bare_aiohttp)):
+                                  ("aiohttp", "bare aiohttp", bare_aiohttp),
+                                  ("aiohttp-uvloop", "bare aiohttp on uvloop", bare_aiohttp)):
                 if row in rows:
-                    secs, lat = asyncio.run(fn(bodies, port, conc))
+                    if row == "aiohttp-uvloop":
+                        try:
+                            import uvloop
+                        except ImportError:
+                            print(f"{name:<32} {conc:>4}  (uvloop is not installed: pip install uvloop)")
+                            continue
+                        secs, lat = uvloop.run(fn(bodies, port, conc))
+                    else:
+                        secs, lat = asyncio.run(fn(bodies, port, conc))
                     line(name, conc, "", len(bodies) / secs, lat)
+        for (name, conc), req in rates.items():
+            if name.startswith("engine serve"):
+                shares = [f"{req / rates[(bare, conc)] * 100:.0f} % of {bare}" for bare in
+                          ("bare aiohttp", "bare aiohttp on uvloop") if rates.get((bare, conc))]
+                if shares:
+                    print(f"{name} at {conc}: {req:,.0f} req/s = " + ", ".join(shares))
     finally:
         sink.terminate()
         sink.wait()

@@ -251,7 +251,9 @@ class EngineServer(uvicorn.Server):
 
 def server_config(app: Any, limits: HttpLimits | None = None, *, drain_timeout: float = 1.0,
                   stats: HttpStats | None = None) -> uvicorn.Config:
-    """The uvicorn configuration `engine serve` runs `app` with: h11 with the guards, no websockets."""
-    return uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False,
+    """The uvicorn configuration `engine serve` runs `app` with: h11 with the guards, no websockets, asyncio's own
+    event loop (uvloop, which uvicorn would take when installed, reports failed accepts otherwise: the
+    open-file guard would not see them)."""
+    return uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, loop="asyncio",
                           http=protocol_class(limits or HttpLimits(), stats), ws="none",
                           timeout_graceful_shutdown=max(1, int(drain_timeout)))

@@ -44,7 +44,7 @@ from engine.delivery import Deliverer, Verdict, make_transport
 from engine.delivery.verdicts import FAILED, INVALID, VerdictStatus
 from engine.queue.base import verdict_reason
 from engine.runtime.batching import deliver_events
-from engine.runtime.deliver import deliver_event
+from engine.runtime.dispatcher import Dispatcher
 from engine.server.metrics import Metrics
 from engine.server.outcomes import Outcomes
 from engine.server.sandbox import SandboxLog, SandboxTransport
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 
 _KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"}
+ACK_LINGER = 0.05  # seconds a decided ack may wait for others to share its queue call (job by job instances)
 
 
 @dataclass
@@ -123,7 +124,9 @@ class InstanceWorker:
     (`run`) does the queue work of the instance: the acks of the jobs that finished since its last call
     and, once `ready` has run half empty, the lease of as many jobs as there is room for go to the queue
     together in one `ack_and_lease` call (one transaction, one hop to a thread), however many jobs
-    finished meanwhile. A job's ack is committed shortly after its delivery verdict is known, never
+    finished meanwhile. Acks alone wait for company: they go to the queue once half of `concurrency` are
+    decided, the oldest has waited `ACK_LINGER`, or nothing is left in flight, so a busy instance makes one
+    queue call per several jobs, not one per job. A job's ack is committed shortly after its delivery verdict is known, never
     before: a crash in between leaves it leased, and it is delivered again once its lease expires
     (at-least-once). Retries and dead letters, rarer, are written by the job itself. `held` is every job
     the instance holds a lease on (ready, in flight, or decided and waiting for its ack), with its
@@ -144,6 +147,8 @@ class InstanceWorker:
         self.max_orphaned = options.max_orphaned if options.max_orphaned is not None else 3
         self.held: dict[int, Job] = {}  # job id -> the job with its current lease
         self.masker = dest.masker()
+        # deliver_event compiled once for this instance (what its settings decide is made ahead)
+        self.dispatch = Dispatcher(dest.destination, dest.settings, dest.subscriptions, deliverer)
         # OAuth2: one access token per instance, shared by its workers through the queue (a TokenStore)
         if getattr(dest.destination, "oauth2", None) is not None and hasattr(queue, "get_token"):
             from engine.runtime.oauth import use_token_store
@@ -154,6 +159,8 @@ class InstanceWorker:
         self.inflight: dict[asyncio.Task[None], Job] = {}
         self.ready: collections.deque[Job] = collections.deque()  # leased, not started
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
+        self.acks_since = 0.0  # monotonic time the oldest of `acks` was decided
+        self.ack_batch = max(1, dest.concurrency // 2)  # acks committed together (unless they linger too long)
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
         self.recorder: Recorder | None = None  # the console's record of recent deliveries, when it is on
         counts = [a.batch.max_count for a in dest.destination.actions.values() if getattr(a, "batch", None) is not None]
@@ -179,11 +186,14 @@ class InstanceWorker:
                 room = 2 * conc - len(self.inflight) - len(self.ready)
                 look = (room > 0 and len(self.ready) < low
                         and (self.wake.is_set() or time.monotonic() >= next_look))
-                if not look and not self.acks:  # wait for a finished job, an enqueue, stop, or the poll
-                    self.changed.clear()
+                if not look and not self._acks_due():  # wait for a finished job, an enqueue, stop, the poll
+                    self.changed.clear()                    # or the acks' linger
                     changed = asyncio.ensure_future(self.changed.wait())
                     timeout = (max(0.0, next_look - time.monotonic())
                                if room > 0 and len(self.ready) < low else None)
+                    if self.acks:
+                        linger = max(0.0, self.acks_since + ACK_LINGER - time.monotonic())
+                        timeout = linger if timeout is None else min(timeout, linger)
                     await asyncio.wait([changed, stop_wait], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                     changed.cancel()
                     continue
@@ -207,6 +217,13 @@ class InstanceWorker:
             await self.drain()
         finally:
             heartbeat.cancel()
+
+    def _acks_due(self) -> bool:
+        """Whether the acks decided so far go to the queue now: enough of them for one call, or the oldest has
+        waited `ACK_LINGER`, or no job is in flight (no more are coming soon)."""
+        acks = self.acks
+        return bool(acks) and (len(acks) >= self.ack_batch or not self.inflight
+                               or time.monotonic() - self.acks_since >= ACK_LINGER)
 
     async def _ack_and_lease(self, limit: int) -> tuple[list[Job], list[Job]] | None:
         """Commit the acks due and lease up to `limit` jobs in one queue call: (jobs leased, the poison ones
@@ -384,8 +401,7 @@ class InstanceWorker:
         capture = self.recorder.begin() if self.recorder is not None else None
         try:
             async with asyncio.timeout_at(deadline):
-                verdicts = await deliver_event(self.dest.destination, job.event, self.dest.settings,
-                                               self.dest.subscriptions, self.deliverer)
+                verdicts = await self.dispatch(job.event)
         except TimeoutError:
             verdicts = [Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the job's time limit)",
                                 reason="job timeout", retryable=True)]
@@ -420,6 +436,8 @@ class InstanceWorker:
         if self.recorder is not None:
             self.recorder.finished(self.dest.id, job, verdicts, decision.counter, decision.action, capture)
         if decision.action == "ack":  # committed by the loop with the others that finished meanwhile
+            if not self.acks:
+                self.acks_since = time.monotonic()
             self.acks.append((job.id, decision.counter))
             return
         verdict = self.masker.mask(decision.verdict) if decision.verdict is not None else None

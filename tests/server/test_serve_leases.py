@@ -94,16 +94,16 @@ POISON = """
 import os, signal
 import engine.server.worker as worker
 
-_deliver = worker.deliver_event
+_dispatch = worker.Dispatcher.__call__
 
 
-async def deliver_event(destination, event, *args, **kwargs):
+async def dispatch(self, event):
     if event.get("event") == "Poison":  # this event kills the process (as an OOM kill would)
         os.kill(os.getpid(), signal.SIGKILL)
-    return await _deliver(destination, event, *args, **kwargs)
+    return await _dispatch(self, event)
 
 
-worker.deliver_event = deliver_event
+worker.Dispatcher.__call__ = dispatch
 """
 
 

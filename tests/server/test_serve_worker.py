@@ -112,4 +112,50 @@ def test_invalid_payload_is_dead_lettered(tmp_path: Path, app_server: Callable[.
         wait_until(lambda: server.queue.dlq.count() == 1)
         [dead] = server.queue.dlq.list()
         assert dead.verdict["status"] == "invalid" and emu.received == []
-        assert server.app.metrics.get("jobs_invalid_total", "um") == 1
+        # counted on the event loop just after the dead letter's commit (in a thread) returned
+        wait_until(lambda: server.app.metrics.get("jobs_invalid_total", "um") == 1)
+
+
+def test_every_job_is_acked_once_and_the_last_ones_too(tmp_path: Path, app_server: Callable[..., AppServer],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.queue.sqlite import SQLiteQueue
+
+    calls: list[list[int]] = []  # the ids acked by each queue call that acked any
+    real = SQLiteQueue.ack_and_lease
+
+    def ack_and_lease(self, job_ids, limit, lease_seconds, *, instance=None):  # noqa: ANN001, ANN202
+        ids = list(job_ids)
+        if ids:
+            calls.append(ids)
+        return real(self, ids, limit, lease_seconds, instance=instance)
+
+    monkeypatch.setattr(SQLiteQueue, "ack_and_lease", ack_and_lease)
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    with serve_in_thread(emu) as s:
+        server = app_server(write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url}))  # concurrency 8
+        post_events(server, 80)
+        wait_until(lambda: delivered(emu) == {f"E{i}" for i in range(80)})
+        wait_until(lambda: server.queue.depth() == {})  # every job acked, the last ones too (nothing in flight)
+        acked = [job_id for ids in calls for job_id in ids]
+        assert len(acked) == len(set(acked)) == 80  # each job acked once
+        assert server.app.metrics.get("jobs_delivered_total", "um") == 80
+
+
+def test_when_decided_acks_go_to_the_queue() -> None:
+    import time
+    import types
+
+    from engine.server.worker import ACK_LINGER, InstanceWorker
+
+    now = time.monotonic()
+
+    def due(acks: int, inflight: int, age: float) -> bool:
+        worker = types.SimpleNamespace(acks=[(i, "jobs_delivered_total") for i in range(acks)], ack_batch=4,
+                                       inflight=dict.fromkeys(range(inflight)), acks_since=now - age)
+        return InstanceWorker._acks_due(worker)  # type: ignore[arg-type]
+
+    assert not due(0, 0, 0.0)  # nothing to commit
+    assert not due(1, 5, 0.0) and not due(3, 5, 0.0)  # a few, more jobs in flight: they wait for company
+    assert due(4, 5, 0.0)  # enough for one call
+    assert due(1, 5, ACK_LINGER)  # the oldest waited long enough
+    assert due(1, 0, 0.0)  # nothing in flight: no more are coming soon
