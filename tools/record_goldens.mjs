@@ -21,11 +21,12 @@
 // Without slugs every module of tools/goldens/ (but events.mjs) is recorded.
 //
 // Output per destination (tests/destinations/golden/):
-//   <slug>.jsonl        one line per event: {event, results: [{preset, action, status, error, requests}],
-//                       nondeterministic?: [paths]}
+//   <slug>.jsonl        one line per event: {event, settings? (overrides of a variant), results: [{preset,
+//                       action, status, error, requests}], nondeterministic?: [paths]}
 //   <slug>.batch.jsonl  one line per batch (only when the module has batches): {name, preset, action, events,
 //                       mapping?, settings?, status, error, requests, items: [{status, errortype?, errormessage?}]}
-//   <slug>.meta.json    {settings, test_authentication, on_delete?, ...the module's own meta}
+//   <slug>.meta.json    {settings, subscriptions? (the module's own), test_authentication, on_delete?, ...the
+//                       module's own meta}
 // Each request is {method, url, headers (lower-case names; the HTTP client's own user-agent, accept,
 // accept-encoding, connection, content-length and host are left out), body (parsed JSON, text, or null),
 // reply: {status, body}} (the answer the mock gave it). Status "invalid" = Segment's payload validation rejected
@@ -43,7 +44,7 @@ const segref = process.env.SEGREF || '/tmp/segref'
 const require = createRequire(path.join(segref, 'package.json'))
 const nockModule = require('nock')
 const nock = nockModule.default || nockModule
-const { Destination } = require('@segment/actions-core')
+const { Destination, defaultValues } = require('@segment/actions-core')
 const { parseFql, validate } = require('@segment/destination-subscriptions')
 
 const pkgRoot = fs.existsSync(path.join(segref, 'ad/package/dist/destinations'))
@@ -128,19 +129,37 @@ function matches(preset, event) {
   return !fql.error && validate(fql, event)
 }
 
+// The subscriptions recorded: the package's automatic presets, or the module's own `subscriptions` (destinations
+// without presets, such as Webhook: {name, subscribe, action, mapping: object | (settings) => object, engine_mapping?})
+function subscriptionsOf(mod, def) {
+  if (!mod.subscriptions) {
+    return automaticPresets(def).map((p) => ({ name: p.name, subscribe: p.subscribe, action: p.partnerAction,
+      mapping: () => p.mapping }))
+  }
+  return mod.subscriptions.map((s) => ({ ...s,
+    mapping: typeof s.mapping === 'function' ? (settings) => s.mapping(settings, { def, defaultValues }) : () => s.mapping }))
+}
+
+async function recordLine(mod, dest, subs, event, settings, overrides) {
+  const results = []
+  for (const sub of subs) {
+    if (!matches(sub, event)) continue
+    const r = await runAction(dest, sub.action, { event, mapping: sub.mapping(settings), settings })
+    results.push({ preset: sub.name, action: sub.action, ...r })
+  }
+  const line = overrides ? { event, settings: overrides, results } : { event, results }
+  const nd = mod.nondeterministic ? mod.nondeterministic(event, results) : undefined
+  if (nd && nd.length) line.nondeterministic = nd
+  return JSON.stringify(line)
+}
+
 async function recordSingles(slug, mod, dest, def, settings) {
+  const subs = subscriptionsOf(mod, def)
   const lines = []
-  for (const event of mod.events) {
-    const results = []
-    for (const preset of automaticPresets(def)) {
-      if (!matches(preset, event)) continue
-      const r = await runAction(dest, preset.partnerAction, { event, mapping: preset.mapping, settings })
-      results.push({ preset: preset.name, action: preset.partnerAction, ...r })
-    }
-    const line = { event, results }
-    const nd = mod.nondeterministic ? mod.nondeterministic(event, results) : undefined
-    if (nd && nd.length) line.nondeterministic = nd
-    lines.push(JSON.stringify(line))
+  for (const event of mod.events) lines.push(await recordLine(mod, dest, subs, event, settings))
+  // variants: the same subscriptions under other settings (the line carries the overrides)
+  for (const v of mod.variants || []) {
+    for (const event of v.events) lines.push(await recordLine(mod, dest, subs, event, { ...settings, ...v.settings }, v.settings))
   }
   fs.writeFileSync(path.join(outDir, `${slug}.jsonl`), lines.join('\n') + '\n')
   return lines.length
@@ -166,25 +185,25 @@ async function recordBatches(slug, mod, dest, def, settings) {
   for (const b of batches) {
     if (!b.name || names.has(b.name)) throw new Error(`${slug}: every batch needs a unique name (${b.name})`)
     names.add(b.name)
-    const preset = automaticPresets(def).find((p) => p.name === b.preset)
-    if (!preset) throw new Error(`${slug}: batch ${b.name}: no automatic preset named ${b.preset}`)
-    const action = dest.actions[preset.partnerAction]
-    if (!action?.definition.performBatch) throw new Error(`${slug}: batch ${b.name}: ${preset.partnerAction} has no performBatch`)
+    const preset = subscriptionsOf(mod, def).find((p) => p.name === b.preset)
+    if (!preset) throw new Error(`${slug}: batch ${b.name}: no subscription named ${b.preset}`)
+    const action = dest.actions[preset.action]
+    if (!action?.definition.performBatch) throw new Error(`${slug}: batch ${b.name}: ${preset.action} has no performBatch`)
     for (const [i, e] of b.events.entries()) {
       if (!matches(preset, e)) throw new Error(`${slug}: batch ${b.name}: event ${i} does not match ${preset.subscribe}`)
     }
-    const mapping = { ...preset.mapping, ...(b.mapping || {}) }
     const batchSettings = { ...settings, ...(b.settings || {}) }
+    const mapping = { ...preset.mapping(batchSettings), ...(b.mapping || {}) }
     captured = []
     dest.responses = []
-    const line = { name: b.name, preset: preset.name, action: preset.partnerAction, events: b.events }
+    const line = { name: b.name, preset: preset.name, action: preset.action, events: b.events }
     if (b.mapping) line.mapping = b.mapping
     if (b.settings) line.settings = b.settings
     line.status = 'ok'
     line.error = null
     let items = []
     try {
-      items = await dest.executeBatch(preset.partnerAction,
+      items = await dest.executeBatch(preset.action,
         bundle({ events: copy(b.events), mapping: copy(mapping), settings: batchSettings }))
     } catch (err) {
       line.status = classify(err)
@@ -200,6 +219,11 @@ async function recordBatches(slug, mod, dest, def, settings) {
 
 async function recordMeta(slug, mod, dest, def, settings) {
   const meta = { settings }
+  if (mod.subscriptions) {
+    // what the engine's test subscribes with: the action's field defaults overridden by engine_mapping (or mapping)
+    meta.subscriptions = mod.subscriptions.map((s) => ({ name: s.name, subscribe: s.subscribe, action: s.action,
+      mapping: s.engine_mapping ?? (typeof s.mapping === 'function' ? s.mapping(settings, { def, defaultValues }) : s.mapping) }))
+  }
   captured = []
   try {
     await dest.testAuthentication({ ...settings })
