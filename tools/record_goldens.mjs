@@ -61,6 +61,7 @@ const DROP_HEADERS = new Set(['user-agent', 'accept', 'accept-encoding', 'connec
 const DEFAULT_REPLY = { status: 200, body: { ok: true } }
 let captured = []
 let replyFn = null // the current module's reply(method, url, body, headers, index) -> {status, body, headers?}
+let moduleAuth // the current module's `auth` (an OAuth2 destination's {accessToken}), given to every action run
 
 function installNock() {
   nock.cleanAll()
@@ -99,7 +100,7 @@ function classify(err) {
 const quietLogger = { info() {}, error() {}, warn() {}, debug() {} }
 
 function bundle(extra) {
-  return { auth: undefined, features: {}, statsContext: {}, logger: quietLogger, transactionContext: {},
+  return { auth: moduleAuth, features: {}, statsContext: {}, logger: quietLogger, transactionContext: {},
     stateContext: {}, subscriptionMetadata: {}, ...extra }
 }
 
@@ -219,6 +220,7 @@ async function recordBatches(slug, mod, dest, def, settings) {
 
 async function recordMeta(slug, mod, dest, def, settings) {
   const meta = { settings }
+  if (mod.auth) meta.auth = mod.auth
   if (mod.subscriptions) {
     // what the engine's test subscribes with: the action's field defaults overridden by engine_mapping (or mapping)
     meta.subscriptions = mod.subscriptions.map((s) => ({ name: s.name, subscribe: s.subscribe, action: s.action,
@@ -262,10 +264,12 @@ async function record(slug) {
   const dest = new Destination(def)
   const settings = mod.settings
   replyFn = mod.reply || null
+  moduleAuth = mod.auth
   const singles = await recordSingles(slug, mod, dest, def, settings)
   const batches = await recordBatches(slug, mod, dest, def, settings)
   await recordMeta(slug, mod, dest, def, settings)
   replyFn = null
+  moduleAuth = undefined
   console.log(`${slug}: ${singles} events, ${batches} batches -> tests/destinations/golden/${slug}.*`)
 }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,12 @@ def _dest(slug: str) -> tuple[Any, dict[str, Any], list[Subscription]]:
             subs = dest.subscriptions()
         _destinations[slug] = (dest, meta["settings"], subs)
     return _destinations[slug]
+
+
+def _token(slug: str) -> str | None:
+    """The OAuth2 access token the recording ran with (`meta.auth`, tools/goldens/README.md), if any."""
+    auth = json.loads((GOLDEN / f"{slug}.meta.json").read_text()).get("auth") or {}
+    return auth.get("accessToken")
 
 
 _PATH = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
@@ -194,12 +201,15 @@ def test_plan_matches_segment(slug: str, golden: dict[str, Any]) -> None:
         assert verdict.status.value == "delivered", verdict.error
         ours[index]["requests"] = sent
     _without_nondeterministic(golden, ours)
+    token = _token(slug)
     for mine, seg in zip(ours, theirs, strict=True):
         if seg["status"] in ("invalid", "error"):
             assert mine["error"] == seg["error"]
             continue
         assert len(mine["requests"]) == len(seg["requests"])
         for got, want in zip(mine["requests"], seg["requests"], strict=True):
+            if token is not None:  # `engine plan` fetches no OAuth2 token: auth.access_token renders as ""
+                want = {**want, "headers": {k: v.replace(token, "") for k, v in want["headers"].items()}}
             _same_request(got, want)
 
 
@@ -237,7 +247,9 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
     assert sub.action.batch is not None, f"{golden['action']} has no batch request in specs/{slug}.yaml"
     events = golden["events"]
     masker = Masker.empty()
-    plan = plan_lines(plan_batches(dest, events, settings, [sub], masker), settings, masker)
+    token = _token(slug)
+    auth = {"access_token": token} if token is not None else None
+    plan = plan_lines(plan_batches(dest, events, settings, [sub], masker, auth), settings, masker)
     # the requests the batch planner makes (what `engine plan --batch N` prints) are Segment's
     assert len(plan["requests"]) == len(golden["requests"])
     for got, want in zip(plan["requests"], golden["requests"], strict=True):
@@ -248,6 +260,10 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
 
     async def deliver() -> list[list[Any]]:
         async with _deliverer(dest, _replaying(golden["requests"], sent)) as deliverer:
+            if token is not None:  # the instance already holds the recording's token: no refresh request
+                from engine.runtime.oauth import manager_for
+
+                manager_for(deliverer, dest).store.put_token(dest.slug, token, time.time() + 3600)
             return await deliver_events(dest, events, settings, [sub], deliverer)
 
     verdicts = asyncio.run(deliver())
@@ -256,3 +272,44 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
         assert ours == ["failed"] * len(events), golden["error"]
         return
     assert ours == [_segment_item_status(item) for item in golden["items"]]
+
+
+def _meta_cases(key: str) -> list[Any]:
+    out = []
+    for slug in _slugs():
+        meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+        for i, case in enumerate(meta.get(key) or [], 1):
+            out.append(_param(slug, f"{slug}-{key}-{i}", case))
+    return out
+
+
+@pytest.mark.parametrize(("slug", "case"), _meta_cases("actions"))
+def test_action_without_preset_matches_segment(slug: str, case: dict[str, Any]) -> None:
+    """Actions no preset uses (`meta.actions`: one event run through the action on its default mapping) plan
+    Segment's requests, or fail with Segment's error."""
+    dest, raw_settings, _ = _dest(slug)
+    settings = resolve_settings(dest.settings_spec, raw_settings)
+    action = dest.actions[case["action"]]
+    [result] = dest.plan_event(case["event"], settings, [Subscription(case["action"], action, action.mapping_with({}))])
+    ours = result.to_json(Masker.empty())
+    assert ours["status"] == case["status"], ours.get("error")
+    if case["status"] != "ok":
+        assert ours["error"] == case["error"]
+        return
+    assert len(ours["requests"]) == len(case["requests"])
+    for got, want in zip(ours["requests"], case["requests"], strict=True):
+        _same_request(got, want)
+
+
+@pytest.mark.parametrize("slug", [s for s in _slugs() if _token(s) is not None])
+def test_oauth2_token_request_matches_segment(slug: str) -> None:
+    """Segment's credentials test of an OAuth2 destination is its token request: the spec's `oauth2.refresh`
+    renders the same request, and reads the token from the recorded answer."""
+    dest, raw_settings, _ = _dest(slug)
+    settings = resolve_settings(dest.settings_spec, raw_settings)
+    meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+    [want] = meta["test_authentication"]["requests"]
+    request = dest.oauth2.refresh.render({"payload": {}, "settings": settings, "steps": {}}, "oauth2_refresh")
+    got = {"method": request.method, "url": request.url, "headers": request.headers, "body": _body(request.body or b"")}
+    _same_request(got, want)
+    assert dest.oauth2.access_token({"response": {"status": 200, "json": want["reply"]["body"]}}) == _token(slug)
