@@ -313,3 +313,30 @@ def test_oauth2_token_request_matches_segment(slug: str) -> None:
     got = {"method": request.method, "url": request.url, "headers": request.headers, "body": _body(request.body or b"")}
     _same_request(got, want)
     assert dest.oauth2.access_token({"response": {"status": 200, "json": want["reply"]["body"]}}) == _token(slug)
+
+
+def _auth_test_slugs() -> list[str]:
+    out = []
+    for slug in _slugs():
+        meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+        if "auth" not in meta and (meta.get("test_authentication") or {}).get("requests"):
+            out.append(slug)
+    return out
+
+
+@pytest.mark.parametrize("slug", _auth_test_slugs())
+def test_authentication_request_matches_segment(slug: str) -> None:
+    """The spec's test_authentication plans the request(s) Segment's credentials test sends."""
+    import datetime as dt
+
+    dest, raw_settings, _ = _dest(slug)
+    settings = resolve_settings(dest.settings_spec, raw_settings)
+    meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+    assert dest.test_authentication is not None
+    planned = dest.test_authentication.plan({"payload": {}, "settings": settings, "steps": {},
+                                             "now": dt.datetime.now(dt.UTC)})
+    ours = [r.to_display(Masker.empty()) for r in planned.requests]
+    theirs = meta["test_authentication"]["requests"]
+    assert len(ours) == len(theirs)
+    for got, want in zip(ours, theirs, strict=True):
+        _same_request(got, want)
