@@ -256,3 +256,11 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
         assert ours == ["failed"] * len(events), golden["error"]
         return
     assert ours == [_segment_item_status(item) for item in golden["items"]]
+
+
+def test_every_skip_names_a_recorded_case_and_gives_a_reason() -> None:
+    ids = {p.id for p in _single_cases() + _batch_cases()}
+    for slug in _slugs():
+        for case_id, reason in _skips(slug).items():
+            assert case_id in ids, f"{slug}.skips.json: no golden case {case_id}"
+            assert isinstance(reason, str) and len(reason) > 20, f"{slug}.skips.json: {case_id} needs its reason"
