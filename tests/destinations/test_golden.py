@@ -274,7 +274,7 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
     assert ours == [_segment_item_status(item) for item in golden["items"]]
 
 
-def _meta_cases(key: str) -> list[Any]:
+def _meta_action_cases(key: str = "actions") -> list[Any]:
     out = []
     for slug in _slugs():
         meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
@@ -283,7 +283,7 @@ def _meta_cases(key: str) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize(("slug", "case"), _meta_cases("actions"))
+@pytest.mark.parametrize(("slug", "case"), _meta_action_cases())
 def test_action_without_preset_matches_segment(slug: str, case: dict[str, Any]) -> None:
     """Actions no preset uses (`meta.actions`: one event run through the action on its default mapping) plan
     Segment's requests, or fail with Segment's error."""
@@ -340,3 +340,11 @@ def test_authentication_request_matches_segment(slug: str) -> None:
     assert len(ours) == len(theirs)
     for got, want in zip(ours, theirs, strict=True):
         _same_request(got, want)
+
+
+def test_every_skip_names_a_recorded_case_and_gives_a_reason() -> None:
+    ids = {p.id for p in _single_cases() + _batch_cases() + _meta_action_cases()}
+    for slug in _slugs():
+        for case_id, reason in _skips(slug).items():
+            assert case_id in ids, f"{slug}.skips.json: no golden case {case_id}"
+            assert isinstance(reason, str) and len(reason) > 20, f"{slug}.skips.json: {case_id} needs its reason"
