@@ -60,6 +60,7 @@ const DROP_HEADERS = new Set(['user-agent', 'accept', 'accept-encoding', 'connec
 const DEFAULT_REPLY = { status: 200, body: { ok: true } }
 let captured = []
 let replyFn = null // the current module's reply(method, url, body, headers, index) -> {status, body, headers?}
+let moduleAuth // the current module's `auth` (Segment's OAuth2 data: {accessToken}), else undefined
 
 function installNock() {
   nock.cleanAll()
@@ -98,7 +99,7 @@ function classify(err) {
 const quietLogger = { info() {}, error() {}, warn() {}, debug() {} }
 
 function bundle(extra) {
-  return { auth: undefined, features: {}, statsContext: {}, logger: quietLogger, transactionContext: {},
+  return { auth: moduleAuth, features: {}, statsContext: {}, logger: quietLogger, transactionContext: {},
     stateContext: {}, subscriptionMetadata: {}, ...extra }
 }
 
@@ -128,11 +129,27 @@ function matches(preset, event) {
   return !fql.error && validate(fql, event)
 }
 
+// The module's own subscriptions ({name, action, subscribe, mapping}), for actions no automatic preset runs;
+// recorded after the presets and written to the meta file, whence the test builds the same subscriptions.
+function moduleSubscriptions(mod, def) {
+  const subs = typeof mod.subscriptions === 'function' ? mod.subscriptions(def) : (mod.subscriptions || [])
+  const names = new Set(automaticPresets(def).map((p) => p.name))
+  for (const s of subs) {
+    if (!s.name || names.has(s.name)) throw new Error(`every subscription needs a name no preset or other one has (${s.name})`)
+    if (!def.actions[s.action]) throw new Error(`subscription ${s.name}: no action ${s.action}`)
+    if (parseFql(s.subscribe).error) throw new Error(`subscription ${s.name}: bad trigger ${s.subscribe}`)
+    names.add(s.name)
+  }
+  return subs
+}
+
 async function recordSingles(slug, mod, dest, def, settings) {
   const lines = []
+  const runs = [...automaticPresets(def), ...moduleSubscriptions(mod, def).map((s) =>
+    ({ name: s.name, subscribe: s.subscribe, partnerAction: s.action, mapping: s.mapping }))]
   for (const event of mod.events) {
     const results = []
-    for (const preset of automaticPresets(def)) {
+    for (const preset of runs) {
       if (!matches(preset, event)) continue
       const r = await runAction(dest, preset.partnerAction, { event, mapping: preset.mapping, settings })
       results.push({ preset: preset.name, action: preset.partnerAction, ...r })
@@ -198,11 +215,18 @@ async function recordBatches(slug, mod, dest, def, settings) {
   return lines.length
 }
 
+// Segment reads the OAuth2 data of testAuthentication and onDelete from the settings' `oauth` object.
+function withOauth(settings) {
+  return moduleAuth ? { ...settings, oauth: { access_token: moduleAuth.accessToken } } : { ...settings }
+}
+
 async function recordMeta(slug, mod, dest, def, settings) {
   const meta = { settings }
+  const subs = moduleSubscriptions(mod, def)
+  if (subs.length) meta.subscriptions = subs
   captured = []
   try {
-    await dest.testAuthentication({ ...settings })
+    await dest.testAuthentication(withOauth(settings))
     meta.test_authentication = { status: 'ok', requests: captured }
   } catch (err) {
     meta.test_authentication = { status: 'error', error: String(err.message || err), requests: captured }
@@ -210,7 +234,7 @@ async function recordMeta(slug, mod, dest, def, settings) {
   if (def.onDelete) {
     captured = []
     try {
-      await dest.onDelete({ type: 'delete', userId: 'user-1' }, { ...settings })
+      await dest.onDelete({ type: 'delete', userId: 'user-1' }, withOauth(settings))
       meta.on_delete = { userId: 'user-1', status: 'ok', requests: captured }
     } catch (err) {
       meta.on_delete = { userId: 'user-1', status: 'error', error: String(err.message || err), requests: captured }
@@ -238,10 +262,12 @@ async function record(slug) {
   const dest = new Destination(def)
   const settings = mod.settings
   replyFn = mod.reply || null
+  moduleAuth = mod.auth
   const singles = await recordSingles(slug, mod, dest, def, settings)
   const batches = await recordBatches(slug, mod, dest, def, settings)
   await recordMeta(slug, mod, dest, def, settings)
   replyFn = null
+  moduleAuth = undefined
   console.log(`${slug}: ${singles} events, ${batches} batches -> tests/destinations/golden/${slug}.*`)
 }
 
