@@ -31,6 +31,13 @@ const extra = [
   { ...base, type: 'identify', userId: 'user-13', timestamp: '1709294400', traits: { created_at: 1620259200 } },
   { ...base, type: 'identify', userId: 'user-14', traits: { created_at: '2021-05-06T07:08:09+02:00', avatar: 'not a url' } },
   { ...base, type: 'identify', userId: 'user-15', traits: { email: 'not an email' } },
+  // date shapes beyond ISO 8601 (dayjs reads them; see the divergences of specs/intercom.yaml)
+  { ...base, type: 'identify', userId: 'user-16', traits: { created_at: '2021-05-06 07:08:09' } },
+  { ...base, type: 'identify', userId: 'user-17', traits: { created_at: '2021/05/06' } },
+  { ...base, type: 'identify', userId: 'user-18', traits: { created_at: 'Thu, 06 May 2021 07:08:09 GMT' } },
+  { ...base, type: 'identify', userId: 'user-19', traits: { created_at: 'May 6, 2021' } },
+  { ...base, type: 'identify', userId: 'user-20', traits: { created_at: '2021-05-06T07:08:09.123+02:00' } },
+  { ...base, type: 'identify', userId: 'user-21', traits: { created_at: '2021-02-30' } },
   { ...base, type: 'track', event: 'Bought', properties: { email: 'buyer@example.com', revenue: 19.99, currency: 'EUR', sku: 'a' } },
   { ...base, type: 'track', event: 'Bought', properties: { email: 'nobody@example.com', revenue: 5 } },
   { ...base, type: 'track', event: 'Bought', properties: { email: 'twice@example.com' } },
