@@ -21,11 +21,12 @@
 // Without slugs every module of tools/goldens/ (but events.mjs) is recorded.
 //
 // Output per destination (tests/destinations/golden/):
-//   <slug>.jsonl        one line per event: {event, results: [{preset, action, status, error, requests}],
-//                       nondeterministic?: [paths]}
+//   <slug>.jsonl        one line per event: {event, settings? (overrides of a variant), results: [{preset,
+//                       action, status, error, requests}], nondeterministic?: [paths]}
 //   <slug>.batch.jsonl  one line per batch (only when the module has batches): {name, preset, action, events,
 //                       mapping?, settings?, status, error, requests, items: [{status, errortype?, errormessage?}]}
-//   <slug>.meta.json    {settings, test_authentication, on_delete?, ...the module's own meta}
+//   <slug>.meta.json    {settings, subscriptions? (the module's own), test_authentication, on_delete?, ...the
+//                       module's own meta}
 // Each request is {method, url, headers (lower-case names; the HTTP client's own user-agent, accept,
 // accept-encoding, connection, content-length and host are left out), body (parsed JSON, text, or null),
 // reply: {status, body}} (the answer the mock gave it). Status "invalid" = Segment's payload validation rejected
@@ -43,7 +44,7 @@ const segref = process.env.SEGREF || '/tmp/segref'
 const require = createRequire(path.join(segref, 'package.json'))
 const nockModule = require('nock')
 const nock = nockModule.default || nockModule
-const { Destination } = require('@segment/actions-core')
+const { Destination, defaultValues } = require('@segment/actions-core')
 const { parseFql, validate } = require('@segment/destination-subscriptions')
 
 const pkgRoot = fs.existsSync(path.join(segref, 'ad/package/dist/destinations'))
@@ -60,7 +61,7 @@ const DROP_HEADERS = new Set(['user-agent', 'accept', 'accept-encoding', 'connec
 const DEFAULT_REPLY = { status: 200, body: { ok: true } }
 let captured = []
 let replyFn = null // the current module's reply(method, url, body, headers, index) -> {status, body, headers?}
-let moduleAuth // the current module's `auth` (Segment's OAuth2 data: {accessToken}), else undefined
+let moduleAuth // the current module's `auth` (an OAuth2 destination's {accessToken}), given to every action run
 
 function installNock() {
   nock.cleanAll()
@@ -129,35 +130,37 @@ function matches(preset, event) {
   return !fql.error && validate(fql, event)
 }
 
-// The module's own subscriptions ({name, action, subscribe, mapping}), for actions no automatic preset runs;
-// recorded after the presets and written to the meta file, whence the test builds the same subscriptions.
-function moduleSubscriptions(mod, def) {
-  const subs = typeof mod.subscriptions === 'function' ? mod.subscriptions(def) : (mod.subscriptions || [])
-  const names = new Set(automaticPresets(def).map((p) => p.name))
-  for (const s of subs) {
-    if (!s.name || names.has(s.name)) throw new Error(`every subscription needs a name no preset or other one has (${s.name})`)
-    if (!def.actions[s.action]) throw new Error(`subscription ${s.name}: no action ${s.action}`)
-    if (parseFql(s.subscribe).error) throw new Error(`subscription ${s.name}: bad trigger ${s.subscribe}`)
-    names.add(s.name)
+// The subscriptions recorded: the package's automatic presets, or the module's own `subscriptions` (destinations
+// without presets, such as Webhook: {name, subscribe, action, mapping: object | (settings) => object, engine_mapping?})
+function subscriptionsOf(mod, def) {
+  if (!mod.subscriptions) {
+    return automaticPresets(def).map((p) => ({ name: p.name, subscribe: p.subscribe, action: p.partnerAction,
+      mapping: () => p.mapping }))
   }
-  return subs
+  return mod.subscriptions.map((s) => ({ ...s,
+    mapping: typeof s.mapping === 'function' ? (settings) => s.mapping(settings, { def, defaultValues }) : () => s.mapping }))
+}
+
+async function recordLine(mod, dest, subs, event, settings, overrides) {
+  const results = []
+  for (const sub of subs) {
+    if (!matches(sub, event)) continue
+    const r = await runAction(dest, sub.action, { event, mapping: sub.mapping(settings), settings })
+    results.push({ preset: sub.name, action: sub.action, ...r })
+  }
+  const line = overrides ? { event, settings: overrides, results } : { event, results }
+  const nd = mod.nondeterministic ? mod.nondeterministic(event, results) : undefined
+  if (nd && nd.length) line.nondeterministic = nd
+  return JSON.stringify(line)
 }
 
 async function recordSingles(slug, mod, dest, def, settings) {
+  const subs = subscriptionsOf(mod, def)
   const lines = []
-  const runs = [...automaticPresets(def), ...moduleSubscriptions(mod, def).map((s) =>
-    ({ name: s.name, subscribe: s.subscribe, partnerAction: s.action, mapping: s.mapping }))]
-  for (const event of mod.events) {
-    const results = []
-    for (const preset of runs) {
-      if (!matches(preset, event)) continue
-      const r = await runAction(dest, preset.partnerAction, { event, mapping: preset.mapping, settings })
-      results.push({ preset: preset.name, action: preset.partnerAction, ...r })
-    }
-    const line = { event, results }
-    const nd = mod.nondeterministic ? mod.nondeterministic(event, results) : undefined
-    if (nd && nd.length) line.nondeterministic = nd
-    lines.push(JSON.stringify(line))
+  for (const event of mod.events) lines.push(await recordLine(mod, dest, subs, event, settings))
+  // variants: the same subscriptions under other settings (the line carries the overrides)
+  for (const v of mod.variants || []) {
+    for (const event of v.events) lines.push(await recordLine(mod, dest, subs, event, { ...settings, ...v.settings }, v.settings))
   }
   fs.writeFileSync(path.join(outDir, `${slug}.jsonl`), lines.join('\n') + '\n')
   return lines.length
@@ -183,25 +186,25 @@ async function recordBatches(slug, mod, dest, def, settings) {
   for (const b of batches) {
     if (!b.name || names.has(b.name)) throw new Error(`${slug}: every batch needs a unique name (${b.name})`)
     names.add(b.name)
-    const preset = automaticPresets(def).find((p) => p.name === b.preset)
-    if (!preset) throw new Error(`${slug}: batch ${b.name}: no automatic preset named ${b.preset}`)
-    const action = dest.actions[preset.partnerAction]
-    if (!action?.definition.performBatch) throw new Error(`${slug}: batch ${b.name}: ${preset.partnerAction} has no performBatch`)
+    const preset = subscriptionsOf(mod, def).find((p) => p.name === b.preset)
+    if (!preset) throw new Error(`${slug}: batch ${b.name}: no subscription named ${b.preset}`)
+    const action = dest.actions[preset.action]
+    if (!action?.definition.performBatch) throw new Error(`${slug}: batch ${b.name}: ${preset.action} has no performBatch`)
     for (const [i, e] of b.events.entries()) {
       if (!matches(preset, e)) throw new Error(`${slug}: batch ${b.name}: event ${i} does not match ${preset.subscribe}`)
     }
-    const mapping = { ...preset.mapping, ...(b.mapping || {}) }
     const batchSettings = { ...settings, ...(b.settings || {}) }
+    const mapping = { ...preset.mapping(batchSettings), ...(b.mapping || {}) }
     captured = []
     dest.responses = []
-    const line = { name: b.name, preset: preset.name, action: preset.partnerAction, events: b.events }
+    const line = { name: b.name, preset: preset.name, action: preset.action, events: b.events }
     if (b.mapping) line.mapping = b.mapping
     if (b.settings) line.settings = b.settings
     line.status = 'ok'
     line.error = null
     let items = []
     try {
-      items = await dest.executeBatch(preset.partnerAction,
+      items = await dest.executeBatch(preset.action,
         bundle({ events: copy(b.events), mapping: copy(mapping), settings: batchSettings }))
     } catch (err) {
       line.status = classify(err)
@@ -222,8 +225,12 @@ function withOauth(settings) {
 
 async function recordMeta(slug, mod, dest, def, settings) {
   const meta = { settings }
-  const subs = moduleSubscriptions(mod, def)
-  if (subs.length) meta.subscriptions = subs
+  if (mod.auth) meta.auth = mod.auth
+  if (mod.subscriptions) {
+    // what the engine's test subscribes with: the action's field defaults overridden by engine_mapping (or mapping)
+    meta.subscriptions = mod.subscriptions.map((s) => ({ name: s.name, subscribe: s.subscribe, action: s.action,
+      mapping: s.engine_mapping ?? (typeof s.mapping === 'function' ? s.mapping(settings, { def, defaultValues }) : s.mapping) }))
+  }
   captured = []
   try {
     await dest.testAuthentication(withOauth(settings))

@@ -198,7 +198,7 @@ def plan_batches(dest: Any, events: list[dict[str, Any]], settings: dict[str, An
         slots: list[Verdict | None] = []
         out.verdicts.append(slots)
         for sub in dest.matching(event, subs):
-            result = dest.prepare(event, sub)
+            result = dest.prepare(event, sub, getattr(sub.action, "batch", None))
             slot = len(slots)
             slots.append(None)
             if result.status != "ok":

@@ -1,6 +1,6 @@
 // Golden recording set-up of Intercom Cloud Mode (Actions) (destinations/intercom). Segment's Intercom has no
 // presets, so the module subscribes each action itself (with the action's defaults, as Segment's UI prefills a
-// new subscription). The mocked Intercom knows a few contacts: a search for one of them finds exactly one
+// new subscription; the engine's test subscribes with the same mapping). The mocked Intercom knows a few contacts: a search for one of them finds exactly one
 // (`total_count: 1`), any other search finds none, so both the found and the not-found path are recorded.
 import { EVENTS, base } from './events.mjs'
 
@@ -17,9 +17,6 @@ const KNOWN = {
 }
 // a search that finds two contacts (not unique: treated as not found)
 const TWICE = new Set(['external_id=user-twice', 'email=twice@example.com'])
-
-const defaults = (fields) =>
-  Object.fromEntries(Object.entries(fields).filter(([, f]) => f.default !== undefined).map(([k, f]) => [k, f.default]))
 
 // Events beyond the shared ones: the email-only look-ups, revenue, the time formats and the custom attributes.
 const extra = [
@@ -56,16 +53,16 @@ export default {
   settings: { accessToken: TOKEN },
   auth: { accessToken: TOKEN },
   events: [...EVENTS, ...extra],
-  subscriptions: (def) => [
+  subscriptions: [
     { name: 'Identify Contact', action: 'identifyContact', subscribe: 'type = "identify"',
-      mapping: { ...defaults(def.actions.identifyContact.fields),
+      mapping: (settings, { def, defaultValues }) => ({ ...defaultValues(def.actions.identifyContact.fields),
         role: { '@if': { exists: { '@path': '$.traits.role' }, then: { '@path': '$.traits.role' }, else: 'user' } },
         signed_up_at: { '@path': '$.traits.created_at' },
-        custom_attributes: { plan: { '@path': '$.traits.plan' }, seats: { '@path': '$.traits.seats' } } } },
+        custom_attributes: { plan: { '@path': '$.traits.plan' }, seats: { '@path': '$.traits.seats' } } }) },
     { name: 'Track Event', action: 'trackEvent', subscribe: 'type = "track"',
-      mapping: defaults(def.actions.trackEvent.fields) },
+      mapping: (settings, { def, defaultValues }) => defaultValues(def.actions.trackEvent.fields) },
     { name: 'Identify Company', action: 'groupIdentifyContact', subscribe: 'type = "group"',
-      mapping: defaults(def.actions.groupIdentifyContact.fields) }
+      mapping: (settings, { def, defaultValues }) => defaultValues(def.actions.groupIdentifyContact.fields) }
   ],
   reply(method, url, body) {
     if (method === 'POST' && url === 'https://api.intercom.io/contacts/search') {

@@ -1,7 +1,7 @@
-// Golden recording set-up of Actions Pipedrive (destinations/pipedrive). Its three automatic presets (person on
-// identify, organization on group, activity on track "Activity Upserted") run on every event; the deal, lead and
-// note actions, which no preset runs, and a person subscription whose match field comes from the event, are the
-// module's own subscriptions. The mocked Pipedrive knows a few records: a field search for one of them answers
+// Golden recording set-up of Actions Pipedrive (destinations/pipedrive). The subscriptions: its three automatic
+// presets (person on identify, organization on group, activity on track "Activity Upserted"; the engine's test
+// subscribes them on the spec's field defaults), then the deal, lead and note actions, which no preset runs, and a
+// person subscription whose match field comes from the event. The mocked Pipedrive knows a few records: a field search for one of them answers
 // its id, any other search answers no items, so both the found and the not-found path are recorded; a search by
 // the field key "bogus" answers 400 (counted as not found by both) and by "boom" 500 (a divergence: Segment
 // creates, the spec fails the event; skipped in pipedrive.skips.json).
@@ -13,9 +13,6 @@ const KNOWN = {
   organizationField: { id: { 'grp-1': 7, 777: 8 }, org_ext: { 'ext-org-1': 9 } },
   dealField: { id: { 'd-1': 99 }, deal_ext: { 'ext-deal-1': 98 } }
 }
-
-const defaults = (fields) =>
-  Object.fromEntries(Object.entries(fields).filter(([, f]) => f.default !== undefined).map(([k, f]) => [k, f.default]))
 
 const track = (event, properties, more = {}) => ({ ...base, type: 'track', userId: 'user-1', event, properties, ...more })
 
@@ -74,26 +71,33 @@ const extra = [
 export default {
   settings: { domain: 'acme', apiToken: 'test-token-123' },
   events: [...EVENTS, ...extra],
-  subscriptions: (def) => [
+  subscriptions: [
+    // Segment's presets, on their mapping (the action's defaults); the engine's on the spec's defaults
+    ...['createUpdatePerson', 'createUpdateOrganization', 'createUpdateActivity'].map((action, i) => ({
+      name: ['Create or Update a Person', 'Create or Update an Organization', 'Create or Update an Activity'][i],
+      subscribe: ['type = "identify"', 'type = "group"', 'type = "track" and event = "Activity Upserted"'][i],
+      action, mapping: (settings, { def, defaultValues }) => defaultValues(def.actions[action].fields),
+      engine_mapping: {} })),
     { name: 'Deal Upserted', action: 'createUpdateDeal', subscribe: 'type = "track" and event = "Deal Upserted"',
-      mapping: defaults(def.actions.createUpdateDeal.fields) },
+      mapping: (settings, { def, defaultValues }) => defaultValues(def.actions.createUpdateDeal.fields) },
     { name: 'Deal Custom', action: 'createUpdateDeal', subscribe: 'type = "track" and event = "Deal Custom"',
-      mapping: { ...defaults(def.actions.createUpdateDeal.fields),
+      mapping: (settings, { def, defaultValues }) => ({ ...defaultValues(def.actions.createUpdateDeal.fields),
         deal_match_field: { '@path': '$.properties.deal_field' },
         person_match_field: 'id', organization_match_field: 'org_ext',
         status: { '@path': '$.properties.status' }, visible_to: { '@path': '$.properties.visible' },
         add_time: { '@path': '$.properties.created' },
-        custom_fields: { source_key: { '@path': '$.properties.source' }, id: { '@path': '$.properties.custom_id' } } } },
+        custom_fields: { source_key: { '@path': '$.properties.source' }, id: { '@path': '$.properties.custom_id' } } }) },
     { name: 'Lead Upserted', action: 'createUpdateLead', subscribe: 'type = "identify" or event = "Lead Upserted"',
-      mapping: { ...defaults(def.actions.createUpdateLead.fields), visible_to: '1' } },
+      mapping: (settings, { def, defaultValues }) => ({ ...defaultValues(def.actions.createUpdateLead.fields), visible_to: '1' }) },
     { name: 'Note Upserted', action: 'createUpdateNote', subscribe: 'type = "track" and event = "Note Upserted"',
-      mapping: { ...defaults(def.actions.createUpdateNote.fields), organization_match_field: 'org_ext' } },
+      mapping: (settings, { def, defaultValues }) => ({ ...defaultValues(def.actions.createUpdateNote.fields),
+        organization_match_field: 'org_ext' }) },
     { name: 'Person Upserted', action: 'createUpdatePerson', subscribe: 'type = "track" and event = "Person Upserted"',
-      mapping: { ...defaults(def.actions.createUpdatePerson.fields),
+      mapping: (settings, { def, defaultValues }) => ({ ...defaultValues(def.actions.createUpdatePerson.fields),
         match_field: { '@path': '$.properties.match_field' }, name: { '@path': '$.properties.name' },
         email: { '@path': '$.properties.email' }, phone: { '@path': '$.properties.phone' },
         visible_to: { '@path': '$.properties.visible' }, add_time: { '@path': '$.properties.created' },
-        custom_fields: { '@path': '$.properties.custom' } } }
+        custom_fields: { '@path': '$.properties.custom' } }) }
   ],
   reply(method, url) {
     const u = new URL(url)
