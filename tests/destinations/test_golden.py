@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -104,6 +105,16 @@ def _normalised(slug: str, golden: dict[str, Any]) -> dict[str, Any]:
                     if tuple(unquote_plus(part) for part in (pair.split("=", 1) + [""])[:2]) not in drop]
             request["url"] = base + ("?" + "&".join(kept) if kept else "")
     return golden
+
+
+def _token(slug: str) -> str | None:
+    """The OAuth2 access token the recording ran with (`meta.auth`, tools/goldens/README.md), when the spec has an
+    `oauth2` section (plan renders its `auth.access_token` as ""); a spec that takes the token as a setting
+    (Intercom) renders it like any setting."""
+    auth = json.loads((GOLDEN / f"{slug}.meta.json").read_text()).get("auth") or {}
+    if getattr(_dest(slug)[0], "oauth2", None) is None:
+        return None
+    return auth.get("accessToken")
 
 
 _PATH = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
@@ -222,6 +233,7 @@ def test_plan_matches_segment(slug: str, golden: dict[str, Any]) -> None:
     assert [(r["preset"], r["action"], r["status"]) for r in ours] == \
            [(r["preset"], r["action"], r["status"]) for r in theirs]
     _without_nondeterministic(golden, ours)
+    token = _token(slug)
     for index, (mine, seg) in enumerate(zip(ours, theirs, strict=True)):
         if seg["status"] in ("invalid", "error"):
             assert mine["error"] == seg["error"]
@@ -229,6 +241,8 @@ def test_plan_matches_segment(slug: str, golden: dict[str, Any]) -> None:
                 continue
         assert len(mine["requests"]) == len(seg["requests"])
         for got, want in zip(mine["requests"], seg["requests"], strict=True):
+            if token is not None:  # `engine plan` fetches no OAuth2 token: auth.access_token renders as ""
+                want = {**want, "headers": {k: v.replace(token, "") for k, v in want["headers"].items()}}
             _same_request(got, want)
 
 
@@ -266,7 +280,9 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
     assert sub.action.batch is not None, f"{golden['action']} has no batch request in specs/{slug}.yaml"
     events = golden["events"]
     masker = Masker.empty()
-    plan = plan_lines(plan_batches(dest, events, settings, [sub], masker), settings, masker)
+    token = _token(slug)
+    auth = {"access_token": token} if token is not None else None
+    plan = plan_lines(plan_batches(dest, events, settings, [sub], masker, auth), settings, masker)
     # the requests the batch planner makes (what `engine plan --batch N` prints) are Segment's
     assert len(plan["requests"]) == len(golden["requests"])
     for got, want in zip(plan["requests"], golden["requests"], strict=True):
@@ -277,6 +293,10 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
 
     async def deliver() -> list[list[Any]]:
         async with _deliverer(dest, _replaying(golden["requests"], sent)) as deliverer:
+            if token is not None:  # the instance already holds the recording's token: no refresh request
+                from engine.runtime.oauth import manager_for
+
+                manager_for(deliverer, dest).store.put_token(dest.slug, token, time.time() + 3600)
             return await deliver_events(dest, events, settings, [sub], deliverer)
 
     verdicts = asyncio.run(deliver())
@@ -288,25 +308,99 @@ def test_batch_matches_segment(slug: str, golden: dict[str, Any]) -> None:
 
 
 def test_every_skip_names_a_recorded_case_and_gives_a_reason() -> None:
-    ids = {p.id for p in _single_cases() + _batch_cases() + _meta_cases()}
+    ids = {p.id for p in _single_cases() + _batch_cases() + _meta_cases("actions") + _run_cases()}
     for slug in _slugs():
         for case_id, reason in _skips(slug).items():
             assert case_id in ids, f"{slug}.skips.json: no golden case {case_id}"
             assert isinstance(reason, str) and len(reason) > 20, f"{slug}.skips.json: {case_id} needs its reason"
 
 
-def _meta_cases() -> list[Any]:
+def _meta_cases(key: str) -> list[Any]:
     out = []
     for slug in _slugs():
         meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
-        out += [_param(slug, f"{slug}-{kind}", kind) for kind in ("test_authentication", "on_delete") if kind in meta]
+        for i, case in enumerate(meta.get(key) or [], 1):
+            out.append(_param(slug, f"{slug}-{key}-{i}", case))
     return out
 
 
-@pytest.mark.parametrize(("slug", "kind"), _meta_cases())
-def test_auth_and_delete_match_segment(slug: str, kind: str) -> None:
-    """The spec's test_authentication and on_delete (run by `engine auth` / `engine delete`, user id "user-1")
-    send Segment's requests, each answered with the reply Segment's got."""
+@pytest.mark.parametrize(("slug", "case"), _meta_cases("actions"))
+def test_action_without_preset_matches_segment(slug: str, case: dict[str, Any]) -> None:
+    """Actions no preset uses (`meta.actions`: one event run through the action on its default mapping) plan
+    Segment's requests, or fail with Segment's error."""
+    dest, raw_settings, _ = _dest(slug)
+    settings = resolve_settings(dest.settings_spec, raw_settings)
+    action = dest.actions[case["action"]]
+    [result] = dest.plan_event(case["event"], settings, [Subscription(case["action"], action, action.mapping_with({}))])
+    ours = result.to_json(Masker.empty())
+    assert ours["status"] == case["status"], ours.get("error")
+    if case["status"] != "ok":
+        assert ours["error"] == case["error"]
+        return
+    assert len(ours["requests"]) == len(case["requests"])
+    for got, want in zip(ours["requests"], case["requests"], strict=True):
+        _same_request(got, want)
+
+
+@pytest.mark.parametrize("slug", [s for s in _slugs() if _token(s) is not None])
+def test_oauth2_token_request_matches_segment(slug: str) -> None:
+    """Segment's credentials test of an OAuth2 destination is its token request: the spec's `oauth2.refresh`
+    renders the same request, and reads the token from the recorded answer."""
+    dest, raw_settings, _ = _dest(slug)
+    settings = resolve_settings(dest.settings_spec, raw_settings)
+    meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+    [want] = meta["test_authentication"]["requests"]
+    request = dest.oauth2.refresh.render({"payload": {}, "settings": settings, "steps": {}}, "oauth2_refresh")
+    got = {"method": request.method, "url": request.url, "headers": request.headers, "body": _body(request.body or b"")}
+    _same_request(got, want)
+    assert dest.oauth2.access_token({"response": {"status": 200, "json": want["reply"]["body"]}}) == _token(slug)
+
+
+def _auth_test_slugs() -> list[str]:
+    out = []
+    for slug in _slugs():
+        meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+        if "auth" not in meta and (meta.get("test_authentication") or {}).get("requests"):
+            out.append(slug)
+    return out
+
+
+@pytest.mark.parametrize("slug", _auth_test_slugs())
+def test_authentication_request_matches_segment(slug: str) -> None:
+    """The spec's test_authentication plans the request(s) Segment's credentials test sends."""
+    import datetime as dt
+
+    dest, raw_settings, _ = _dest(slug)
+    settings = resolve_settings(dest.settings_spec, raw_settings)
+    meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+    assert dest.test_authentication is not None
+    planned = dest.test_authentication.plan({"payload": {}, "settings": settings, "steps": {},
+                                             "now": dt.datetime.now(dt.UTC)})
+    ours = [r.to_display(Masker.empty()) for r in planned.requests]
+    theirs = meta["test_authentication"]["requests"]
+    assert len(ours) == len(theirs)
+    for got, want in zip(ours, theirs, strict=True):
+        _same_request(got, want)
+
+
+def _run_cases() -> list[Any]:
+    """on_delete of every recording that has one, and test_authentication where the test above does not plan it: a
+    recording with OAuth2 data (`meta.auth`) whose spec takes the token as a setting (Intercom). An OAuth2 spec's
+    credentials test is its token request (test_oauth2_token_request_matches_segment)."""
+    out = []
+    for slug in _slugs():
+        meta = json.loads((GOLDEN / f"{slug}.meta.json").read_text())
+        kinds = ["on_delete"] if "on_delete" in meta else []
+        if "auth" in meta and _token(slug) is None and "test_authentication" in meta:
+            kinds.insert(0, "test_authentication")
+        out += [_param(slug, f"{slug}-{kind}", kind) for kind in kinds]
+    return out
+
+
+@pytest.mark.parametrize(("slug", "kind"), _run_cases())
+def test_auth_and_delete_run_like_segment(slug: str, kind: str) -> None:
+    """The spec's on_delete (`engine delete`, user id "user-1") and test_authentication (`engine auth`), run
+    against the replies Segment's requests got, send Segment's requests and succeed when Segment's did."""
     from engine.runtime.deliver import run_action
 
     dest, raw_settings, _ = _dest(slug)
