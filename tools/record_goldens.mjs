@@ -218,6 +218,11 @@ async function recordBatches(slug, mod, dest, def, settings) {
   return lines.length
 }
 
+// Segment reads the OAuth2 data of testAuthentication and onDelete from the settings' `oauth` object.
+function withOauth(settings) {
+  return moduleAuth ? { ...settings, oauth: { access_token: moduleAuth.accessToken } } : { ...settings }
+}
+
 async function recordMeta(slug, mod, dest, def, settings) {
   const meta = { settings }
   if (mod.auth) meta.auth = mod.auth
@@ -228,7 +233,7 @@ async function recordMeta(slug, mod, dest, def, settings) {
   }
   captured = []
   try {
-    await dest.testAuthentication({ ...settings })
+    await dest.testAuthentication(withOauth(settings))
     meta.test_authentication = { status: 'ok', requests: captured }
   } catch (err) {
     meta.test_authentication = { status: 'error', error: String(err.message || err), requests: captured }
@@ -236,7 +241,7 @@ async function recordMeta(slug, mod, dest, def, settings) {
   if (def.onDelete) {
     captured = []
     try {
-      await dest.onDelete({ type: 'delete', userId: 'user-1' }, { ...settings })
+      await dest.onDelete({ type: 'delete', userId: 'user-1' }, withOauth(settings))
       meta.on_delete = { userId: 'user-1', status: 'ok', requests: captured }
     } catch (err) {
       meta.on_delete = { userId: 'user-1', status: 'error', error: String(err.message || err), requests: captured }
