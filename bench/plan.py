@@ -6,6 +6,7 @@
     .venv/bin/python bench/plan.py --cli                # also `engine plan` as a subprocess (start-up excluded)
     .venv/bin/python bench/plan.py --profile usermaven  # cProfile of one destination's loop
     .venv/bin/python bench/plan.py --batching           # requests per 1,000 events with and without batching
+                                                        # (batchy, PostHog, Webhook)
 
 Per event the timed work is what `engine plan` does after reading a line: its `LinePlanner` makes the masked
 output line, as bytes (`results_line(dest.plan_event(...), masker)`, with what the settings decide made ahead).
@@ -209,28 +210,56 @@ def cli(n: int) -> None:
         os.unlink(path)
 
 
+# Destinations with batch requests, for --batching: (name, spec, settings). Webhook has no presets: its one action
+# runs on every event. PostHog's Identify has no batch request and goes one by one either way.
+BATCHING = [
+    ("batchy", ROOT / "examples" / "batchy.yaml", {"apiKey": "test-key-123"}),
+    ("posthog", ROOT / "specs" / "posthog.yaml", {"api_key": "phc_test_key_123", "project_id": "1"}),
+    ("webhook", ROOT / "specs" / "webhook.yaml", {"url": "https://hooks.example.com/in", "sharedSecret": "s3cret"}),
+]
+
+
+def _batching_subs(dest: Any, on: bool) -> list[Any]:
+    """The destination's presets (or, without presets, its first action on every event) with every batch's enabled
+    field set to `on`."""
+    from engine.runtime.destination import Subscription
+
+    if not dest.presets:
+        key, action = next(iter(dest.actions.items()))
+        field = action.batch.enabled_field if action.batch else None
+        return dest.subscriptions(key, {field: on} if field else None)
+    subs = []
+    for preset, raw in zip(dest.presets, dest.spec.get("presets") or [], strict=True):
+        field = preset.action.batch.enabled_field if preset.action.batch else None
+        mapping = {**(raw.get("mapping") or {}), **({field: on} if field else {})}
+        subs.append(Subscription(preset.name, preset.action, preset.action.mapping_with(mapping), preset.trigger))
+    return subs
+
+
 def batching(n: int) -> None:
-    """The batching destination (examples/batchy.yaml): what `n` events become, taken 1,000 at a time as `engine send`
-    takes them, with batching on and off (its enable_batching field false); requests per 1,000 events and the
+    """Each batching destination (BATCHING): what `n` events become, taken 1,000 at a time as `engine send` takes
+    them, with batching on and off (the batches' enabled field true or false); requests per 1,000 events and the
     planning rate (routing, mapping, validation, grouping, rendering; nothing is sent)."""
     from engine.runtime.batching import plan_batches
     from engine.runtime.destination import load_destination
+    from engine.runtime.settings import resolve_settings
 
-    dest = load_destination(ROOT / "examples" / "batchy.yaml")
-    settings = {"apiKey": "test-key-123"}
     events = list(generate(n))
-    print(f"batching destination over {n:,} events (1,000 at a time):")
-    for label, subs in (("batching on", dest.subscriptions()),
-                        ("batching off", dest.subscriptions("track", {"enable_batching": False}))):
-        requests = payloads = 0
-        t0 = time.perf_counter()
-        for start in range(0, n, 1000):
-            plan = plan_batches(dest, events[start:start + 1000], settings, subs)
-            requests += len(plan.batches) + len(plan.singles)
-            payloads += sum(len(b.items) for b in plan.batches) + len(plan.singles)
-        secs = time.perf_counter() - t0
-        print(f"  {label:<13} {requests * 1000 / n:>8.1f} requests per 1,000 events ({payloads:,} payloads sent, "
-              f"{requests:,} requests; {n / secs:,.0f} events/s planned)")
+    print(f"batching destinations over {n:,} events (1,000 at a time); requests per 1,000 events:")
+    for name, spec, raw in BATCHING:
+        dest = load_destination(spec)
+        settings = resolve_settings(dest.settings_spec, raw)
+        for label, on in (("batching on", True), ("batching off", False)):
+            subs = _batching_subs(dest, on)
+            requests = payloads = 0
+            t0 = time.perf_counter()
+            for start in range(0, n, 1000):
+                plan = plan_batches(dest, events[start:start + 1000], settings, subs)
+                requests += len(plan.batches) + len(plan.singles)
+                payloads += sum(len(b.items) for b in plan.batches) + len(plan.singles)
+            secs = time.perf_counter() - t0
+            print(f"  {name:<8} {label:<13} {requests * 1000 / n:>8.1f} requests per 1,000 events ({payloads:,} payloads "
+                  f"sent, {requests:,} requests; {n / secs:,.0f} events/s planned)")
 
 
 def profile(slug: str, n: int) -> None:

@@ -63,22 +63,14 @@ def is_date(text: str) -> bool:
 
 
 def is_time(text: str) -> bool:
+    """ajv-formats 2.1.1 (the version Segment's actions-core resolves to): hours, minutes and whole seconds in
+    range, or the leap second 23:59:60 (whatever the zone). The zone is optional, in "date-time" too: that
+    version tests `timeZone !== ""` on a group that did not match (undefined), so a missing zone passes."""
     match = _TIME.match(text)
     if not match:
         return False
-    hour, minute, second = int(match.group(1)), int(match.group(2)), float(match.group(3))
-    zone = match.group(4)
-    if not zone:
-        return False  # ajv-formats "full" requires a time zone
-    sign = -1 if match.group(5) == "-" else 1
-    zone_hour, zone_minute = int(match.group(6) or 0), int(match.group(7) or 0)
-    if zone_hour > 23 or zone_minute > 59:
-        return False
-    if hour <= 23 and minute <= 59 and second < 60:
-        return True
-    utc_minute = minute - zone_minute * sign  # a leap second is 23:59:60 UTC
-    utc_hour = hour - zone_hour * sign - (1 if utc_minute < 0 else 0)
-    return utc_hour in (23, -1) and utc_minute in (59, -1) and second < 61
+    hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3)[:2])
+    return (hour <= 23 and minute <= 59 and second <= 59) or (hour == 23 and minute == 59 and second == 60)
 
 
 def is_date_time(text: str) -> bool:

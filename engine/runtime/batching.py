@@ -198,7 +198,7 @@ def plan_batches(dest: Any, events: list[dict[str, Any]], settings: dict[str, An
         slots: list[Verdict | None] = []
         out.verdicts.append(slots)
         for sub in dest.matching(event, subs):
-            result = dest.prepare(event, sub)
+            result = dest.prepare(event, sub, getattr(sub.action, "batch", None))
             slot = len(slots)
             slots.append(None)
             if result.status != "ok":
@@ -268,11 +268,13 @@ async def deliver_events(dest: Any, events: list[dict[str, Any]], settings: dict
 
     auth = None
     refused: str | None = None
+    manager = None
     if getattr(dest, "oauth2", None) is not None:
         from engine.runtime.oauth import RefreshFailed, manager_for
 
+        manager = manager_for(deliverer, dest)
         try:
-            auth = {"access_token": await manager_for(deliverer, dest).token(settings, deliverer)}
+            auth = {"access_token": await manager.token(settings, deliverer)}
         except RefreshFailed as exc:
             refused = deliverer.masker.mask_text(exc.message)
     masker = deliverer.masker
@@ -291,6 +293,19 @@ async def deliver_events(dest: Any, events: list[dict[str, Any]], settings: dict
 
     async def batch(b: BatchRequest) -> None:
         outcome = await deliverer.send(b.request)
+        if manager is not None and auth is not None and outcome.status == 401:
+            # refused with this token: refresh once (unless another task already did) and send the batch again
+            try:
+                token = await manager.token(settings, deliverer, stale=auth["access_token"])
+                request = b.policy.request.render(_context([i.payload for i in b.items], settings,
+                                                           {"access_token": token}), "batch")
+            except (RefreshFailed, TemplateError) as exc:
+                error = masker.mask_text(exc.message if isinstance(exc, RefreshFailed) else f"template failed: {exc}")
+                for item in b.items:
+                    verdicts[item.event][item.slot] = Verdict(FAILED, b.action, b.preset, error=error,
+                                                              reason="OAuth2 token refresh failed")
+                return
+            outcome = await deliverer.send(request)
         for item, verdict in zip(b.items, item_verdicts(b, outcome, masker), strict=True):
             verdicts[item.event][item.slot] = verdict
 

@@ -66,7 +66,9 @@ async def run_action(dest: Destination, runnable: Any, payload: Any, settings: d
         reason = message if isinstance(exc, EventRejected) else "template failed"
         return Verdict(FAILED, action, preset, error=message, reason=_first_sentence(reason))
     if not results:
-        return Verdict(FAILED, action, preset, error="no step ran (every step's 'when' was false)", reason="no step ran")
+        # nothing to send (Segment's perform returning without a request is a success, not an error): filtered,
+        # so it is neither retried nor dead-lettered
+        return Verdict(FILTERED, action, preset, reason="no step ran (every step's 'when' was false)")
     step, outcome = results[-1]
     multi = len(runnable.steps) > 1
     verdict = Verdict.from_outcome(outcome, action=action, preset=preset, step=step.id if multi else None)

@@ -230,8 +230,10 @@ class Destination:
             if sub.trigger is None or sub.trigger(event):
                 yield sub
 
-    def prepare(self, event: dict[str, Any], sub: Subscription) -> ActionResult:
-        """Map and validate: the payload, or an invalid/error result."""
+    def prepare(self, event: dict[str, Any], sub: Subscription, batch: Any = None) -> ActionResult:
+        """Map and validate: the payload, or an invalid/error result. With `batch` (the action's BatchPolicy), a
+        payload that batching is on for is validated in Segment's batch mode (executeBatch keeps empty strings
+        at the top level, which a single event's validation drops)."""
         try:
             mapped = sub.mapping(event)
         except MappingRuntimeError as exc:
@@ -239,7 +241,10 @@ class Destination:
         if mapped is UNDEFINED or not isinstance(mapped, dict):
             mapped = {}
         try:
-            payload = sub.action.validate(mapped)
+            if batch is not None and batch.enabled(mapped):
+                payload = sub.action.validate(mapped, batch=True)
+            else:
+                payload = sub.action.validate(mapped)
         except PayloadError as exc:
             return ActionResult(sub.action.key, sub.name, "invalid", str(exc))
         return ActionResult(sub.action.key, sub.name, "ok", payload=payload)

@@ -76,6 +76,7 @@ class LinePlanner:
             return route
         request = steps[0].request
         if (request.body_kind != "json" or request.query is not None or request.header_cache is None
+                or request.method_render is not None or request.headers_render is not None
                 or not (request.url_cache is not None or request.url_constant)):
             return route
         context = {"payload": {}, "settings": self.settings, "steps": {}, "now": self._now(self._utc)}

@@ -25,6 +25,7 @@ Render = Callable[[dict[str, Any]], Any]
 _HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _PATH_END = re.compile(r"[?#]")
 _PLAIN_JSON = DISPLAY_JSON  # bytes the display embeds as they are (PreparedRequest.encoded)
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
 
 def _encode_plain(data: Any) -> bytes:
@@ -74,6 +75,37 @@ class CompiledRequest:
     header_cache: dict[bytes, dict[str, str]] | None = None  # per settings key, when the headers read only settings
     url_cache: dict[bytes, str] | None = None  # per settings key, when the URL is a template reading only settings
     url_constant: bool = False  # the URL is plain text (no template)
+    method_render: Render | None = None  # a method template (`"{{ payload.method }}"`); None: `method` is constant
+    headers_render: Render | None = None  # a headers template giving an object, merged over the headers above
+
+    def _method(self, context: dict[str, Any]) -> str:
+        render = self.method_render
+        if render is None:
+            return self.method
+        value = render(context)
+        method = value.upper() if isinstance(value, str) else None
+        if method not in METHODS:
+            shown = js_string(value) if value is not UNDEFINED else "nothing"
+            raise TemplateRenderError(f"the method template gave {shown!r}; expected one of {', '.join(METHODS)}")
+        return method
+
+    def _more_headers(self, context: dict[str, Any], headers: dict[str, str]) -> None:
+        """The headers template's object, merged into `headers` (names compare case-insensitively; an undefined or
+        null value removes nothing and adds nothing)."""
+        value = self.headers_render(context)  # type: ignore[misc]
+        if value is UNDEFINED or value is None:
+            return
+        if not isinstance(value, dict):
+            raise TemplateRenderError(f"the headers template gave {js_string(value)!r}; expected an object of headers")
+        for name, item in value.items():
+            if item is UNDEFINED or item is None:
+                continue
+            name = str(name)
+            for existing in [k for k in headers if k.lower() == name.lower()]:
+                del headers[existing]
+            text = _text(item)
+            check_header(name, text)
+            headers[name] = text
 
     def _headers(self, context: dict[str, Any], key: bytes | None = None) -> dict[str, str]:
         """The headers; `key` is the settings key of this render (None: not cached)."""
@@ -83,7 +115,10 @@ class CompiledRequest:
         if key is not None:
             hit = cache.get(key)  # type: ignore[union-attr]
             if hit is not None:
-                return dict(hit)
+                headers = dict(hit)
+                if self.headers_render is not None:
+                    self._more_headers(context, headers)
+                return headers
         headers = {}
         for name, value in self.headers(context).items():
             if value is UNDEFINED or value is None:
@@ -93,6 +128,8 @@ class CompiledRequest:
             headers[name] = text
         if key is not None:
             remember(cache, key, dict(headers))  # type: ignore[arg-type]
+        if self.headers_render is not None:
+            self._more_headers(context, headers)
         return headers
 
     def _url(self, context: dict[str, Any], key: bytes | None) -> str:
@@ -125,12 +162,14 @@ class CompiledRequest:
                 if pairs:
                     url += ("&" if "?" in url else "?") + urlencode(pairs)
         headers = self._headers(context, skey)
+        method = self.method if self.method_render is None else self._method(context)
         if self.body_kind == "json":
             data = self.body(context)  # type: ignore[misc]
             if data is UNDEFINED:
-                return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
-            for name in self.content_type:  # a Content-Type of the spec's own (any case) stays
-                if name in headers:
+                return PreparedRequest(method, url, headers, None, UNDEFINED, self.timeout, step)
+            names = self.content_type if self.headers_render is None else tuple(headers)
+            for name in names:  # a Content-Type of the spec's own (any case) stays
+                if name in headers and name.lower() == "content-type":
                     break
             else:
                 headers["Content-Type"] = "application/json"
@@ -139,19 +178,19 @@ class CompiledRequest:
             except TypeError:
                 # a filter (merge, pick, ...) may build objects holding undefined: JSON drops those keys
                 data = strip_undefined(data)
-                return PreparedRequest(self.method, url, headers, encode_json(data), data, self.timeout, step)
-            return PreparedRequest(self.method, url, headers, body, data, self.timeout, step, (data, body))
+                return PreparedRequest(method, url, headers, encode_json(data), data, self.timeout, step)
+            return PreparedRequest(method, url, headers, body, data, self.timeout, step, (data, body))
         if self.body_kind == "form":
             data = self.body(context)  # type: ignore[misc]
             pairs = [(k, _text(v)) for k, v in (data or {}).items() if v is not UNDEFINED and v is not None]
-            if not any(k in headers for k in self.content_type):
+            if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
-            return PreparedRequest(self.method, url, headers, urlencode(pairs).encode(), UNDEFINED, self.timeout, step)
+            return PreparedRequest(method, url, headers, urlencode(pairs).encode(), UNDEFINED, self.timeout, step)
         if self.body_kind == "body":
             data = self.body(context)  # type: ignore[misc]
             raw = None if data is UNDEFINED or data is None else _text(data).encode("utf-8")
-            return PreparedRequest(self.method, url, headers, raw, UNDEFINED, self.timeout, step)
-        return PreparedRequest(self.method, url, headers, None, UNDEFINED, self.timeout, step)
+            return PreparedRequest(method, url, headers, raw, UNDEFINED, self.timeout, step)
+        return PreparedRequest(method, url, headers, None, UNDEFINED, self.timeout, step)
 
 
 def merged_headers(defaults: dict[str, Any] | None, own: dict[str, Any] | None) -> dict[str, Any]:
@@ -170,9 +209,13 @@ def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None
     defaults = defaults or {}
     body_kind = next((k for k in ("json", "form", "body") if k in spec), None)
     timeout = spec.get("timeout", defaults.get("timeout"))
-    headers = merged_headers(defaults.get("headers"), spec.get("headers"))
+    own = spec.get("headers")
+    headers_render = compile_value(own, fast=fast) if isinstance(own, str) else None
+    headers = merged_headers(defaults.get("headers"), None if headers_render is not None else own)
+    method = spec["method"]
+    method_render = compile_value(method, fast=fast) if is_template(method) else None
     return CompiledRequest(
-        method=spec["method"],
+        method=method if method_render is None else "POST",
         url=compile_url(spec["url"], fast=fast),
         headers=compile_value(headers, fast=fast),
         query=compile_value(spec["query"], fast=fast) if spec.get("query") else None,
@@ -184,4 +227,6 @@ def compile_request(spec: dict[str, Any], defaults: dict[str, Any] | None = None
         header_cache={} if fast and tree_reads_only_settings(headers) else None,
         url_cache={} if fast and is_template(spec["url"]) and tree_reads_only_settings(spec["url"]) else None,
         url_constant=not is_template(spec["url"]),
+        method_render=method_render,
+        headers_render=headers_render,
     )

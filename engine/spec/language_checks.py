@@ -56,6 +56,9 @@ def mappings_well_formed(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 
 def _template_sites(request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    method = request.get("method")
+    if isinstance(method, str) and "{" in method:  # a method template
+        yield "method", method
     for key in ("headers", "query", "json", "form", "body"):
         if key in request:
             yield key, request[key]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac as _hmac
 import math
 import re
 import secrets
@@ -228,6 +230,20 @@ def b64encode(value: Any, urlsafe: bool = False) -> str:
     data = to_text(value).encode()
     out = base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)
     return out.decode("ascii")
+
+
+HMAC_DIGESTS = ("sha1", "sha256", "sha512")
+
+
+def hmac(value: Any, key: Any, digest: Any = "sha256") -> Any:
+    """Hex HMAC of the UTF-8 text of a value under `key` (sha1, sha256 or sha512): a request signature such as
+    `{{ payload.data | tojson | hmac(settings.secret, 'sha1') }}`. Undefined when the value is undefined or the key is
+    undefined, null or empty (no key, no signature)."""
+    if digest not in HMAC_DIGESTS:
+        raise TemplateRenderError(f"hmac: unknown digest {digest!r}; expected one of {', '.join(HMAC_DIGESTS)}")
+    if is_undefined(value) or is_undefined(key) or key is None or key == "":
+        return UNDEFINED
+    return _hmac.new(to_text(key).encode(), to_text(value).encode(), getattr(hashlib, digest)).hexdigest()
 
 
 def b64decode(value: Any) -> Any:
@@ -486,6 +502,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "urlencode": urlencode,
     "b64encode": b64encode,
     "b64decode": b64decode,
+    "hmac": hmac,
     "tojson": tojson,
     "unix_seconds": unix_seconds,
     "iso8601": iso8601,

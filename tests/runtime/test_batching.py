@@ -290,3 +290,18 @@ def test_the_schema_requires_a_count_and_knows_the_batch_keys(tmp_path: Path, ca
     assert main(["validate", str(spec)]) != 0
     text = capsys.readouterr().out
     assert "actions.track.batch" in text and "max_count" in text and "max_cuont" in text
+
+
+def test_batched_payloads_are_validated_as_segment_validates_a_batch() -> None:
+    # Segment's executeBatch keeps a top-level "" (a single event's validation drops it, so a required field
+    # given as "" is missing); with batching off the single rule applies
+    dest, subs = _dest_with()
+    events = [_event(0), _event(1, event="")]
+    plan = plan_batches(dest, events, SETTINGS, subs)
+    assert [[item.event for item in b.items] for b in plan.batches] == [[0, 1]]
+    assert plan.batches[0].request.json["events"][1]["event"] == ""
+    dest, subs = _dest_with(mapping={"enable_batching": False})
+    plan = plan_batches(dest, events, SETTINGS, subs)
+    assert [s.event for s in plan.singles] == [0]
+    assert plan.verdicts[1][0].status.value == "invalid"
+    assert "required field 'event'" in plan.verdicts[1][0].error

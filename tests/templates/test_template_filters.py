@@ -292,3 +292,22 @@ def test_unknown_zones_are_looked_up_once_and_remembered_within_bounds(monkeypat
     for i in range(filters._UNKNOWN_ZONES_KEPT + 10):
         filters.tz_offset(f"Nowhere/Zone{i}")
     assert len(filters._UNKNOWN_ZONES) <= filters._UNKNOWN_ZONES_KEPT
+
+
+def test_hmac_signs_the_text_as_node_crypto_does() -> None:
+    # Node: crypto.createHmac('sha1', 'shh').update(JSON.stringify({a: 'ü', b: [1, 2.5]}), 'utf8').digest('hex')
+    template = compile_template("{{ payload.d | tojson | hmac(settings.k, 'sha1') }}")
+    assert template(make_context({"d": {"a": "ü", "b": [1, 2.5]}}, {"k": "shh"})) == \
+        "3a8505a3da48967efe43900c7dcb9c72bd61a440"
+    assert render("{{ 'hello' | hmac('k') }}") == f.hmac("hello", "k", "sha256") != f.hmac("hello", "k", "sha512")
+
+
+@pytest.mark.parametrize("key", ["", None, UNDEFINED])
+def test_hmac_without_a_key_or_text_is_undefined(key: object) -> None:
+    assert f.hmac("text", key, "sha1") is UNDEFINED
+    assert f.hmac(UNDEFINED, "k", "sha1") is UNDEFINED
+
+
+def test_hmac_unknown_digest_is_a_render_error() -> None:
+    with pytest.raises(TemplateRenderError, match="unknown digest 'md5'"):
+        render("{{ 'x' | hmac('k', 'md5') }}")
