@@ -169,6 +169,11 @@ def test_static_nesting_deeper_than_the_bound_is_refused() -> None:
                                   "(not first), and none of auth, caller, kwargs, loop, now, payload, payloads, response, "
                                   "result, self, settings, steps, super, varargs")]),
     ({"a": {"params": ["x", "x"], "body": "x"}}, [("a", "params", None, "parameter 'x' is listed twice")]),
+    # a parameter that is not text (a list, a number) is named, not a crash
+    ({"a": {"params": [[], "x"], "defaults": {"x": ""}, "body": "x"}},
+     [("a", "params", None, "'[]' cannot be a parameter name: use letters, digits and _ (not first), and none of auth, "
+                            "caller, kwargs, loop, now, payload, payloads, response, result, self, settings, steps, "
+                            "super, varargs")]),
 ])
 def test_section_problems(section: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
     problems = compile_macros(section).problems
