@@ -131,7 +131,8 @@ class InstanceWorker:
     """
 
     def __init__(self, dest: DestinationConfig, queue: JobQueue, deliverer: Deliverer, metrics: Metrics,
-                 options: WorkerOptions, lease_seconds: float, outcomes: Outcomes | None = None) -> None:
+                 options: WorkerOptions, lease_seconds: float, outcomes: Outcomes | None = None,
+                 masker: Masker | None = None) -> None:
         self.dest = dest
         self.outcomes = outcomes if outcomes is not None else Outcomes([dest.id], log=None)
         self.queue = queue
@@ -143,7 +144,7 @@ class InstanceWorker:
         self.job_timeout = dest.retry.deadline + 2 * timeout  # the in-process retries end before this
         self.max_orphaned = options.max_orphaned if options.max_orphaned is not None else 3
         self.held: dict[int, Job] = {}  # job id -> the job with its current lease
-        self.masker = dest.masker()
+        self.masker = masker if masker is not None else dest.masker()  # the Worker's: one for every instance
         # OAuth2: one access token per instance, shared by its workers through the queue (a TokenStore)
         if getattr(dest.destination, "oauth2", None) is not None and hasattr(queue, "get_token"):
             from engine.runtime.oauth import use_token_store
@@ -483,7 +484,7 @@ class Worker:
             self.options.batch_linger = self.config.queue.batch_linger_ms / 1000.0
         for dest in self.config.enabled_destinations:
             worker = InstanceWorker(dest, self.queue, self._deliverer(dest), self.metrics, self.options, lease,
-                                    self.outcomes)
+                                    self.outcomes, self.masker)
             worker.recorder = self.recorder
             self.instances.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(self.stopping), name=f"worker:{dest.id}"))
