@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_helpers import AppServer, write_config
+from serve_helpers import AppServer, wait_until, write_config
 
 import engine.runtime.destination as destination_module
 from engine.delivery import transports
+from engine.queue.sqlite import SQLiteQueue
 from engine.secrets import MASK, Masker
 
 SPECS = (("usermotion", "apiKey: {s}-a"), ("usermaven", "{{api_key: {s}-a, server_token: {s}-b}}"),
@@ -120,3 +121,31 @@ def test_health_answers_each_instances_own_state(tmp_path: Path, app_server: Any
     others = {k: v for k, v in states.items() if k not in ("usermaven-5", "usercom-7", "userpilot-38")}
     assert len(others) == 37 and all(v["state"] == "ok" and v["ok"] == v["failed"] == 0 for v in others.values())
     assert body["depth"] == {i: 0 for i in states}
+
+
+def test_idle_instances_take_no_lease_until_a_job_is_due(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One shared look per poll interval (when is the earliest job due) replaces a lease transaction per idle
+    instance per interval; a job enqueued behind the app's back (another process) is still delivered."""
+    leases: Counter[str] = Counter()
+    original = SQLiteQueue.ack_and_lease
+
+    def counted(self: Any, job_ids: Any, limit: int, lease_seconds: float, *, instance: str | None = None) -> Any:
+        leases[str(instance)] += 1
+        return original(self, job_ids, limit, lease_seconds, instance=instance)
+
+    monkeypatch.setattr(SQLiteQueue, "ack_and_lease", counted)
+    server = AppServer(many_instances(tmp_path, 16)).__enter__()  # poll interval 0.05 s
+    try:
+        worker = server.app.worker
+        wait_until(lambda: len(leases) == 16)  # each instance's first look, at start
+        looks = worker.looks
+        wait_until(lambda: worker.looks >= looks + 10)  # ten poll intervals, nothing due
+        assert sum(leases.values()) == 16 and set(leases.values()) == {1}
+        event = {"type": "track", "event": "Signed Up", "userId": "u1", "messageId": "m-behind-the-back",
+                 "timestamp": "2026-01-01T00:00:00Z"}
+        server.queue.enqueue([event], ["usermotion-4"])  # not through the app: no wake but the shared look's
+        wait_until(lambda: server.app.sandbox.total >= 1 and not server.queue.depth(), timeout=20)
+        assert [r["url"] for r in server.app.sandbox.recent()][0].startswith("https://api.usermotion.com/")
+        assert leases["usermotion-4"] >= 2
+    finally:
+        server.__exit__()
