@@ -341,8 +341,11 @@ class Masker:
         return f"Masker({len(self._secrets)} secrets)"
 
     def with_secrets(self, more: Iterable[str | None]) -> Masker:
-        """A new masker for these secrets and the ones this masker already has."""
-        return Masker([*self._secrets, *more])
+        """A masker for these secrets and the ones this masker already has: this one when it has them all
+        (an instance's secrets are already in its config's masker: one masker for every instance, not one
+        per instance built over every secret), else a new one."""
+        added = {s for s in more if isinstance(s, str) and s != ""} - self._secrets
+        return Masker([*self._secrets, *added]) if added else self
 
     def keeps(self, texts: tuple[str, ...]) -> bool:
         """True when masking leaves every one of `texts` as it is (cached per tuple: for fixed keys)."""

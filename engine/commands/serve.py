@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backoff-cap", type=float, default=600.0, metavar="SECONDS",
                    help="longest wait between delivery rounds (default 600; the base is the config's retry.base)")
     p.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS",
-                   help="how often idle instances look for jobs that became due (default 0.5)")
+                   help="how often the worker looks for jobs that became due, one look for all instances (default 0.5)")
     p.add_argument("--transport", choices=["auto", "aiohttp", "httpx"], default="auto",
                    help="HTTP client pool for deliveries (default auto: aiohttp when installed)")
     p.add_argument("--no-batch", action="store_true",

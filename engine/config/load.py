@@ -330,8 +330,6 @@ def _console(ctx: _Ctx, raw: Any, write_keys: set[str]) -> ConsoleConfig:
 
 def check_config(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[Config | None, list[Diagnostic]]:
     """Every problem of the config file (errors and warnings, secrets masked); the Config when there is no error."""
-    from engine.secrets import Masker
-
     env = os.environ if env is None else env
     try:
         doc = load_file(path)
@@ -354,7 +352,7 @@ def check_config(path: str | Path, env: Mapping[str, str] | None = None) -> tupl
     ctx.diags.extend(check_schema(doc))
     data = doc.data if isinstance(doc.data, dict) else {}
     config = _build(ctx, data)
-    masker = Masker(ctx.secrets)
+    masker = config.masker()  # built once: engine serve's app, worker and instances reuse it
     # a value whose variable is missing is reported once, not again for being empty
     kept = [d for d in ctx.diags if d.path not in env_failed or any(d is e for e in env_diags)]
     diags = sorted(replace(d, message=masker.mask_text(d.message)) for d in kept)

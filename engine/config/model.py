@@ -118,9 +118,8 @@ class DestinationConfig:
         return self.destination.name
 
     def masker(self) -> Masker:
-        from engine.secrets import Masker
-
-        return Masker(self.secrets)
+        """Masks this instance's secrets (built once; again only if `secrets` changed)."""
+        return _cached_masker(self, self.secrets)
 
 
 @dataclass
@@ -162,7 +161,18 @@ class Config:
         return [h for h, t in self.routes.items() if t == SANDBOX]
 
     def masker(self) -> Masker:
-        """Masks every secret of the config: write keys, password settings, values read from the environment."""
-        from engine.secrets import Masker
+        """Masks every secret of the config: write keys, password settings, values read from the environment.
+        Built once (again only if `secrets` changed) and shared by everything that prints: the app, the worker
+        and every instance's Deliverer (whose secrets it holds), so start-up builds one, not one per instance."""
+        return _cached_masker(self, self.secrets)
 
-        return Masker(self.secrets)
+
+def _cached_masker(owner: Any, secrets: list[str]) -> Masker:
+    """The Masker of `secrets` kept on `owner` (a config dataclass), built when missing or when they changed."""
+    from engine.secrets import Masker
+
+    key = tuple(secrets)
+    cached = owner.__dict__.get("_masker")
+    if cached is None or cached[0] != key:
+        cached = owner.__dict__["_masker"] = (key, Masker(key))
+    return cached[1]

@@ -17,7 +17,9 @@ TLS verification is never turned off here.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -207,6 +209,14 @@ def aiohttp_available() -> bool:
     return DirectAiohttpTransport is not None
 
 
+@functools.cache
+def shared_ssl_context(kind: str) -> ssl.SSLContext:
+    """The verifying TLS context (httpx's CA bundle and environment) of every transport of `kind` ("aiohttp" or
+    "httpx"): loading the CA bundle takes tens of milliseconds, so one per process, not one per instance. Two
+    kinds because httpcore sets the context's ALPN protocols (h2) on connect, which aiohttp must not offer."""
+    return httpx.create_ssl_context(verify=True)
+
+
 def _limits(max_connections: int) -> httpx.Limits:
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
 
@@ -229,10 +239,10 @@ def make_transport(
     elif kind == "aiohttp" or (kind == "auto" and aiohttp_available()):
         if DirectAiohttpTransport is None:
             raise ValueError("the aiohttp transport needs the aiohttp and httpx-aiohttp packages")
-        inner = DirectAiohttpTransport(verify=True, limits=_limits(max_connections))
+        inner = DirectAiohttpTransport(verify=shared_ssl_context("aiohttp"), limits=_limits(max_connections))
     elif kind in ("httpx", "auto"):
         http2 = importlib.util.find_spec("h2") is not None
-        inner = httpx.AsyncHTTPTransport(verify=True, http2=http2, limits=_limits(max_connections))
+        inner = httpx.AsyncHTTPTransport(verify=shared_ssl_context("httpx"), http2=http2, limits=_limits(max_connections))
     else:
         raise ValueError(f"unknown transport kind {kind!r} (auto, aiohttp, httpx, sink)")
     if routes:
