@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 
 from engine.jsvalues import UNDEFINED
+from engine.templates import regex as _regex
 from engine.templates.environment import (
     TemplateRenderError,
     _check_size,
@@ -524,3 +525,6 @@ GLOBALS: dict[str, Callable[..., Any]] = {
     "uuid4": uuid4,
     "random_digits": random_digits,
 }
+
+FILTERS.update(_regex.FILTERS)
+TESTS.update(_regex.TESTS)
