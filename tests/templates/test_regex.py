@@ -136,3 +136,41 @@ def test_patterns_compile_once() -> None:
     for _ in range(3):
         assert renderer(make_context({"x": "a1b2"}, {})) == "a#b#"
     assert regex.compile_pattern.cache_info().misses == 1
+
+
+SPEC = """\
+spec_version: 1
+name: Rx
+slug: rx
+actions:
+  track:
+    title: Track
+    fields:
+      text: {label: Text, type: string, default: {"@path": "$.properties.text"}}
+      pattern: {label: Pattern, type: string, default: {"@path": "$.properties.pattern"}}
+    request:
+      method: POST
+      url: https://api.example.com/track
+      json:
+        found: "{{ payload.text | regex_search(payload.pattern) }}"
+        digits: "{% for i in range(30) %}{{ payload.text | regex_replace('[^0-9]', '') }}{% endfor %}"
+"""
+
+
+def test_engine_plan_gives_each_event_its_own_verdict(tmp_path, capsys) -> None:
+    import json
+
+    from engine.cli import main
+
+    spec = tmp_path / "rx.yaml"
+    spec.write_text(SPEC)
+    events = [{"text": "ab12", "pattern": "[0-9]+"}, {"text": "ab12", "pattern": "(x"},
+              {"text": "x" * 400_000, "pattern": "y"}]
+    source = tmp_path / "events.jsonl"
+    source.write_text("".join(json.dumps({"type": "track", "event": "e", "properties": p}) + "\n" for p in events))
+    assert main(["plan", "--action", "track", str(spec), str(source)]) == 0
+    lines = [json.loads(line)["results"][0] for line in capsys.readouterr().out.splitlines()]
+    assert [line["status"] for line in lines] == ["ok", "error", "error"]
+    assert lines[0]["requests"][0]["body"] == {"found": "12", "digits": "12" * 30}
+    assert "regex_search: the regular expression '(x' is not valid RE2 syntax" in lines[1]["error"]
+    assert "regex_replace: the regular expressions of this render passed the work budget" in lines[2]["error"]
