@@ -14,7 +14,7 @@ from data compile on first use (a bounded cache) and a bad one fails that event.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import re2
@@ -104,6 +104,35 @@ def _scan_cost(text: str) -> int:
     return 1 + len(text) // SCAN_CHARS_PER_STEP
 
 
+# Matching runs over the UTF-8 bytes of the text: the bindings' str mode converts offsets between bytes and
+# characters at every match (about three times slower); RE2 matches whole UTF-8 characters either way.
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _decode(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "surrogatepass")
+
+
+def _matches(regex: Any, data: bytes) -> Iterator[Any]:
+    """Every match, left to right (JavaScript's `/g` order); after an empty match the search goes on from the
+    next character, never from inside a multi-byte one."""
+    pos, size = 0, len(data)
+    while pos <= size:
+        match = regex.search(data, pos)
+        if match is None:
+            return
+        yield match
+        start, end = match.span()
+        if end == start:
+            end += 1
+            while end < size and data[end] & 0xC0 == 0x80:
+                end += 1
+        pos = end
+
+
 # -- tests ----------------------------------------------------------------------------------------
 
 
@@ -114,7 +143,7 @@ def search_test(value: Any, pattern: Any) -> bool:
     if text is None:
         return False
     _spend("search", _scan_cost(text))
-    return regex.search(text) is not None
+    return regex.search(_encode(text)) is not None
 
 
 def match_test(value: Any, pattern: Any) -> bool:
@@ -124,7 +153,7 @@ def match_test(value: Any, pattern: Any) -> bool:
     if text is None:
         return False
     _spend("match", _scan_cost(text))
-    return regex.fullmatch(text) is not None
+    return regex.fullmatch(_encode(text)) is not None
 
 
 # -- filters --------------------------------------------------------------------------------------
@@ -135,7 +164,7 @@ def _group_value(name: str, match: Any, group: Any) -> Any:
         found = match.group(group)
     except (IndexError, KeyError, TypeError, re2.error):
         raise TemplateRenderError(f"{name}: the pattern has no group {to_text(group)!r}") from None
-    return UNDEFINED if found is None else found
+    return UNDEFINED if found is None else _decode(found)
 
 
 def regex_search(value: Any, pattern: Any, group: Any = 0) -> Any:
@@ -145,7 +174,7 @@ def regex_search(value: Any, pattern: Any, group: Any = 0) -> Any:
     if text is None:
         return UNDEFINED
     _spend("regex_search", _scan_cost(text))
-    match = regex.search(text)
+    match = regex.search(_encode(text))
     return UNDEFINED if match is None else _group_value("regex_search", match, group)
 
 
@@ -157,10 +186,10 @@ def regex_match(value: Any, pattern: Any) -> Any:
     if text is None:
         return UNDEFINED
     _spend("regex_match", _scan_cost(text))
-    match = regex.search(text)
+    match = regex.search(_encode(text))
     if match is None:
         return None
-    return [match.group(0), *match.groups()]
+    return [_decode(match.group(0)), *(_decode(g) for g in match.groups())]
 
 
 def regex_findall(value: Any, pattern: Any) -> Any:
@@ -172,19 +201,19 @@ def regex_findall(value: Any, pattern: Any) -> Any:
     _spend("regex_findall", _scan_cost(text))
     out: list[str] = []
     size = 0
-    for match in regex.finditer(text):
+    for match in _matches(regex, _encode(text)):
         _spend("regex_findall", 1)
-        found = match.group(0)
+        found = _decode(match.group(0)) or ""
         size += 1 + len(found)
         _check_size(size, "a list")
         out.append(found)
     return out
 
 
-def _replacement(template: str, groups: int, names: dict[str, int]) -> Callable[[Any], str]:
+def _replacement(template: str, groups: int, names: dict[str, int]) -> Callable[[Any], bytes]:
     """JavaScript's replacement text: `$&` the match, `$1`..`$99` a group, `$<name>` a named group, `$$` a `$`;
     any other `$` is itself. Parsed once per call into parts."""
-    parts: list[str | int] = []
+    parts: list[bytes | int] = []
     literal: list[str] = []
     i = 0
     while i < len(template):
@@ -213,17 +242,25 @@ def _replacement(template: str, groups: int, names: dict[str, int]) -> Callable[
             i += 1
             continue
         if literal:
-            parts.append("".join(literal))
+            parts.append(_encode("".join(literal)))
             literal = []
         parts.append(ref)
         i += width
     if literal:
-        parts.append("".join(literal))
+        parts.append(_encode("".join(literal)))
+    if all(isinstance(p, bytes) for p in parts):
+        constant = b"".join(parts)  # type: ignore[arg-type]
+        return lambda _match: constant
 
-    def expand(match: Any) -> str:
-        return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in parts)
+    def expand(match: Any) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else (match.group(p) or b"") for p in parts)
 
     return expand
+
+
+_UTF8_MOST = 4
+"""Most bytes one character takes in UTF-8: what is built is bounded in bytes (MAX_OUTPUT characters' worth)
+as it grows, then in characters once decoded."""
 
 
 def regex_replace(value: Any, pattern: Any, replacement: Any = "", count: Any = 0) -> Any:
@@ -239,25 +276,28 @@ def regex_replace(value: Any, pattern: Any, replacement: Any = "", count: Any = 
         raise TemplateRenderError(f"regex_replace: count must be a whole number >= 0, got {to_text(count)!r}")
     _spend("regex_replace", _scan_cost(text))
     expand = _replacement(replacement, regex.groups, dict(regex.groupindex))
-    pieces: list[str] = []
+    data = _encode(text)
+    pieces: list[bytes] = []
     size = 0
     last = 0
     done = 0
-    for match in regex.finditer(text):
+    for match in _matches(regex, data):
         if count and done >= count:
             break
         _spend("regex_replace", 1)
         start, end = match.span()
         piece = expand(match)
         size += (start - last) + len(piece)
-        _check_size(size, "a string")
-        pieces.append(text[last:start])
+        if size > MAX_OUTPUT * _UTF8_MOST:
+            _check_size(MAX_OUTPUT + 1, "a string")
+        pieces.append(data[last:start])
         pieces.append(piece)
         last = end
         done += 1
-    _check_size(size + len(text) - last, "a string")
-    pieces.append(text[last:])
-    return "".join(pieces)
+    pieces.append(data[last:])
+    result = _decode(b"".join(pieces)) or ""
+    _check_size(len(result), "a string")
+    return result
 
 
 def regex_split(value: Any, pattern: Any, limit: Any = None) -> Any:
@@ -274,26 +314,28 @@ def regex_split(value: Any, pattern: Any, limit: Any = None) -> Any:
     out: list[Any] = []
     if most == 0:
         return out
-    if not text:  # JS: "".split(/x/) is [""] unless the pattern matches the empty text
-        return [] if regex.fullmatch(text) is not None else [""]
+    data = _encode(text)
+    if not data:  # JS: "".split(/x/) is [""] unless the pattern matches the empty text
+        return [] if regex.fullmatch(data) is not None else [""]
     last = 0
     size = 0
-    for match in regex.finditer(text):
+    for match in _matches(regex, data):
         start, end = match.span()
-        if end == start and (start == 0 or start == len(text)):
+        if end == start and (start == 0 or start == len(data)):
             continue  # JS never splits off an empty piece at either end for an empty match
         if end == start and start == last and out:
             continue
         _spend("regex_split", 1)
-        for item in (text[last:start], *match.groups()):
+        for item in (data[last:start], *match.groups()):
             if len(out) >= most:
                 return out
-            size += 1 + (len(item) if item else 0)
+            piece = _decode(item)
+            size += 1 + (len(piece) if piece else 0)
             _check_size(size, "a list")
-            out.append(item)
+            out.append(piece)
         last = end
     if len(out) < most:
-        out.append(text[last:])
+        out.append(_decode(data[last:]))
     return out
 
 

@@ -174,3 +174,17 @@ def test_engine_plan_gives_each_event_its_own_verdict(tmp_path, capsys) -> None:
     assert lines[0]["requests"][0]["body"] == {"found": "12", "digits": "12" * 30}
     assert "regex_search: the regular expression '(x' is not valid RE2 syntax" in lines[1]["error"]
     assert "regex_replace: the regular expressions of this render passed the work budget" in lines[2]["error"]
+
+
+@pytest.mark.parametrize(
+    "call, expected",  # node 20's answers for the same calls
+    [
+        (lambda: regex.regex_replace("üa", "", "-"), "-ü-a-"),
+        (lambda: regex.regex_split("ü€", ""), ["ü", "€"]),
+        (lambda: regex.regex_findall("ü€", ""), ["", "", ""]),
+        (lambda: regex.regex_replace("aüb", "ü", "$&$&"), "aüüb"),
+        (lambda: regex.regex_search("ü€x", "€(.)", 1), "x"),
+    ],
+)
+def test_empty_matches_never_split_a_character(call: Any, expected: Any) -> None:
+    assert call() == expected
