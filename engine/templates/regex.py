@@ -37,8 +37,14 @@ MAX_PATTERN = 10_000
 SCAN_CHARS_PER_STEP = 100
 """Characters of text a regex call may scan per step of the render's work budget."""
 
+MAX_PATTERN_MEMORY = 2 << 20
+"""RE2's memory bound per compiled pattern (its program and DFA cache), in bytes: with the cache of
+`PATTERNS_KEPT` patterns, what patterns read from events can hold is bounded."""
+PATTERNS_KEPT = 256
+
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
+_OPTIONS.max_mem = MAX_PATTERN_MEMORY
 
 
 class PatternError(ValueError):
@@ -59,7 +65,7 @@ def _problem(exc: Exception) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=PATTERNS_KEPT)
 def compile_pattern(pattern: str) -> Any:
     """The compiled RE2 pattern; raises PatternError (cached: a spec's patterns compile once per process)."""
     if len(pattern) > MAX_PATTERN:

@@ -188,3 +188,8 @@ def test_engine_plan_gives_each_event_its_own_verdict(tmp_path, capsys) -> None:
 )
 def test_empty_matches_never_split_a_character(call: Any, expected: Any) -> None:
     assert call() == expected
+
+
+def test_a_pattern_past_re2s_memory_bound_is_refused() -> None:
+    with pytest.raises(TemplateCompileError, match="pattern too large"):
+        compile_template("{{ payload.x is search('\\\\pL{1000}') }}")
