@@ -449,16 +449,21 @@ string at fault) or None."""
 
 
 class _LiteralArgError(TemplateCompileError):
-    """A compile error about a literal string argument; `parse` turns `literal` into a column."""
+    """A compile error about a literal string argument of filter or test `name`; `parse` turns `literal` into a
+    column."""
 
-    def __init__(self, message: str, line: int | None, literal: str):
+    def __init__(self, message: str, line: int | None, literal: str, name: str):
         super().__init__(message, line)
         self.literal = literal
+        self.name = name
 
 
-def _literal_column(env: jinja2.Environment, text: str, line: int | None, literal: str) -> int | None:
-    """1-based column, in its line, of the first string literal of value `literal` on template line `line`."""
+def _literal_column(env: jinja2.Environment, text: str, line: int | None, literal: str, name: str) -> int | None:
+    """1-based column, in its line, of the string literal of value `literal` on template line `line`: the first
+    one written as the argument of `name(` (or after `=`), else the first one."""
     column = 1
+    first = None
+    before: list[str] = ["", ""]  # the two tokens before this one, whitespace left out
     for lineno, kind, raw in env.lexer.tokeniter(text, None):
         if kind == "string" and lineno == line:
             try:
@@ -466,10 +471,14 @@ def _literal_column(env: jinja2.Environment, text: str, line: int | None, litera
             except jinja2.TemplateSyntaxError:
                 value = None
             if value == literal:
-                return column
+                if before == [name, "("] or before[1] == "=":
+                    return column
+                first = column if first is None else first
+        if kind != "whitespace":
+            before = [before[1], raw]
         newline = raw.rfind("\n")
         column = len(raw) - newline if newline >= 0 else column + len(raw)
-    return None
+    return first
 
 
 def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
@@ -480,7 +489,7 @@ def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
             for literal_check in LITERAL_ARG_CHECKS:
                 problem = literal_check(env, node)
                 if problem is not None:
-                    raise _LiteralArgError(problem[0], getattr(node, "lineno", None), problem[1])
+                    raise _LiteralArgError(problem[0], getattr(node, "lineno", None), problem[1], node.name)
         line = getattr(node, "lineno", None)
         if isinstance(node, nodes.Filter) and node.name not in env.filters:
             raise TemplateCompileError(f"unknown filter '{node.name}'", line)
@@ -509,7 +518,7 @@ def parse(env: jinja2.Environment, text: str) -> nodes.Template:
     try:
         check_ast(env, ast)
     except _LiteralArgError as exc:
-        raise TemplateCompileError(exc.message, exc.line, column=_literal_column(env, text, exc.line, exc.literal)) from None
+        raise TemplateCompileError(exc.message, exc.line, column=_literal_column(env, text, exc.line, exc.literal, exc.name)) from None
     return ast
 
 

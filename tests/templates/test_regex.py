@@ -66,6 +66,8 @@ def test_a_pattern_that_would_backtrack_exponentially_is_linear_in_re2() -> None
         ("{{ payload.x is match(\"[z-a]\") }}", 1, 23, "invalid character class range: z-a"),
         ("{% set y = 1 %}\n  {{ payload.x | regex_search(pattern='(?=x)') }}", 2, 39, "(RE2 has no look-around)"),
         ("{{ payload.x is search('a{1001}') }}", 1, 24, "invalid repetition size"),
+        # the same text earlier on the line is not the pattern: the argument of the regex filter is
+        ("{{ '(' ~ 'x' ~ (payload.x | regex_search('(')) }}", 1, 42, "missing )"),
     ],
 )
 def test_a_literal_pattern_re2_refuses_is_a_compile_error_with_its_position(template: str, line: int, column: int,
