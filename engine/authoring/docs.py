@@ -195,7 +195,22 @@ def render_page(data: dict[str, Any]) -> str:
         else:
             out.append("This action has no fields.")
         out.append("")
+    out += _macros_section(data.get("macros"))
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _macros_section(macros: Any) -> list[str]:
+    """For spec authors: the spec's shared templates (its `macros:`), when it has any."""
+    if not isinstance(macros, dict) or not macros:
+        return []
+    rows = []
+    for key, macro in macros.items():
+        params = macro.get("params") or []
+        defaults = macro.get("defaults") or {}
+        shown = ", ".join(f"{p}={json.dumps(defaults[p])}" if p in defaults else str(p) for p in params)
+        rows.append([f"`{key}({shown})`", " ".join(str(macro.get("description", "")).split())])
+    return ["## Shared Templates", "", "Macros the templates of this spec call (see docs/templates.md):", "",
+            *_table(["Macro", "Description"], rows), ""]
 
 
 class InvalidSpec(Exception):

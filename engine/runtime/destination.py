@@ -21,8 +21,10 @@ from engine.runtime.batching import BatchPolicy, compile_batch
 from engine.runtime.oauth import OAuth2, compile_oauth2
 from engine.runtime.steps import Plan, Runnable, compile_runnable
 from engine.spec.loader import Document, load_file
+from engine.spec.macro_checks import spec_macros
 from engine.spec.validate import check_document
 from engine.templates import EventRejected, TemplateError
+from engine.templates.macros import using_macros
 from engine.trigger import Trigger, compile_trigger
 
 _now, _UTC = _dt.datetime.now, _dt.UTC
@@ -307,6 +309,11 @@ def compile_document(doc: Document) -> Destination:
     """Check a loaded spec fully, then compile it; SpecError lists every problem."""
     diags = check_document(doc)
     _fail(doc, diags)
+    with using_macros(spec_macros(doc)):  # every template below may call the spec's macros
+        return _compile_checked(doc, diags)
+
+
+def _compile_checked(doc: Document, diags: list[Diagnostic]) -> Destination:
     data = doc.data
     actions: dict[str, Action] = {}
     for key, spec in data["actions"].items():

@@ -250,9 +250,9 @@ _ALL_ROOTS = ("payload", "payloads", "settings", "steps", "now", "auth", "respon
 
 def _reads(tree: Any, path: KeyPath) -> Iterator[tuple[KeyPath, tuple[Any, ...]]]:
     """(template's path, a path it reads) for every context name, the batch and OAuth2 ones included."""
-    from engine.templates.compile import ast_paths, is_template, make_environment, parse
+    from engine.templates.compile import ast_paths, current_environment, is_template, parse
 
-    env = make_environment()
+    env = current_environment()
     for leaf_path, text in _leaves(tree, path):
         if "{" not in text or not is_template(text):
             continue

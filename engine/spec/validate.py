@@ -7,7 +7,9 @@ from pathlib import Path
 from engine.diagnostics import Diagnostic, SpecError
 from engine.spec.checker import run_checks
 from engine.spec.loader import Document, load_file, load_text
+from engine.spec.macro_checks import macro_diagnostics, spec_macros
 from engine.spec.schema import check_schema, describe
+from engine.templates.macros import using_macros
 
 
 def check_document(doc: Document) -> list[Diagnostic]:
@@ -16,7 +18,9 @@ def check_document(doc: Document) -> list[Diagnostic]:
         found = describe(doc.data)
         return [Diagnostic(doc.file, 1, 1, (), f"the top level must be a mapping with spec_version, name and actions; found {found}")]
     diags = check_schema(doc)
-    diags.extend(run_checks(doc, tolerate_shape_errors=bool(diags)))
+    diags.extend(macro_diagnostics(doc))
+    with using_macros(spec_macros(doc)):  # the spec's templates may call its macros
+        diags.extend(run_checks(doc, tolerate_shape_errors=bool(diags)))
     return sorted(set(diags))
 
 

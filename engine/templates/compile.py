@@ -29,7 +29,7 @@ from engine.templates.environment import (
     TemplateRenderError,
     _check_size,
     check_native,
-    make_environment,
+    current_environment,
     normalize,
     parse,
     run_guarded,
@@ -132,7 +132,7 @@ def referenced_names(tree: Any) -> set[tuple[str | int, ...]]:
     context names payload, settings, steps and now are reported. Invalid templates raise
     TemplateCompileError with the path inside the tree.
     """
-    env = make_environment()
+    env = current_environment()
     found: set[tuple[str | int, ...]] = set()
 
     def visit(value: Any, path: Path) -> None:
@@ -357,7 +357,7 @@ def remember(cache: dict[bytes, Any], key: bytes, value: Any) -> None:
 
 def tree_reads_only_settings(tree: Any) -> bool:
     """Whether every template in a tree of dicts/lists/strings reads only settings (see `reads_only_settings`)."""
-    env = make_environment()
+    env = current_environment()
     if isinstance(tree, str):
         return not is_template(tree) or reads_only_settings(env, parse(env, tree))
     if isinstance(tree, dict):
@@ -557,7 +557,7 @@ def compile_template(text: str, *, fast: bool = True) -> Renderer:
     """One string: a constant, the native value of `{{ expr }}`, or text. Raises TemplateCompileError."""
     if not is_template(text):
         return lambda ctx: text
-    return _with_path(_compile_string(text, make_environment(), fast), ())
+    return _with_path(_compile_string(text, current_environment(), fast), ())
 
 
 def compile_value(tree: Any, *, fast: bool = True, json_body: bool = False) -> Renderer:
@@ -572,7 +572,7 @@ def compile_value(tree: Any, *, fast: bool = True, json_body: bool = False) -> R
     `json`): an object literal of an expression whose keys nothing merges over may then leave out its undefined
     keys itself, as JSON would. The value differs only where `strip_undefined` makes it the same.
     """
-    env = make_environment()
+    env = current_environment()
     return _compile_node(tree, (), env, fast, json_body)
 
 

@@ -511,6 +511,8 @@ def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
 
 def parse(env: jinja2.Environment, text: str) -> nodes.Template:
     """Parses and checks a template; raises TemplateCompileError with the line of the problem."""
+    from engine.templates.macros import check_calls
+
     try:
         ast = env.parse(text)
     except jinja2.TemplateSyntaxError as exc:
@@ -519,6 +521,7 @@ def parse(env: jinja2.Environment, text: str) -> nodes.Template:
         check_ast(env, ast)
     except _LiteralArgError as exc:
         raise TemplateCompileError(exc.message, exc.line, column=_literal_column(env, text, exc.line, exc.literal, exc.name)) from None
+    check_calls(env, ast)  # type: ignore[arg-type]
     return ast
 
 
@@ -835,3 +838,12 @@ def build_environment() -> TemplateEnvironment:
 def make_environment() -> TemplateEnvironment:
     """The shared environment (built once)."""
     return build_environment()
+
+
+_COMPILE_ENV: contextvars.ContextVar[TemplateEnvironment | None] = contextvars.ContextVar("compile_env", default=None)
+
+
+def current_environment() -> TemplateEnvironment:
+    """The environment templates compile in: a spec's own (its macros, see `engine.templates.macros.using_macros`)
+    while that spec compiles, else the shared one."""
+    return _COMPILE_ENV.get() or make_environment()

@@ -28,7 +28,7 @@ from engine.templates.environment import (
     TemplateCompileError,
     TemplateEnvironment,
     TemplateRenderError,
-    make_environment,
+    current_environment,
     parse,
     run_guarded,
 )
@@ -70,7 +70,11 @@ def _stored_names(node: nodes.Node) -> set[str]:
 def _forbidden_read(node: nodes.Node) -> str | None:
     """The first thing other than settings and constants the node reads, described; None if none."""
     local = _stored_names(node)
-    names = [n for n in _names(node) if n.ctx == "load" and n.name != "settings" and n.name not in local]
+    macros = getattr(current_environment(), "macro_signatures", {})
+    called = {id(c.node) for c in ([node] if isinstance(node, nodes.Call) else []) + list(node.find_all(nodes.Call))
+              if isinstance(c.node, nodes.Name) and c.node.name in macros}  # a macro reads only its arguments
+    names = [n for n in _names(node) if n.ctx == "load" and n.name != "settings" and n.name not in local
+             and id(n) not in called]
     if not names:
         return None
     from engine.templates.compile import ast_paths
@@ -111,7 +115,7 @@ def check_url(template: str) -> list[str]:
     if not is_template(template):
         return []
     try:
-        ast = parse(make_environment(), template)
+        ast = parse(current_environment(), template)
     except TemplateCompileError as exc:
         return [exc.message]
     return _plan(ast)[0]
@@ -129,7 +133,7 @@ def compile_url(template: str, *, fast: bool = True) -> Callable[[dict[str, Any]
     """Compiles a URL template; raises TemplateCompileError when the host could depend on the event."""
     if not is_template(template):
         return lambda ctx: template
-    env = make_environment()
+    env = current_environment()
     ast = parse(env, template)
     problems, after = _plan(ast)
     if problems:

@@ -190,3 +190,17 @@ def test_conditional_requirement_and_setting_defaults_are_shown() -> None:
     userpilot = tables(page_for(ROOT / "specs" / "userpilot.yaml"))
     [endpoint] = [row for row in columns(userpilot["Destination Settings"], "Field", "Description") if row[0] == "API Endpoint"]
     assert endpoint[1].endswith("Default: `https://analytex.userpilot.io/`.")
+
+
+def test_a_spec_with_macros_lists_them_for_its_authors() -> None:
+    data = load_file(ROOT / "tests" / "spec" / "good" / "macros.yaml").data
+    page = render_page(data)
+    assert tables(page)["Shared Templates"] == [
+        ["Macro", "Description"],
+        ['`host(region, service="api")`', "The API host of a region."],
+        ['`full_name(first, last="")`', "First and last name joined by one space (either may be missing)."],
+        ["`slug(text)`", "Lower-case words joined by dashes."],
+        ["`person_key(id, first, last)`", "The key a person is filed under."],
+    ]
+    usermotion = render_page(load_file(ROOT / "specs" / "usermotion.yaml").data)
+    assert "Shared Templates" not in usermotion  # specs without macros: pages unchanged
