@@ -57,16 +57,23 @@ def mappings_well_formed(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 def _compile_error(ctx: CheckContext, path: KeyPath, exc: TemplateError) -> Diagnostic:
     """`template does not compile` at the template; at the column of the problem when the template knows it
-    (a literal regex pattern): inside a one-line scalar the diagnostic's column moves there, otherwise the
-    message names the template's line and column."""
+    (a literal regex pattern): inside a one-line scalar or a literal block (`|`) the diagnostic moves there,
+    otherwise the message names the template's line and column."""
     message = f"template does not compile: {exc}"
     line, column = getattr(exc, "line", None), getattr(exc, "column", None)
     if column is None or line is None:
         return ctx.error(path, message)
     offset = ctx.doc.inner_column(path, column) if line == 1 else None
-    if offset is None:
-        return ctx.error(path, f"{message} (at line {line}, column {column} of the template)")
-    return ctx.error(path, message, column_offset=offset)
+    if offset is not None:
+        return ctx.error(path, message, column_offset=offset)
+    start, col = ctx.doc.locate(path)
+    if path in ctx.doc.value_positions and 0 < start <= len(ctx.doc.lines) and ctx.doc.lines[start - 1][col - 1:col] == "|":
+        # a literal block: template line N is file line start + N, after the block's indentation
+        from engine.spec.macro_checks import body_position
+
+        file_line, indent = body_position(ctx.doc, path, line)
+        return Diagnostic(ctx.doc.file, file_line, indent + column - 1, tuple(path), message)
+    return ctx.error(path, f"{message} (at line {line}, column {column} of the template)")
 
 
 def _template_sites(request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
