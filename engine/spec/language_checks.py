@@ -55,6 +55,27 @@ def mappings_well_formed(ctx: CheckContext) -> Iterator[Diagnostic]:
                 yield from _mapping_issues(ctx, ("presets", i, "mapping", fkey), value)
 
 
+def _compile_error(ctx: CheckContext, path: KeyPath, exc: TemplateError) -> Diagnostic:
+    """`template does not compile` at the template; at the column of the problem when the template knows it
+    (a literal regex pattern): inside a one-line scalar or a literal block (`|`) the diagnostic moves there,
+    otherwise the message names the template's line and column."""
+    message = f"template does not compile: {exc}"
+    line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+    if column is None or line is None:
+        return ctx.error(path, message)
+    offset = ctx.doc.inner_column(path, column) if line == 1 else None
+    if offset is not None:
+        return ctx.error(path, message, column_offset=offset)
+    start, col = ctx.doc.locate(path)
+    if path in ctx.doc.value_positions and 0 < start <= len(ctx.doc.lines) and ctx.doc.lines[start - 1][col - 1:col] == "|":
+        # a literal block: template line N is file line start + N, after the block's indentation
+        from engine.spec.macro_checks import body_position
+
+        file_line, indent = body_position(ctx.doc, path, line)
+        return Diagnostic(ctx.doc.file, file_line, indent + column - 1, tuple(path), message)
+    return ctx.error(path, f"{message} (at line {line}, column {column} of the template)")
+
+
 def _template_sites(request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     method = request.get("method")
     if isinstance(method, str) and "{" in method:  # a method template
@@ -134,7 +155,7 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
                 try:
                     compile_template(step["when"])
                 except TemplateError as exc:
-                    yield ctx.error(step_path + ("when",), f"template does not compile: {exc}")
+                    yield _compile_error(ctx, step_path + ("when",), exc)
                 yield from _check_reads(ctx, step_path + ("when",), step["when"], fields, done, all_ids)
             if isinstance(request, dict):
                 url = request.get("url")
@@ -150,7 +171,7 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
                         compile_value(tree)
                     except TemplateError as exc:
                         sub = tuple(getattr(exc, "path", ()) or ())
-                        yield ctx.error(req_path + (key,) + sub, f"template does not compile: {exc}")
+                        yield _compile_error(ctx, req_path + (key,) + sub, exc)
                     yield from _check_reads(ctx, req_path + (key,), tree, fields, done, all_ids)
             if isinstance(step.get("id"), str):
                 done.append(step["id"])
@@ -159,7 +180,7 @@ def templates_compile(ctx: CheckContext) -> Iterator[Diagnostic]:
         try:
             compile_value(defaults)
         except TemplateError as exc:
-            yield ctx.error(("request_defaults", "headers"), f"template does not compile: {exc}")
+            yield _compile_error(ctx, ("request_defaults", "headers"), exc)
         for leaf_path, text in _leaves(defaults, ("request_defaults", "headers")):
             try:
                 names = referenced_names(text)
@@ -207,7 +228,7 @@ def batch_sections(ctx: CheckContext) -> Iterator[Diagnostic]:
                     compile_value(tree)
                 except TemplateError as exc:
                     sub = tuple(getattr(exc, "path", ()) or ())
-                    yield ctx.error(req_path + (site,) + sub, f"template does not compile: {exc}")
+                    yield _compile_error(ctx, req_path + (site,) + sub, exc)
                     continue
                 sites.append((req_path + (site,), tree))
             for path, tree in sites:
@@ -231,7 +252,7 @@ def batch_sections(ctx: CheckContext) -> Iterator[Diagnostic]:
             try:
                 compile_template(response["errors"])
             except TemplateError as exc:
-                yield ctx.error(base + ("response", "errors"), f"template does not compile: {exc}")
+                yield _compile_error(ctx, base + ("response", "errors"), exc)
 
 
 _ALL_ROOTS = ("payload", "payloads", "settings", "steps", "now", "auth", "response")
@@ -271,7 +292,7 @@ def oauth2_section(ctx: CheckContext) -> Iterator[Diagnostic]:
                 try:
                     compile_value(tree)
                 except TemplateError as exc:
-                    yield ctx.error(base + (site,), f"template does not compile: {exc}")
+                    yield _compile_error(ctx, base + (site,), exc)
                     continue
                 sites.append((base + (site,), tree))
             settings = list((ctx.data.get("settings") or {}).keys())
@@ -287,7 +308,7 @@ def oauth2_section(ctx: CheckContext) -> Iterator[Diagnostic]:
                 try:
                     compile_template(oauth[key])
                 except TemplateError as exc:
-                    yield ctx.error(("oauth2", key), f"template does not compile: {exc}")
+                    yield _compile_error(ctx, ("oauth2", key), exc)
         return
     places: list[tuple[KeyPath, Any]] = [(("request_defaults", "headers"),
                                           (ctx.data.get("request_defaults") or {}).get("headers"))]

@@ -277,8 +277,10 @@ _JINJA_PURE_TESTS = frozenset(["none", "string", "number", "mapping", "sequence"
                                "false", "eq", "ne", "in", "lower", "upper"])
 _ENGINE_PURE_FILTERS = frozenset(["merge", "omit", "pick", "compact", "url_host", "urlencode", "b64encode", "b64decode",
                                   "tojson", "unix_seconds", "iso8601", "snake_case", "user_agent", "join", "replace",
-                                  "indent", "wordwrap"])
-_ENGINE_PURE_TESTS = frozenset(["absolute_url", "defined", "undefined"])
+                                  "indent", "wordwrap", "regex_search", "regex_match", "regex_findall",
+                                  "regex_replace", "regex_split", "regex_escape", "js_or", "js_string", "js_date",
+                                  "js_date_ms", "tz_name"])
+_ENGINE_PURE_TESTS = frozenset(["absolute_url", "defined", "undefined", "search", "match", "truthy"])
 _PURE_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Const, nodes.Getattr, nodes.Getitem, nodes.Slice,
                nodes.Dict, nodes.Pair, nodes.List, nodes.Tuple, nodes.CondExpr, nodes.And, nodes.Or, nodes.Not,
                nodes.Neg, nodes.Pos, nodes.Compare, nodes.Operand, nodes.Add, nodes.Sub, nodes.Mul, nodes.Div,

@@ -61,13 +61,16 @@ class TemplateError(Exception):
 class TemplateCompileError(TemplateError):
     """A template that cannot be used: found when the spec loads."""
 
-    def __init__(self, message: str, line: int | None = None, path: tuple[str | int, ...] = ()):
+    def __init__(self, message: str, line: int | None = None, path: tuple[str | int, ...] = (),
+                 column: int | None = None):
         super().__init__(message)
         self.line = line
         self.path = path
+        self.column = column
+        """1-based column, in the template's line `line`, of the problem (when known)."""
 
     def with_path(self, path: tuple[str | int, ...]) -> TemplateCompileError:
-        return TemplateCompileError(self.message, self.line, path)
+        return TemplateCompileError(self.message, self.line, path, self.column)
 
 
 class TemplateRenderError(TemplateError):
@@ -440,9 +443,53 @@ def _post_order(node: nodes.Node) -> Iterator[nodes.Node]:
     yield node
 
 
+LITERAL_ARG_CHECKS: list[Callable[[jinja2.Environment, nodes.Filter | nodes.Test], tuple[str, str] | None]] = []
+"""Checks of a filter's or test's literal arguments at compile time (regex.py's patterns): (message, the literal
+string at fault) or None."""
+
+
+class _LiteralArgError(TemplateCompileError):
+    """A compile error about a literal string argument of filter or test `name`; `parse` turns `literal` into a
+    column."""
+
+    def __init__(self, message: str, line: int | None, literal: str, name: str):
+        super().__init__(message, line)
+        self.literal = literal
+        self.name = name
+
+
+def _literal_column(env: jinja2.Environment, text: str, line: int | None, literal: str, name: str) -> int | None:
+    """1-based column, in its line, of the string literal of value `literal` on template line `line`: the first
+    one written as the argument of `name(` (or after `=`), else the first one."""
+    column = 1
+    first = None
+    before: list[str] = ["", ""]  # the two tokens before this one, whitespace left out
+    for lineno, kind, raw in env.lexer.tokeniter(text, None):
+        if kind == "string" and lineno == line:
+            try:
+                value = next(env.lexer.wrap(iter([(lineno, kind, raw)]))).value
+            except jinja2.TemplateSyntaxError:
+                value = None
+            if value == literal:
+                if before == [name, "("] or before[1] == "=":
+                    return column
+                first = column if first is None else first
+        if kind != "whitespace":
+            before = [before[1], raw]
+        newline = raw.rfind("\n")
+        column = len(raw) - newline if newline >= 0 else column + len(raw)
+    return first
+
+
 def check_ast(env: jinja2.Environment, ast: nodes.Template) -> None:
-    """Raises TemplateCompileError for unknown filters/tests, dunder access and loader tags."""
+    """Raises TemplateCompileError for unknown filters/tests, dunder access, loader tags and literal arguments
+    a filter or test refuses (`LITERAL_ARG_CHECKS`)."""
     for node in _post_order(ast):
+        if isinstance(node, (nodes.Filter, nodes.Test)) and node.name in (env.filters if isinstance(node, nodes.Filter) else env.tests):
+            for literal_check in LITERAL_ARG_CHECKS:
+                problem = literal_check(env, node)
+                if problem is not None:
+                    raise _LiteralArgError(problem[0], getattr(node, "lineno", None), problem[1], node.name)
         line = getattr(node, "lineno", None)
         if isinstance(node, nodes.Filter) and node.name not in env.filters:
             raise TemplateCompileError(f"unknown filter '{node.name}'", line)
@@ -470,7 +517,10 @@ def parse(env: jinja2.Environment, text: str) -> nodes.Template:
         ast = env.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateCompileError(f"template syntax error: {exc.message}", exc.lineno) from None
-    check_ast(env, ast)
+    try:
+        check_ast(env, ast)
+    except _LiteralArgError as exc:
+        raise TemplateCompileError(exc.message, exc.line, column=_literal_column(env, text, exc.line, exc.literal, exc.name)) from None
     check_calls(env, ast)  # type: ignore[arg-type]
     return ast
 

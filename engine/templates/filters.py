@@ -24,6 +24,8 @@ from urllib.parse import quote, urlsplit
 import jinja2
 
 from engine.jsvalues import UNDEFINED
+from engine.templates import jshelpers as _jshelpers
+from engine.templates import regex as _regex
 from engine.templates.environment import (
     TemplateRenderError,
     _check_size,
@@ -326,9 +328,11 @@ _UNKNOWN_ZONES_KEPT = 1024
 
 
 def tz_offset(name: Any, at: Any = None) -> Any:
-    """The UTC offset in minutes of the IANA time zone `name` now (or at `at`); undefined for unknown zones."""
+    """The UTC offset in minutes of the IANA time zone `name` (in any case) now (or at `at`); undefined for unknown
+    zones."""
     if not isinstance(name, str) or not name or name in _UNKNOWN_ZONES:
         return UNDEFINED
+    name = _jshelpers.zone_name(name) or name
     try:
         zone = zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
@@ -541,3 +545,8 @@ GLOBALS: dict[str, Callable[..., Any]] = {
     "uuid4": uuid4,
     "random_digits": random_digits,
 }
+
+FILTERS.update(_regex.FILTERS)
+FILTERS.update(_jshelpers.FILTERS)
+TESTS.update(_regex.TESTS)
+TESTS.update(_jshelpers.TESTS)

@@ -31,6 +31,10 @@ TEMPLATES = [
     "{{ settings.missing }}",
     "{{ settings.a | url_host or 'none' }}",
     "{{ settings.n / settings.b }}",
+    "{{ settings.a | regex_replace('[^a-z]', '-') }}",
+    "{{ settings.a | regex_split('/') if settings.a is search('^h') else settings.a | js_string }}",
+    "{{ settings.a | js_or(settings.b) | tojson }}",
+    "{{ settings.a | js_date_ms if settings.a is truthy else 0 }}",
 ]
 URLS = [
     "https://events.test/api?token={{ settings.a }}.{{ settings.b }}",
@@ -62,7 +66,7 @@ def test_which_templates_read_only_settings() -> None:
     for text in TEMPLATES + URLS:
         assert reads_only_settings(env, parse(env, text)), text
     for text in ["{{ settings.a ~ payload.b }}", "{{ now.hour }}", "{{ settings.a ~ (10 | random_digits) }}",
-                 "{{ settings.tz | tz_offset }}", "{{ uuid4() }}", "{{ settings.a ~ steps.x }}", "plain text",
+                 "{{ settings.tz | tz_offset }}", "{{ settings.tz | tz_short_name }}", "{{ uuid4() }}", "{{ settings.a ~ steps.x }}", "plain text",
                  "{% for x in settings.a %}{{ x }}{% endfor %}", "{{ settings.a.upper() }}", "{{ fail('x') }}",
                  "{{ settings.a | attr('b') }}", "{{ settings.a | random }}", "{{ range(3) | list }}"]:
         assert not reads_only_settings(env, parse(env, text)), text
