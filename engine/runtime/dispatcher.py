@@ -79,6 +79,7 @@ class Dispatcher:
         step = steps[0]
         request = step.request
         if (request.body_kind != "json" or request.query is not None or request.header_cache is None
+                or request.method_render is not None or request.headers_render is not None  # read the event
                 or not (request.url_cache is not None or request.url_constant)):
             return route
         context = {"payload": {}, "settings": self.settings, "steps": {}, "now": _destination._now(_destination._UTC)}

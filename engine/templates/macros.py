@@ -217,7 +217,8 @@ def _signature(env: TemplateEnvironment, name: str, spec: Any, problems: list[Ma
             problems.append(MacroProblem(name, "params", f"'{param}' cannot be a parameter name: use letters, digits "
                                          "and _ (not first), and none of " + ", ".join(sorted(RESERVED_NAMES)), None, i))
             ok = False
-            continue
+            if not isinstance(param, str):  # a list or a mapping: not comparable with the names (unhashable)
+                continue
         elif param in seen:
             problems.append(MacroProblem(name, "params", f"parameter '{param}' is listed twice", None, i))
             ok = False
@@ -227,9 +228,7 @@ def _signature(env: TemplateEnvironment, name: str, spec: Any, problems: list[Ma
             problems.append(MacroProblem(name, "defaults", f"'{key}' is not a parameter of macro '{name}'"
                                          f"{_suggest(key, list(seen))}", None, key))
             ok = False
-    if not ok:
-        return None
-    with_default = [p in defaults for p in params]
+    with_default = [isinstance(p, str) and p in defaults for p in params]
     if any(a and not b for a, b in zip(with_default, with_default[1:], strict=False)):
         first = next(p for p, d in zip(params, with_default, strict=True) if d)
         problems.append(MacroProblem(name, "defaults", f"parameter '{first}' has a default, so the parameters after it "

@@ -72,14 +72,26 @@ ANSWERS = {
 }
 
 
-def _cases(slug: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(event, settings) of every fixture case of the spec."""
+def _cases(slug: str) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """(event, settings, case) of every fixture case of the spec: the case says which action and mapping run
+    (specs without presets, such as Intercom's, have every case name its action)."""
     out = []
     for case in load_cases(SPECS_DIR / f"{slug}.tests.yaml"):
         settings = plain(case.get("settings") or {})
         events = case["events"] if "events" in case else [case["event"]]
-        out += [(plain(event), settings) for event in events]
+        out += [(plain(event), settings, case) for event in events]
     return out
+
+
+def _case_subscriptions(dest: Destination, case: dict[str, Any]) -> list[Any] | None:
+    """The subscriptions a fixture case runs (as `engine test` picks them), None where they are not valid."""
+    try:
+        subs = dest.subscriptions(case.get("action"), plain(case["mapping"]) if case.get("mapping") else None)
+    except Exception:  # noqa: BLE001 - a case about a bad action or mapping: nothing is delivered with it
+        return None
+    if case.get("preset") is not None:
+        subs = [s for s in subs if s.name == case["preset"]]
+    return subs
 
 
 def _shown(req: PreparedRequest) -> tuple[Any, ...]:
@@ -107,12 +119,15 @@ def test_same_requests_and_verdicts_as_deliver_event_on_fixture_events(slug: str
     cases = _cases(slug)
     assert cases
     sent = 0
-    for event, raw in cases:
+    for event, raw, case in cases:
         try:
             settings = resolve_settings(dest.settings_spec, raw)
         except Exception:  # noqa: BLE001 - a case about bad settings: nothing is delivered with them
             continue
-        (want, want_sent), (got, got_sent) = _both(dest, event, settings, ANSWERS[answer])
+        subs = _case_subscriptions(dest, case)
+        if subs is None:
+            continue
+        (want, want_sent), (got, got_sent) = _both(dest, event, settings, ANSWERS[answer], subs)
         assert got == want, event
         assert got_sent == want_sent, event
         sent += len(got_sent)
@@ -193,11 +208,33 @@ def test_same_requests_and_verdicts_on_every_request_shape(event: dict[str, Any]
 @settings(max_examples=100, deadline=None)
 @given(event=_plan_tests.events, answer=st.sampled_from(sorted(ANSWERS)), slug=st.sampled_from(SPECS))
 def test_same_requests_and_verdicts_on_random_events(event: dict[str, Any], answer: str, slug: str) -> None:
-    dest = load_destination(slug)
-    settings_ = resolve_settings(dest.settings_spec, {k: v for k, v in _plan_tests.SETTINGS.items()
-                                                      if k in dest.settings_spec})
-    (want, want_sent), (got, got_sent) = _both(dest, event, settings_, ANSWERS[answer])
+    dest, settings_, subs = _random_setup(slug)
+    (want, want_sent), (got, got_sent) = _both(dest, event, settings_, ANSWERS[answer], subs)
     assert got == want and got_sent == want_sent
+
+
+_SETUPS: dict[str, tuple[Destination, dict[str, Any], list[Any]]] = {}
+
+
+def _random_setup(slug: str) -> tuple[Destination, dict[str, Any], list[Any]]:
+    """The spec with the settings of its first fixture case that resolve, and its presets (or, for a spec without
+    presets, the action and mapping of every fixture case with those settings)."""
+    if slug not in _SETUPS:
+        dest = load_destination(slug)
+        settings_: dict[str, Any] | None = None
+        subs: list[Any] = []
+        for _event, raw, case in _cases(slug):
+            try:
+                resolved = resolve_settings(dest.settings_spec, raw)
+            except Exception:  # noqa: BLE001 - a case about bad settings
+                continue
+            if settings_ is None:
+                settings_ = resolved
+            if resolved == settings_ and dest.presets == [] and case.get("action"):
+                subs += [s for s in (_case_subscriptions(dest, case) or []) if s.name not in {t.name for t in subs}]
+        assert settings_ is not None, f"{slug}: no fixture case has settings that resolve"
+        _SETUPS[slug] = (dest, settings_, subs if not dest.presets else dest.subscriptions())
+    return _SETUPS[slug]
 
 
 def test_the_shapes_compiled_ahead_are_the_json_ones_with_settings_only_url_and_headers() -> None:
