@@ -4,6 +4,8 @@
   concurrency than httpx's own pool), else httpx's `AsyncHTTPTransport(http2=True)`.
 - `DirectAiohttpTransport` is an httpx transport over one `aiohttp.ClientSession` whose session the
   `Deliverer` also drives directly (no httpx models per request): the fast default path.
+- `engine.delivery.h1.H1Transport`: a lean HTTP/1.1 client (asyncio Protocols, httptools) the
+  `Deliverer` drives directly, like the aiohttp one.
 - `RouteTransport` sends requests for chosen hosts to another base URL (`--route HOST=BASE_URL`).
 - `SinkTransport` records every request in process and answers 200 `{}` (sandbox, dry runs).
 
@@ -25,7 +27,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-TransportKind = Literal["auto", "aiohttp", "httpx", "sink"]
+TransportKind = Literal["auto", "h1", "aiohttp", "httpx", "sink"]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 USER_AGENT = "engine/0.1"
 
@@ -219,13 +221,18 @@ def make_transport(
 ) -> httpx.AsyncBaseTransport:
     """The transport a `Deliverer` should use.
 
-    `kind`: "auto" (aiohttp if importable, else httpx), "aiohttp", "httpx" (HTTP/2 when `h2` is
+    `kind`: "auto" (aiohttp if importable, else httpx), "h1" (`engine.delivery.h1`'s lean
+    HTTP/1.1 client on the direct path, httpx's pool under httpx), "aiohttp", "httpx" (HTTP/2 when `h2` is
     installed) or "sink" (a `SinkTransport`: nothing leaves the process). `routes` wraps the
     result in a `RouteTransport`.
     """
     inner: httpx.AsyncBaseTransport
     if kind == "sink":
         inner = SinkTransport()
+    elif kind == "h1":
+        from engine.delivery.h1 import H1Transport
+
+        inner = H1Transport(max_connections=max_connections)
     elif kind == "aiohttp" or (kind == "auto" and aiohttp_available()):
         if DirectAiohttpTransport is None:
             raise ValueError("the aiohttp transport needs the aiohttp and httpx-aiohttp packages")
@@ -234,7 +241,7 @@ def make_transport(
         http2 = importlib.util.find_spec("h2") is not None
         inner = httpx.AsyncHTTPTransport(verify=True, http2=http2, limits=_limits(max_connections))
     else:
-        raise ValueError(f"unknown transport kind {kind!r} (auto, aiohttp, httpx, sink)")
+        raise ValueError(f"unknown transport kind {kind!r} (auto, h1, aiohttp, httpx, sink)")
     if routes:
         return RouteTransport(routes, inner)
     return inner
