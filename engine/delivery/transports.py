@@ -1,7 +1,8 @@
 """Transports behind httpx's `AsyncBaseTransport` interface.
 
-- `make_transport()` picks the pool: aiohttp when importable (several times faster under
-  concurrency than httpx's own pool), else httpx's `AsyncHTTPTransport(http2=True)`.
+- `make_transport()` picks the pool: the lean HTTP/1.1 client (`engine.delivery.h1`) when httptools
+  is importable, else aiohttp (several times faster under concurrency than httpx's own pool), else
+  httpx's `AsyncHTTPTransport(http2=True)`.
 - `DirectAiohttpTransport` is an httpx transport over one `aiohttp.ClientSession` whose session the
   `Deliverer` also drives directly (no httpx models per request): the fast default path.
 - `engine.delivery.h1.H1Transport`: a lean HTTP/1.1 client (asyncio Protocols, httptools) the
@@ -205,6 +206,10 @@ else:
             return self, url
 
 
+def h1_available() -> bool:
+    return importlib.util.find_spec("httptools") is not None
+
+
 def aiohttp_available() -> bool:
     return DirectAiohttpTransport is not None
 
@@ -221,15 +226,16 @@ def make_transport(
 ) -> httpx.AsyncBaseTransport:
     """The transport a `Deliverer` should use.
 
-    `kind`: "auto" (aiohttp if importable, else httpx), "h1" (`engine.delivery.h1`'s lean
-    HTTP/1.1 client on the direct path, httpx's pool under httpx), "aiohttp", "httpx" (HTTP/2 when `h2` is
+    `kind`: "auto" (h1 when httptools is importable, else aiohttp, else httpx), "h1"
+    (`engine.delivery.h1`'s lean HTTP/1.1 client on the direct path, httpx's pool under httpx),
+    "aiohttp" (the fallback: `--transport aiohttp`), "httpx" (HTTP/2 when `h2` is
     installed) or "sink" (a `SinkTransport`: nothing leaves the process). `routes` wraps the
     result in a `RouteTransport`.
     """
     inner: httpx.AsyncBaseTransport
     if kind == "sink":
         inner = SinkTransport()
-    elif kind == "h1":
+    elif kind == "h1" or (kind == "auto" and h1_available()):
         from engine.delivery.h1 import H1Transport
 
         inner = H1Transport(max_connections=max_connections)
