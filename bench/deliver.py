@@ -24,7 +24,7 @@ Rows, at each concurrency, all against the same sink in the same run:
                             (CPU is the sum of both)
   ..., baseline             with --baseline DIR: the same `engine send` / `engine serve` run from another checkout
                             (e.g. `git archive` of an older commit unpacked in DIR), for before/after in one run
-  engine library            deliver_event() + Deliverer in this process (transport "auto": aiohttp directly)
+  engine library            deliver_event() + Deliverer in this process (transport "auto": the lean h1 client directly)
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
   bare httpx over aiohttp   httpx.AsyncClient over httpx_aiohttp.AiohttpTransport, the same bodies, no engine
   bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine (asyncio's own event loop)

@@ -34,8 +34,9 @@ def add_delivery_options(p: argparse.ArgumentParser, *, concurrency: bool = True
     p.add_argument("--attempts", type=int, default=5, metavar="N", help="attempts per request, retries included (default 5)")
     p.add_argument("--deadline", type=float, default=120.0, metavar="SECONDS",
                    help="give up retrying a request after this long (default 120)")
-    p.add_argument("--transport", choices=["auto", "aiohttp", "httpx", "sink"], default="auto",
-                   help="HTTP transport: auto (aiohttp under httpx when installed), httpx, or sink (capture, send nothing)")
+    p.add_argument("--transport", choices=["auto", "h1", "aiohttp", "httpx", "sink"], default="auto",
+                   help="HTTP transport: auto (the lean HTTP/1.1 client h1), aiohttp, httpx, or sink (capture, send "
+                        "nothing)")
 
 
 def make_deliverer(args: argparse.Namespace, dest: Destination, masker: Masker) -> Any:

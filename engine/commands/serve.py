@@ -52,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="longest wait between delivery rounds (default 600; the base is the config's retry.base)")
     p.add_argument("--poll-interval", type=float, default=0.5, metavar="SECONDS",
                    help="how often the worker looks for jobs that became due, one look for all instances (default 0.5)")
-    p.add_argument("--transport", choices=["auto", "aiohttp", "httpx"], default="auto",
-                   help="HTTP client pool for deliveries (default auto: aiohttp when installed)")
+    p.add_argument("--transport", choices=["auto", "h1", "aiohttp", "httpx"], default="auto",
+                   help="HTTP client pool for deliveries (default auto: the lean HTTP/1.1 client h1; "
+                        "aiohttp is the fallback)")
     p.add_argument("--no-batch", action="store_true",
                    help="deliver every job alone, also for instances whose destination has a batch request")
     p.add_argument("--workers", type=int, default=1, metavar="N",

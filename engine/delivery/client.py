@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import httpx
 
+from engine.delivery.h1 import H1Transport
 from engine.delivery.models import PreparedRequest, Response, _decode_json
 from engine.delivery.retry import (
     NETWORK_ERRORS,
@@ -200,7 +201,7 @@ class Deliverer:
             headers={"user-agent": USER_AGENT},
         )
         route = getattr(transport, "direct_route", None)
-        self._direct_route: Callable[[httpx.URL], Any] | None = route if aiohttp is not None else None
+        self._direct_route: Callable[[httpx.URL], Any] | None = route
         self._origins: dict[str, _Direct | None] = {}
         self._aiohttp_timeouts: dict[float | None, Any] = {}
 
@@ -363,8 +364,16 @@ class Deliverer:
         if direct.routed and any(k.lower() == "host" for k in headers):  # the Host header names the target
             headers = {k: v for k, v in headers.items() if k.lower() != "host"}
         method = req.method.upper()
-        session = direct.transport.session()
         limit = self.max_response_bytes
+        if isinstance(direct.transport, H1Transport):
+            async with self._semaphore:
+                async with asyncio.timeout(self._total(req)):  # the whole request, not only each read
+                    answer = await direct.transport.request(method, direct.base, rest, headers, body, limit=limit,
+                                                            connect_timeout=min(self._total(req), self.connect_timeout))
+            if answer.truncated:
+                return _truncated(answer.status, answer.headers, answer.body[:limit])
+            return _response_from(answer.status, answer.headers, answer.body)
+        session = direct.transport.session()
         async with self._semaphore:
             async with asyncio.timeout(self._total(req)):  # the whole request, not only each read
                 try:
@@ -390,7 +399,7 @@ class Deliverer:
                     raw.release()
         if truncated:
             return _truncated(raw.status, list(raw.headers.items()), content[:limit])
-        return _response_from_aiohttp(raw, content)
+        return _response_from(raw.status, raw.headers.items(), content)
 
     async def send(
         self,
@@ -473,11 +482,12 @@ def _truncated(status: int, items: Any, content: bytes) -> Response:
     return Response(status, headers, content.decode("utf-8", "replace"), None, truncated=True)
 
 
-def _response_from_aiohttp(raw: Any, content: bytes) -> Response:
-    """`Response.from_httpx`'s result, from an aiohttp response: lower-case names, repeats joined,
-    the text in the declared charset (else UTF-8; no detection), `json` when the body is JSON."""
+def _response_from(status: int, items: Any, content: bytes) -> Response:
+    """`Response.from_httpx`'s result, from a direct answer (aiohttp's or the lean client's): lower-case
+    names, repeats joined, the text in the declared charset (else UTF-8; no detection), `json` when the
+    body is JSON."""
     headers: dict[str, str] = {}
-    for name, value in raw.headers.items():
+    for name, value in items:
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     data = None
@@ -489,7 +499,7 @@ def _response_from_aiohttp(raw: Any, content: bytes) -> Response:
     if content_type is not None and "charset" in content_type.lower():
         charset = _declared_charset(content_type)
     text = content.decode(charset or "utf-8", "replace")
-    return Response(raw.status, headers, text, data)
+    return Response(status, headers, text, data)
 
 
 def _declared_charset(content_type: str) -> str | None:

@@ -1,9 +1,12 @@
 """Transports behind httpx's `AsyncBaseTransport` interface.
 
-- `make_transport()` picks the pool: aiohttp when importable (several times faster under
-  concurrency than httpx's own pool), else httpx's `AsyncHTTPTransport(http2=True)`.
+- `make_transport()` picks the pool: the lean HTTP/1.1 client (`engine.delivery.h1`) when httptools
+  is importable, else aiohttp (several times faster under concurrency than httpx's own pool), else
+  httpx's `AsyncHTTPTransport(http2=True)`.
 - `DirectAiohttpTransport` is an httpx transport over one `aiohttp.ClientSession` whose session the
   `Deliverer` also drives directly (no httpx models per request): the fast default path.
+- `engine.delivery.h1.H1Transport`: a lean HTTP/1.1 client (asyncio Protocols, httptools) the
+  `Deliverer` drives directly, like the aiohttp one.
 - `RouteTransport` sends requests for chosen hosts to another base URL (`--route HOST=BASE_URL`).
 - `SinkTransport` records every request in process and answers 200 `{}` (sandbox, dry runs).
 
@@ -27,7 +30,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-TransportKind = Literal["auto", "aiohttp", "httpx", "sink"]
+TransportKind = Literal["auto", "h1", "aiohttp", "httpx", "sink"]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 USER_AGENT = "engine/0.1"
 
@@ -205,6 +208,10 @@ else:
             return self, url
 
 
+def h1_available() -> bool:
+    return importlib.util.find_spec("httptools") is not None
+
+
 def aiohttp_available() -> bool:
     return DirectAiohttpTransport is not None
 
@@ -229,13 +236,19 @@ def make_transport(
 ) -> httpx.AsyncBaseTransport:
     """The transport a `Deliverer` should use.
 
-    `kind`: "auto" (aiohttp if importable, else httpx), "aiohttp", "httpx" (HTTP/2 when `h2` is
+    `kind`: "auto" (h1 when httptools is importable, else aiohttp, else httpx), "h1"
+    (`engine.delivery.h1`'s lean HTTP/1.1 client on the direct path, httpx's pool under httpx),
+    "aiohttp" (the fallback: `--transport aiohttp`), "httpx" (HTTP/2 when `h2` is
     installed) or "sink" (a `SinkTransport`: nothing leaves the process). `routes` wraps the
     result in a `RouteTransport`.
     """
     inner: httpx.AsyncBaseTransport
     if kind == "sink":
         inner = SinkTransport()
+    elif kind == "h1" or (kind == "auto" and h1_available()):
+        from engine.delivery.h1 import H1Transport
+
+        inner = H1Transport(max_connections=max_connections)
     elif kind == "aiohttp" or (kind == "auto" and aiohttp_available()):
         if DirectAiohttpTransport is None:
             raise ValueError("the aiohttp transport needs the aiohttp and httpx-aiohttp packages")
@@ -244,7 +257,7 @@ def make_transport(
         http2 = importlib.util.find_spec("h2") is not None
         inner = httpx.AsyncHTTPTransport(verify=shared_ssl_context("httpx"), http2=http2, limits=_limits(max_connections))
     else:
-        raise ValueError(f"unknown transport kind {kind!r} (auto, aiohttp, httpx, sink)")
+        raise ValueError(f"unknown transport kind {kind!r} (auto, h1, aiohttp, httpx, sink)")
     if routes:
         return RouteTransport(routes, inner)
     return inner

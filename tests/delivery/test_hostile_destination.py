@@ -15,7 +15,7 @@ from engine.delivery import Deliverer, PreparedRequest, make_transport
 from engine.delivery.client import RedirectPolicy, RedirectRefused
 from engine.secrets import Masker
 
-KINDS = ["aiohttp", "httpx"]
+KINDS = ["h1", "aiohttp", "httpx"]
 KEY = "sk_live_4f9a8b7c6d5e"
 
 

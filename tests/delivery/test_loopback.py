@@ -12,7 +12,7 @@ from aiohttp import web
 
 from engine.delivery import Deliverer, PreparedRequest, RetryPolicy, make_transport
 
-KINDS = ["aiohttp", "httpx"]
+KINDS = ["h1", "aiohttp", "httpx"]
 
 
 class Server:

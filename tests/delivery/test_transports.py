@@ -108,9 +108,13 @@ def _verify_mode(transport: httpx.AsyncBaseTransport) -> ssl.VerifyMode:
 def test_make_transport_kinds_keep_tls_verification_on():
     from httpx_aiohttp import AiohttpTransport
 
+    from engine.delivery.h1 import H1Transport
+
     auto = make_transport()
-    assert isinstance(auto, AiohttpTransport)
+    assert isinstance(auto, H1Transport)
     assert _verify_mode(auto) == ssl.CERT_REQUIRED
+    fallback = make_transport(kind="aiohttp")
+    assert isinstance(fallback, AiohttpTransport) and _verify_mode(fallback) == ssl.CERT_REQUIRED
     plain = make_transport(kind="httpx")
     assert isinstance(plain, httpx.AsyncHTTPTransport) and _verify_mode(plain) == ssl.CERT_REQUIRED
     routed = make_transport({"api.example.com": "https://127.0.0.1:8443"}, kind="httpx")
@@ -120,13 +124,19 @@ def test_make_transport_kinds_keep_tls_verification_on():
         make_transport(kind="carrier-pigeon")
 
 
-def test_default_transport_is_the_direct_aiohttp_one_and_routes_resolve_per_origin():
+@pytest.mark.parametrize("kind", ["auto", "h1", "aiohttp"])
+def test_direct_transports_and_routes_resolve_per_origin(kind):
+    from engine.delivery.h1 import H1Transport
     from engine.delivery.transports import DirectAiohttpTransport
 
-    auto = make_transport(max_connections=7)
-    assert isinstance(auto, DirectAiohttpTransport) and auto.limits.max_connections == 7
+    auto = make_transport(kind=kind, max_connections=7)
+    if kind == "aiohttp":
+        assert isinstance(auto, DirectAiohttpTransport) and auto.limits.max_connections == 7
+    else:
+        assert isinstance(auto, H1Transport) and auto.max_connections == 7
     assert _verify_mode(auto) == ssl.CERT_REQUIRED
-    routed = make_transport({"api.example.com": "http://127.0.0.1:8080/mock/", "b.example.com:8443": "https://c.example"})
+    routed = make_transport({"api.example.com": "http://127.0.0.1:8080/mock/", "b.example.com:8443": "https://c.example"},
+                            kind=kind)
     inner, url = routed.direct_route(httpx.URL("https://API.example.com/"))
     assert inner is routed.inner and str(url) == "http://127.0.0.1:8080/mock/"
     assert str(routed.direct_route(httpx.URL("https://b.example.com:8443/"))[1]) == "https://c.example/"
