@@ -19,9 +19,7 @@ async def deliver_event(dest: Destination, event: dict[str, Any], settings: dict
     for sub in dest.matching(event, subs):
         result = dest.prepare(event, sub)
         if result.status != "ok":
-            verdicts.append(Verdict(INVALID if result.status == "invalid" else FAILED, sub.action.key, sub.name,
-                                    error=deliverer.masker.mask_text(result.error or ""),
-                                    reason=_first_sentence(result.error)))
+            verdicts.append(prepare_failed(result, deliverer))
             continue
         verdicts.append(await run_action(dest, sub.action.runnable, result.payload, settings, deliverer,
                                          action=sub.action.key, preset=sub.name))
@@ -29,6 +27,12 @@ async def deliver_event(dest: Destination, event: dict[str, Any], settings: dict
         reason = "excluded by the integrations object or event type" if not dest.allows(event) else "no subscription matched"
         verdicts.append(Verdict(FILTERED, reason=reason))
     return verdicts
+
+
+def prepare_failed(result: Any, deliverer: Any) -> Verdict:
+    """The verdict of a `Destination.prepare` result that is not ok: invalid (validation) or failed (mapping)."""
+    return Verdict(INVALID if result.status == "invalid" else FAILED, result.action, result.preset,
+                   error=deliverer.masker.mask_text(result.error or ""), reason=_first_sentence(result.error))
 
 
 async def run_action(dest: Destination, runnable: Any, payload: Any, settings: dict[str, Any], deliverer: Deliverer,

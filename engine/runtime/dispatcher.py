@@ -12,7 +12,7 @@ plain JSON, OAuth2 destinations, a URL or headers that fail to render) goes thro
 `deliver_event`, subscription by subscription.
 
 The settings are copied when the dispatcher is made: a configured instance's settings do not change while it
-is served. tests/runtime/test_dispatcher.py pins the two paths together over the seed specs' fixture events.
+is served. tests/runtime/test_dispatcher.py pins the two paths together over every spec's fixture cases.
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.delivery.models import PreparedRequest, encode_json
-from engine.delivery.verdicts import DELIVERED, FAILED, FILTERED, INVALID, Verdict
+from engine.delivery.verdicts import DELIVERED, FAILED, FILTERED, Verdict
 from engine.jsvalues import UNDEFINED
-from engine.mapping import MappingRuntimeError
 from engine.mapping.compile import strip_undefined
-from engine.payload import PayloadError
-from engine.runtime import destination as _destination
-from engine.runtime.deliver import _first_sentence, run_action
+from engine.runtime.deliver import _first_sentence, prepare_failed, run_action
 from engine.runtime.destination import Destination, Subscription, template_failure
 from engine.runtime.requests import _encode_plain, check_path
 from engine.runtime.steps import CompiledStep
@@ -82,7 +79,7 @@ class Dispatcher:
                 or request.method_render is not None or request.headers_render is not None  # read the event
                 or not (request.url_cache is not None or request.url_constant)):
             return route
-        context = {"payload": {}, "settings": self.settings, "steps": {}, "now": _destination._now(_destination._UTC)}
+        context = self.dest.context({}, self.settings)
         key = settings_key(context)
         if key is None:  # settings that are not plain JSON: rendered per event, as the general path does
             return route
@@ -115,23 +112,11 @@ class Dispatcher:
                             continue
                     elif not trigger(event):
                         continue
-                action = sub.action
-                try:
-                    mapped = sub.mapping(event)
-                except MappingRuntimeError as exc:
-                    error = f"mapping failed: {exc}"
-                    verdicts.append(Verdict(FAILED, action.key, sub.name, error=deliverer.masker.mask_text(error),
-                                            reason=_first_sentence(error)))
+                result = dest.prepare(event, sub)
+                if result.status != "ok":
+                    verdicts.append(prepare_failed(result, deliverer))
                     continue
-                if mapped is UNDEFINED or not isinstance(mapped, dict):
-                    mapped = {}
-                try:
-                    payload = action.validate(mapped)
-                except PayloadError as exc:
-                    error = str(exc)
-                    verdicts.append(Verdict(INVALID, action.key, sub.name, error=deliverer.masker.mask_text(error),
-                                            reason=_first_sentence(error)))
-                    continue
+                action, payload = sub.action, result.payload
                 request = route.request
                 if request is None:
                     verdicts.append(await run_action(dest, action.runnable, payload, settings, deliverer,
@@ -146,8 +131,7 @@ class Dispatcher:
     async def _send(self, request: _Request, payload: Any, action: str, preset: str | None) -> Verdict:
         """`run_action` for a one-request action whose URL and headers are made: render the body, send, judge."""
         deliverer = self.deliverer
-        context = {"payload": payload, "settings": self.settings, "steps": {},
-                   "now": _destination._now(_destination._UTC)}
+        context = self.dest.context(payload, self.settings)
         step = request.step
         try:
             data = request.body(context)
