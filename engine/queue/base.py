@@ -29,6 +29,11 @@ class QueueLocked(QueueError):
     """Another process owns the queue (a second `engine serve` on the same path)."""
 
 
+class QueueBusy(QueueError):
+    """A call on a `nowait()` handle found the queue busy (another connection is writing): nothing was done;
+    make the same call on the queue itself (in a thread), which waits its turn."""
+
+
 def as_epoch(value: TimeLike | None) -> float | None:
     """Seconds since the epoch for a number or a datetime (naive datetimes are taken as UTC)."""
     if value is None:
@@ -138,6 +143,12 @@ class JobQueue(ABC):
     """
 
     dlq: DeadLetterStore
+
+    def nowait(self) -> JobQueue | None:
+        """A handle on the same queue whose calls never wait for a lock or the network, so an event loop can make
+        them on its own thread: each either completes at once or raises `QueueBusy` having done nothing (the
+        caller then makes it on the queue in a thread). None (the default) when the queue has no such handle."""
+        return None
 
     @abstractmethod
     def enqueue(self, events: list[Event], destinations: list[str]) -> int:

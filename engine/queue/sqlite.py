@@ -41,6 +41,7 @@ from engine.queue.base import (
     Event,
     Job,
     JobQueue,
+    QueueBusy,
     QueueError,
     QueueLocked,
     TimeLike,
@@ -179,6 +180,8 @@ class SQLiteQueue(JobQueue):
         self._last_prune = float("-inf")
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None
+        self._nowait = False  # True on the handle `nowait()` makes
+        self._nowait_handle: SQLiteQueue | None = None
         try:
             self._open(busy_timeout, owner)
         except BaseException:
@@ -245,6 +248,31 @@ class SQLiteQueue(JobQueue):
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
+    def nowait(self) -> SQLiteQueue:
+        """The handle for calls on the event loop's thread (`JobQueue.nowait`): a second connection to the same
+        file whose busy timeout is 0, so a write transaction that would wait for another connection (an enqueue
+        committing in a thread, another process) raises `QueueBusy` at once instead; reads never wait in WAL
+        mode. One per queue, opened on first use, closed with the queue. Its clock is the queue's."""
+        handle = self._nowait_handle
+        if handle is not None:
+            return handle
+        if self._conn is None:
+            raise RuntimeError("the queue is closed")
+        handle = object.__new__(SQLiteQueue)
+        handle.dir, handle.file = self.dir, self.file
+        handle.clock = lambda: self.clock()  # follows the queue's clock, also when a test replaces it
+        handle.dedup_window, handle.durability = self.dedup_window, self.durability
+        handle._lock, handle._sync, handle._last_prune = threading.RLock(), None, float("-inf")
+        handle._lock_fd, handle._nowait, handle._nowait_handle = None, True, None
+        try:
+            handle._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=0)
+            handle._conn.execute("PRAGMA busy_timeout=0")
+        except sqlite3.DatabaseError as exc:
+            raise QueueError(describe_sqlite_error(self.file, exc)) from None
+        handle.dlq = SQLiteDeadLetters(handle)
+        self._nowait_handle = handle
+        return handle
+
     def detach_lock(self) -> int | None:
         """Hand the owner's lock descriptor to the caller (it stays held after `close`, until the caller closes
         it): `engine serve --workers N` keeps it in the supervisor while the workers open the queue unowned."""
@@ -285,7 +313,13 @@ class SQLiteQueue(JobQueue):
             if self._sync != sync:
                 conn.execute(f"PRAGMA synchronous={sync}")
                 self._sync = sync
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if self._nowait and getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
+                                                                               sqlite3.SQLITE_LOCKED):
+                    raise QueueBusy(f"{self.file} is being written by another connection") from None
+                raise
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -302,6 +336,9 @@ class SQLiteQueue(JobQueue):
             yield self._conn
 
     def close(self) -> None:
+        if self._nowait_handle is not None:
+            self._nowait_handle.close()
+            self._nowait_handle = None
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
