@@ -366,10 +366,10 @@ class Deliverer:
         method = req.method.upper()
         limit = self.max_response_bytes
         if isinstance(direct.transport, H1Transport):
-            async with self._semaphore:
-                async with asyncio.timeout(self._total(req)):  # the whole request, not only each read
-                    answer = await direct.transport.request(method, direct.base, rest, headers, body, limit=limit,
-                                                            connect_timeout=min(self._total(req), self.connect_timeout))
+            total = self._total(req)
+            async with self._semaphore:  # the whole request within `total`, not only each read
+                answer = await direct.transport.request(method, direct.base, rest, headers, body, limit=limit,
+                                                        connect_timeout=min(total, self.connect_timeout), timeout=total)
             if answer.truncated:
                 return _truncated(answer.status, answer.headers, answer.body[:limit])
             return _response_from(answer.status, answer.headers, answer.body)

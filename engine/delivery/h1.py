@@ -161,18 +161,26 @@ class _Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def exchange(self, data: bytes, limit: int, head: bool) -> H1Answer:
-        """Write `data` (a whole request) and read its answer."""
+    def expire(self) -> None:
+        """The request's time is up (`_Deadlines`): the exchange ends with TimeoutError, the connection is dropped."""
+        if self._waiter is not None and not self._waiter.done():
+            self._fail(TimeoutError())
+
+    async def exchange(self, data: bytes, limit: int, head: bool, deadlines: _Deadlines, deadline: float) -> H1Answer:
+        """Write `data` (a whole request) and read its answer; TimeoutError once the loop's clock passes
+        `deadline`."""
         assert self.transport is not None
         self._reset(limit, head)
         self._framed = False
         self.status = 0
         self._waiter = asyncio.get_running_loop().create_future()
+        deadlines.add(self, deadline)
         self.transport.write(data)
         try:
             await self._waiter
         finally:
             self._waiter = None
+            deadlines.remove(self)
         if self._error is not None:
             raise self._error
         body = b"".join(self._chunks)
@@ -184,6 +192,47 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+class _Deadlines:
+    """The time limits of the exchanges in flight, with one timer for all of them instead of one per request:
+    the timer is set for the earliest deadline; when it fires, the exchanges past theirs end (`expire`) and it is
+    set for the next. Deadlines grow with time (now + the request's timeout), so the timer seldom moves."""
+
+    def __init__(self) -> None:
+        self._at: dict[_Connection, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._when = 0.0
+
+    def add(self, conn: _Connection, deadline: float) -> None:
+        self._at[conn] = deadline
+        if self._timer is None or deadline < self._when:
+            self._schedule(deadline)
+
+    def remove(self, conn: _Connection) -> None:
+        self._at.pop(conn, None)
+
+    def _schedule(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._when = when
+        self._timer = asyncio.get_running_loop().call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        due = [conn for conn, at in self._at.items() if at <= now]
+        for conn in due:
+            del self._at[conn]
+            conn.expire()
+        if self._at:
+            self._schedule(min(self._at.values()))
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._at.clear()
 
 
 class _Pool:
@@ -246,6 +295,7 @@ class H1Transport(httpx.AsyncBaseTransport):
         self._pools: dict[tuple[str, str, int], _Pool] = {}
         self._bases: dict[str, tuple[_Pool, str]] = {}
         self._inner: httpx.AsyncHTTPTransport | None = None
+        self._deadlines = _Deadlines()
 
     # -- under httpx -------------------------------------------------------------------------------
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -256,6 +306,7 @@ class H1Transport(httpx.AsyncBaseTransport):
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
+        self._deadlines.cancel()
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
@@ -287,9 +338,12 @@ class H1Transport(httpx.AsyncBaseTransport):
         return found
 
     async def request(self, method: str, base: str, target: str, headers: Any, body: bytes | None, *,
-                      limit: int, connect_timeout: float) -> H1Answer:
+                      limit: int, connect_timeout: float, timeout: float) -> H1Answer:
         """Send `method base+target` with `headers` (a mapping) and `body`; the answer, its body read
-        up to `limit` + 1 bytes. The caller bounds the total time."""
+        up to `limit` + 1 bytes. TimeoutError when it all takes more than `timeout` seconds (connecting: more
+        than `connect_timeout`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         pool, prefix = self._pool_for(base)
         lines = [method.encode("ascii"), b" ", (prefix + target).encode("ascii"), b" HTTP/1.1\r\n"]
         seen_host = seen_agent = False
@@ -318,9 +372,11 @@ class H1Transport(httpx.AsyncBaseTransport):
         data = b"".join(lines)
         conn = pool.take()
         if conn is None:
-            conn = await pool.connect(connect_timeout)
+            conn = await pool.connect(min(connect_timeout, timeout))
         try:
-            answer = await conn.exchange(data, limit, method == "HEAD")
+            if loop.time() >= deadline:
+                raise TimeoutError
+            answer = await conn.exchange(data, limit, method == "HEAD", self._deadlines, deadline)
         except BaseException:
             conn.close()  # an error, a timeout or a cancellation: the connection's state is unknown
             raise

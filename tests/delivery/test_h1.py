@@ -181,6 +181,31 @@ def test_a_slow_answer_ends_at_the_total_timeout(clock):
     assert outcome.verdict == "failed" and outcome.reason == "timeout" and outcome.retryable
 
 
+def test_each_request_ends_at_its_own_timeout_while_others_wait(clock):
+    """The exchanges share one timer: a short timeout that starts after a long one still ends on time while the
+    long one goes on, and a request answered in time is not cut when its limit passes later."""
+    async def main():
+        answers = {1: b"hold", 2: b"hold", 3: OK, 4: OK}
+        async with Scripted(lambda n, head: answers[n]) as srv:
+            async with deliverer(clock) as d:
+                url = f"http://127.0.0.1:{srv.port}/"
+                long = asyncio.create_task(d.send(PreparedRequest("GET", url, {}, timeout=30)))
+                await asyncio.sleep(0.05)
+                short = await d.send(PreparedRequest("GET", url, {}, timeout=0.2))
+                still_waiting = not long.done()
+                quick = await d.send(PreparedRequest("GET", url, {}, timeout=0.3))
+                await asyncio.sleep(0.5)  # past the quick one's limit: the idle connection is not touched
+                after = await d.send(PreparedRequest("GET", url, {}, timeout=5))
+                long.cancel()
+                return short, still_waiting, quick, after, srv.connections
+
+    short, still_waiting, quick, after, connections = run(main())
+    assert short.verdict == "failed" and short.reason == "timeout" and short.retryable
+    assert still_waiting
+    assert quick.verdict == "delivered" and after.verdict == "delivered"
+    assert connections == 3  # held, timed out, then one reused by the last two
+
+
 def test_a_refused_connection_says_connection_refused(clock):
     async def main():
         async with Scripted(lambda n, head: OK) as srv:
