@@ -1,6 +1,7 @@
 """Delivery benchmark against a local loopback sink (bench/sink.py, its own process): events/s, req/s and latency.
 
     .venv/bin/python bench/deliver.py [--events 5000] [--concurrency 1 16 64] [--baseline DIR] [--only ROW ...]
+                                      [--serve-workers 1 2] [--rounds K] [--rate EV_PER_S]
 
 Rows, at each concurrency, all against the same sink in the same run:
   engine send (subprocess)  `engine send usermotion --route api.usermotion.com=http://127.0.0.1:PORT`; start-up
@@ -31,7 +32,9 @@ Rows, at each concurrency, all against the same sink in the same run:
   bare aiohttp on uvloop    the same on uvloop's event loop, when uvloop is installed (not a dependency; `engine serve`
                             runs on asyncio's own loop)
 The last lines give each serve row's req/s as a share of bare aiohttp's (and of bare aiohttp on uvloop's) at the
-same concurrency in the same run: issue 14's measure.
+same concurrency in the same run: issue 14's measure. With --rounds K every row runs K times, round after round, and
+the share is given per round (a serve row against the bare row of its own round) with the median: on a shared
+machine the bare row alone has swung between 2,300 and 8,200 req/s from one run to the next.
 Events are the bench mix through UserMotion's presets (identify/group/track/page; ~96% become one request).
 `engine serve` gets only the events Segment's API accepts (the mix's 2% of unknown types would fail a batch).
 """
@@ -46,6 +49,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -381,6 +385,10 @@ def main() -> None:
                     help=f"rows to run (default all: {' '.join(ROWS)})")
     ap.add_argument("--serve-workers", type=int, nargs="+", default=[1], metavar="N",
                     help="engine serve --workers values for the serve row (default 1)")
+    ap.add_argument("--rounds", type=int, default=1, metavar="K",
+                    help="run all the rows K times, one round after the other, and give each serve row's share of "
+                         "bare aiohttp per round (both from the same round) and their median: on a shared machine one "
+                         "round's rows can meet very different neighbours")
     ap.add_argument("--rate", type=float, metavar="EV_PER_S",
                     help="also feed engine serve at this steady rate (e.g. 1000) for latency below saturation")
     args = ap.parse_args()
@@ -408,10 +416,10 @@ def main() -> None:
           f"{'cpu µs/ev':>10}")
     per_req = len(bodies) / n
 
-    rates: dict[tuple[str, int], float] = {}
+    rates: dict[tuple[str, int], list[float]] = {}  # req/s of each round
 
     def line(name: str, conc: int, ev: str, req: float, lat: list[float] | None = None, extra: str = "") -> None:
-        rates[(name, conc)] = req
+        rates.setdefault((name, conc), []).append(req)
         p50 = f"{pct(lat, .5) / 1000:>7.2f}" if lat else f"{'':>7}"
         p99 = f"{pct(lat, .99) / 1000:>7.2f}" if lat else f"{'':>7}"
         print(f"{name:<32} {conc:>4} {ev:>9} {req:>9,.0f} {p50} {p99} {extra}".rstrip(), flush=True)
@@ -424,46 +432,55 @@ def main() -> None:
 
     roots = [("", ROOT)] + ([(", baseline", args.baseline.resolve())] if args.baseline else [])
     try:
-        for conc in args.concurrency:
-            for suffix, root in roots:
-                if "send" in rows:
-                    secs, _ = engine_send(path, small, port, conc, root)
-                    ev = n - 200
-                    line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
-            for suffix, root in roots:
-                for workers in args.serve_workers if "serve" in rows else []:
-                    serve_line(f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else ""),
-                               conc, root=root, workers=workers)
-                if "serve" in rows and args.rate:
-                    serve_line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, root=root, rate=args.rate)
-            for row, name, nodes in (("serve-pg", "engine serve, postgres", 1),
-                                     ("serve-pg2", "engine serve, postgres, 2 nodes", 2)):
-                if row in rows:
-                    serve_line(name, conc, dsn=args.queue_dsn, nodes=nodes)
-            if "library" in rows:
-                secs, lat = asyncio.run(engine_library(events, port, conc))
-                line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
-            for row, name, fn in (("httpx", "bare httpx", bare_httpx),
-                                  ("httpx-aiohttp", "bare httpx over aiohttp", bare_httpx_aiohttp),
-                                  ("aiohttp", "bare aiohttp", bare_aiohttp),
-                                  ("aiohttp-uvloop", "bare aiohttp on uvloop", bare_aiohttp)):
-                if row in rows:
-                    if row == "aiohttp-uvloop":
-                        try:
-                            import uvloop
-                        except ImportError:
-                            print(f"{name:<32} {conc:>4}  (uvloop is not installed: pip install uvloop)")
-                            continue
-                        secs, lat = uvloop.run(fn(bodies, port, conc))
-                    else:
-                        secs, lat = asyncio.run(fn(bodies, port, conc))
-                    line(name, conc, "", len(bodies) / secs, lat)
-        for (name, conc), req in rates.items():
+        for round_no in range(args.rounds):
+            if args.rounds > 1:
+                print(f"-- round {round_no + 1} of {args.rounds}", flush=True)
+            for conc in args.concurrency:
+                for suffix, root in roots:
+                    if "send" in rows:
+                        secs, _ = engine_send(path, small, port, conc, root)
+                        ev = n - 200
+                        line(f"engine send{suffix or ' (subprocess)'}", conc, f"{ev / secs:,.0f}", ev * per_req / secs)
+                for suffix, root in roots:
+                    for workers in args.serve_workers if "serve" in rows else []:
+                        serve_line(f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else ""),
+                                   conc, root=root, workers=workers)
+                    if "serve" in rows and args.rate:
+                        serve_line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, root=root, rate=args.rate)
+                for row, name, nodes in (("serve-pg", "engine serve, postgres", 1),
+                                         ("serve-pg2", "engine serve, postgres, 2 nodes", 2)):
+                    if row in rows:
+                        serve_line(name, conc, dsn=args.queue_dsn, nodes=nodes)
+                if "library" in rows:
+                    secs, lat = asyncio.run(engine_library(events, port, conc))
+                    line("engine library", conc, f"{n / secs:,.0f}", len(bodies) / secs, lat)
+                for row, name, fn in (("httpx", "bare httpx", bare_httpx),
+                                      ("httpx-aiohttp", "bare httpx over aiohttp", bare_httpx_aiohttp),
+                                      ("aiohttp", "bare aiohttp", bare_aiohttp),
+                                      ("aiohttp-uvloop", "bare aiohttp on uvloop", bare_aiohttp)):
+                    if row in rows:
+                        if row == "aiohttp-uvloop":
+                            try:
+                                import uvloop
+                            except ImportError:
+                                print(f"{name:<32} {conc:>4}  (uvloop is not installed: pip install uvloop)")
+                                continue
+                            secs, lat = uvloop.run(fn(bodies, port, conc))
+                        else:
+                            secs, lat = asyncio.run(fn(bodies, port, conc))
+                        line(name, conc, "", len(bodies) / secs, lat)
+        for (name, conc), reqs in rates.items():
             if name.startswith("engine serve"):
-                shares = [f"{req / rates[(bare, conc)] * 100:.0f} % of {bare}" for bare in
-                          ("bare aiohttp", "bare aiohttp on uvloop") if rates.get((bare, conc))]
+                shares = []
+                for bare in ("bare aiohttp", "bare aiohttp on uvloop"):
+                    ratios = [req / other * 100 for req, other in zip(reqs, rates.get((bare, conc), []), strict=False)]
+                    if len(ratios) == 1:
+                        shares.append(f"{ratios[0]:.0f} % of {bare}")
+                    elif ratios:
+                        shares.append(f"{statistics.median(ratios):.0f} % of {bare} (median of rounds: "
+                                      f"{', '.join(f'{r:.0f} %' for r in ratios)})")
                 if shares:
-                    print(f"{name} at {conc}: {req:,.0f} req/s = " + ", ".join(shares))
+                    print(f"{name} at {conc}: {statistics.median(reqs):,.0f} req/s = " + "; ".join(shares))
     finally:
         sink.terminate()
         sink.wait()

@@ -63,8 +63,17 @@ class Rejected(Exception):
         self.message = message
 
 
+_last_iso: tuple[dt.datetime | None, str] = (None, "")
+
+
 def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    global _last_iso
+    last, text = _last_iso
+    if moment is last:  # the same `now` for every event of a request: formatted once
+        return text
+    text = moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_iso = (moment, text)
+    return text
 
 
 def _parse_time(value: Any) -> dt.datetime | None:

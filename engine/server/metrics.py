@@ -16,6 +16,8 @@ Names (all prefixed `engine_`):
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
@@ -49,16 +51,21 @@ def _num(value: float) -> str:
 class Histogram:
     def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
         self.buckets = buckets
-        self.counts = [0] * len(buckets)
+        self._own = [0] * len(buckets)  # observations in each bucket and no lower one
         self.total = 0
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
         self.total += 1
         self.sum += value
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
+        i = bisect.bisect_left(self.buckets, value)  # the first bucket whose bound is >= value; counted there only
+        if i < len(self._own):
+            self._own[i] += 1
+
+    @property
+    def counts(self) -> list[int]:
+        """Cumulative counts per bucket (observations <= each bound), as Prometheus shows them."""
+        return list(itertools.accumulate(self._own))
 
 
 class Metrics:

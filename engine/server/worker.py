@@ -122,11 +122,12 @@ def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, 
 class InstanceWorker:
     """Delivers the jobs of one destination instance.
 
-    At most `concurrency` jobs are in flight, and up to as many more wait leased in `ready`, so that a
+    At most `concurrency` jobs are in flight, and up to twice as many more wait leased in `ready`, so that a
     finished job's slot is given to the next one at once, without waiting for the queue. One loop
     (`run`) does the queue work of the instance: the acks of the jobs that finished since its last call
-    and, once `ready` has run half empty, the lease of as many jobs as there is room for go to the queue
-    together in one `ack_and_lease` call (one transaction, one hop to a thread), however many jobs
+    and, once fewer than `concurrency` are ready, the lease of as many jobs as there is room for go to the queue
+    together in one `ack_and_lease` call (one transaction, on the loop's thread when the queue is free: see
+    `_call`), however many jobs
     finished meanwhile. Acks alone wait for company: they go to the queue once half of `concurrency` are
     decided, the oldest has waited `ACK_LINGER`, or nothing is left in flight, so a busy instance makes one
     queue call per several jobs, not one per job. A job's ack is committed shortly after its delivery verdict is known, never
@@ -198,12 +199,12 @@ class InstanceWorker:
             return
         stop_wait = asyncio.ensure_future(stopping.wait())
         conc = self.dest.concurrency
-        low = max(1, conc // 2)  # lease again when fewer than this many jobs are ready
+        low = conc  # lease again when fewer than this many jobs are ready
         next_look = 0.0  # monotonic time from which to look for due jobs without a wake (the poll)
         heartbeat = asyncio.create_task(self.heartbeat(stopping), name=f"heartbeat:{self.dest.id}")
         try:
             while not stopping.is_set():
-                room = 2 * conc - len(self.inflight) - len(self.ready)
+                room = 3 * conc - len(self.inflight) - len(self.ready)
                 look = (room > 0 and len(self.ready) < low
                         and (self.wake.is_set() or time.monotonic() >= next_look))
                 if not look and not self._acks_due():  # wait for a finished job, an enqueue, stop, the poll
