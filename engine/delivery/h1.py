@@ -28,6 +28,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 _NO_BODY_STATUSES = frozenset({204, 304})
+_BLOCK_CACHE_LIMIT = 256  # distinct header sets kept encoded
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -296,6 +297,7 @@ class H1Transport(httpx.AsyncBaseTransport):
         self._bases: dict[str, tuple[_Pool, str]] = {}
         self._inner: httpx.AsyncHTTPTransport | None = None
         self._deadlines = _Deadlines()
+        self._blocks: dict[tuple[Any, ...], bytes] = {}  # (Host, *header items) -> the encoded header lines
 
     # -- under httpx -------------------------------------------------------------------------------
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -337,15 +339,15 @@ class H1Transport(httpx.AsyncBaseTransport):
         self._bases[base] = found = (pool, prefix)
         return found
 
-    async def request(self, method: str, base: str, target: str, headers: Any, body: bytes | None, *,
-                      limit: int, connect_timeout: float, timeout: float) -> H1Answer:
-        """Send `method base+target` with `headers` (a mapping) and `body`; the answer, its body read
-        up to `limit` + 1 bytes. TimeoutError when it all takes more than `timeout` seconds (connecting: more
-        than `connect_timeout`)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        pool, prefix = self._pool_for(base)
-        lines = [method.encode("ascii"), b" ", (prefix + target).encode("ascii"), b" HTTP/1.1\r\n"]
+    def _header_block(self, pool: _Pool, headers: Any) -> bytes:
+        """The header lines of `headers` (checked, Host and User-Agent added when absent, no framing headers),
+        encoded once per distinct set: an instance sends the same headers with every event."""
+        key = (pool.host_header, *headers.items())
+        try:
+            return self._blocks[key]
+        except (KeyError, TypeError):  # TypeError: a value that cannot be a key (it is made a string below)
+            pass
+        lines: list[bytes] = []
         seen_host = seen_agent = False
         for name, value in headers.items():
             if not isinstance(value, str):
@@ -353,7 +355,7 @@ class H1Transport(httpx.AsyncBaseTransport):
             _check_header(name, value)
             low = name.lower()
             if low == "content-length" or low == "transfer-encoding":
-                continue  # the body's length is written below
+                continue  # the body's length is written by the caller
             if low == "host":
                 seen_host = True
             elif low == "user-agent":
@@ -363,6 +365,25 @@ class H1Transport(httpx.AsyncBaseTransport):
             lines += (b"Host: ", pool.host_header, b"\r\n")
         if not seen_agent:
             lines += (b"User-Agent: ", USER_AGENT, b"\r\n")
+        block = b"".join(lines)
+        try:
+            if len(self._blocks) >= _BLOCK_CACHE_LIMIT:  # headers that change per request: start over
+                self._blocks.clear()
+            self._blocks[key] = block
+        except TypeError:
+            pass
+        return block
+
+    async def request(self, method: str, base: str, target: str, headers: Any, body: bytes | None, *,
+                      limit: int, connect_timeout: float, timeout: float) -> H1Answer:
+        """Send `method base+target` with `headers` (a mapping) and `body`; the answer, its body read
+        up to `limit` + 1 bytes. TimeoutError when it all takes more than `timeout` seconds (connecting: more
+        than `connect_timeout`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pool, prefix = self._pool_for(base)
+        lines = [method.encode("ascii"), b" ", (prefix + target).encode("ascii"), b" HTTP/1.1\r\n",
+                 self._header_block(pool, headers)]
         if body:
             lines += (b"Content-Length: ", str(len(body)).encode("ascii"), b"\r\n\r\n", body)
         elif method in ("POST", "PUT", "PATCH"):

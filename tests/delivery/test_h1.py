@@ -230,6 +230,28 @@ def test_a_header_with_a_line_break_is_refused_before_sending(clock):
     assert outcome.verdict == "failed" and outcome.reason == "invalid request" and not srv.requests
 
 
+def test_header_lines_follow_each_request_s_own_headers(clock):
+    """Header lines are encoded once per distinct set of headers: a repeat is sent as it was, a changed value
+    or another header is sent as it now is, and a bad value is refused every time it comes."""
+    async def main():
+        async with Scripted(lambda n, head: OK) as srv:
+            async with deliverer(clock) as d:
+                url = f"http://127.0.0.1:{srv.port}/"
+                sent = [await d.send(PreparedRequest("GET", url, headers)) for headers in (
+                    {"X-Key": "one"}, {"X-Key": "one"}, {"X-Key": "two"}, {"X-Key": "two", "X-More": "3"},
+                    {"X-Key": "bad\r\nInjected: 1"}, {"X-Key": "bad\r\nInjected: 1"}, {"Host": "elsewhere.test"})]
+            return srv, sent
+
+    srv, sent = run(main())
+    assert [o.verdict for o in sent] == ["delivered"] * 4 + ["failed"] * 2 + ["delivered"]
+    heads = [r.split(b"\r\n\r\n")[0].lower() for r in srv.requests]
+    assert len(heads) == 5 and b"injected" not in b"".join(heads)
+    assert [h.count(b"x-key: one") for h in heads[:2]] == [1, 1]
+    assert b"x-key: two" in heads[2] and b"x-more" not in heads[2]
+    assert b"x-key: two" in heads[3] and b"x-more: 3" in heads[3]
+    assert heads[4].count(b"host:") == 1 and b"host: elsewhere.test" in heads[4] and b"x-key" not in heads[4]
+
+
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
