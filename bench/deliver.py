@@ -470,7 +470,7 @@ def main() -> None:
                             secs, lat = asyncio.run(fn(bodies, port, conc))
                         line(name, conc, "", len(bodies) / secs, lat)
         for (name, conc), reqs in rates.items():
-            if name.startswith("engine serve"):
+            if name.startswith("engine serve") and " @ " not in name:  # a paced row is not a rate to compare
                 shares = []
                 for bare in ("bare aiohttp", "bare aiohttp on uvloop"):
                     ratios = [req / other * 100 for req, other in zip(reqs, rates.get((bare, conc), []), strict=False)]

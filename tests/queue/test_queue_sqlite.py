@@ -289,3 +289,41 @@ def test_context_manager_closes(tmp_path: Path) -> None:
         q.enqueue(events(1), ["a"])
     with pytest.raises(RuntimeError):
         q.depth()
+
+
+def test_nowait_handle_works_on_the_same_file_and_follows_the_queue_clock(queue: SQLiteQueue, clock) -> None:
+    fast = queue.nowait()
+    assert queue.nowait() is fast  # one per queue
+    queue.enqueue(events(3), ["a"])
+    jobs = fast.ack_and_lease([], 10, 30.0, instance="a")
+    assert len(jobs) == 3 and all(j.leased_until == clock.now + 30.0 for j in jobs)
+    clock.advance(100.0)  # the handle's clock is the queue's: the leases have now run out
+    again = fast.lease(10, 30.0)
+    assert len(again) == 3 and all(j.orphaned == 1 for j in again)
+    fast.ack_many([j.id for j in again])
+    assert queue.depth() == {}
+
+
+def test_nowait_handle_refuses_at_once_while_another_connection_writes(tmp_path: Path, clock) -> None:
+    from engine.queue import QueueBusy
+
+    queue = SQLiteQueue(tmp_path / "data", clock=clock)
+    try:
+        queue.enqueue(events(2), ["a"])
+        [job, _] = queue.lease(2, 30.0)
+        other = sqlite3.connect(queue.file, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock, as an enqueue committing in a thread does
+        try:
+            with pytest.raises(QueueBusy):
+                queue.nowait().ack_many([job.id])
+            with pytest.raises(QueueBusy):
+                queue.nowait().ack_and_lease([], 5, 30.0)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert queue.depth() == {"a": 2}  # the refused calls did nothing
+        assert queue.nowait().ack_many([job.id]) == 1  # and the handle works again once the lock is free
+        assert queue.depth() == {"a": 1}
+    finally:
+        queue.close()
+    assert queue._nowait_handle is None  # closed with the queue
