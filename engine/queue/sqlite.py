@@ -267,11 +267,23 @@ class SQLiteQueue(JobQueue):
         try:
             handle._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=0)
             handle._conn.execute("PRAGMA busy_timeout=0")
+            # its commits never copy the WAL back into the file (an fsync'ing pause of the event loop): the
+            # queue's own connection does, at its commits and at `checkpoint`, in threads
+            handle._conn.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.DatabaseError as exc:
             raise QueueError(describe_sqlite_error(self.file, exc)) from None
         handle.dlq = SQLiteDeadLetters(handle)
         self._nowait_handle = handle
         return handle
+
+    def checkpoint(self) -> int:
+        """Copy what the write-ahead log holds back into the database file, as far as no reader needs it (SQLite's
+        PASSIVE checkpoint: writers are not blocked). The `nowait()` handle leaves this to the queue's own
+        connection; the worker calls it, in a thread, once a second while it uses the handle. Returns the frames
+        the log held."""
+        with self._read() as conn:
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames)
 
     def detach_lock(self) -> int | None:
         """Hand the owner's lock descriptor to the caller (it stays held after `close`, until the caller closes

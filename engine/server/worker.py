@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 
 _KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"}
+CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the queue's write-ahead log (see Worker._checkpoint)
 ACK_LINGER = 0.05  # seconds a decided ack may wait for others to share its queue call (job by job instances)
 
 
@@ -567,6 +568,8 @@ class Worker:
         self._tasks.append(asyncio.create_task(self._watch(), name="worker:watchdog"))
         if shared:
             self._tasks.append(asyncio.create_task(self._poll(), name="worker:poll"))
+        if any(w.fast is not None for w in self.instances) and callable(getattr(self.queue, "checkpoint", None)):
+            self._tasks.append(asyncio.create_task(self._checkpoint(), name="worker:checkpoint"))
 
     async def _poll(self) -> None:
         """Every poll interval, one read of when the queue's earliest job is due (an indexed `min`), for every
@@ -586,6 +589,18 @@ class Worker:
                 due = 0.0
             if due is not None and due <= clock():
                 self.notify()
+
+    async def _checkpoint(self) -> None:
+        """Once a second, in a thread, the queue's write-ahead log is copied back into its file (`checkpoint`):
+        the loop-thread handle never does it at its own commits, and without enqueues (a backlog being drained)
+        nothing else would."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), CHECKPOINT_INTERVAL)
+            try:
+                await asyncio.to_thread(self.queue.checkpoint)  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - a queue in trouble is reported by the calls that need it
+                pass
 
     async def _watch(self) -> None:
         """The jobs' time limits: a tenth of the shortest limit apart (at most a second), the jobs in flight past

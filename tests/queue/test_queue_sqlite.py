@@ -327,3 +327,28 @@ def test_nowait_handle_refuses_at_once_while_another_connection_writes(tmp_path:
     finally:
         queue.close()
     assert queue._nowait_handle is None  # closed with the queue
+
+
+def test_the_nowait_handle_leaves_checkpoints_to_the_queue(tmp_path: Path, clock) -> None:
+    """The handle's commits never copy the write-ahead log back (that would pause the event loop on an fsync);
+    `checkpoint` does, so the log is reused instead of growing while a backlog is drained through the handle."""
+    with SQLiteQueue(tmp_path / "data", clock=clock) as queue:
+        queue.enqueue([{**e, "properties": {"text": "x" * 3000}} for e in events(3000)], ["a"])
+        queue.checkpoint()
+        fast = queue.nowait()
+        wal = Path(str(queue.file) + "-wal")
+
+        def drain(n: int) -> None:
+            ids: list[int] = []
+            for _ in range(n):
+                jobs = fast.ack_and_lease(ids, 50, 30.0, instance="a")
+                ids = [j.id for j in jobs]
+            fast.ack_many(ids)
+
+        drain(20)  # 1,000 jobs leased and acked through the handle
+        frames = queue.checkpoint()
+        assert frames > 1000  # no automatic checkpoint ran at the handle's commits (SQLite's default is 1,000)
+        size = wal.stat().st_size
+        drain(20)
+        assert queue.checkpoint() > 0 and wal.stat().st_size <= size  # the log was reused from its start
+        assert queue.depth() == {"a": 1000}
