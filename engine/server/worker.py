@@ -464,8 +464,7 @@ class InstanceWorker:
                 per_job = await deliver_events(self.dest.destination, [job.event for job in jobs], self.dest.settings,
                                                self.dest.subscriptions, self.deliverer)
         except TimeoutError:
-            per_job = [[Verdict(FAILED, error=f"delivery took longer than {self.job_timeout:g} s (the job's time "
-                                "limit)", reason="job timeout", retryable=True)]] * len(jobs)
+            per_job = [self._timed_out()] * len(jobs)
         except Exception as exc:  # a bug must not lose the jobs: retry them, in the end dead-letter them
             message = self.masker.mask_text(f"engine error: {type(exc).__name__}: {exc}")
             per_job = [[Verdict(FAILED, error=message, reason="engine error", retryable=True)]] * len(jobs)
