@@ -63,16 +63,21 @@ class Rejected(Exception):
         self.message = message
 
 
-_last_iso: tuple[dt.datetime | None, str] = (None, "")
-
-
 def _iso(moment: dt.datetime) -> str:
-    global _last_iso
-    last, text = _last_iso
-    if moment is last:  # the same `now` for every event of a request: formatted once
-        return text
-    text = moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    _last_iso = (moment, text)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_last_now: tuple[dt.datetime | None, str] = (None, "")
+
+
+def _iso_now(now: dt.datetime) -> str:
+    """`_iso(now)` for a request's `now`, the same object for every event of the request: formatted once (the
+    corrected timestamps, one per event, go through `_iso` and do not displace it)."""
+    global _last_now
+    last, text = _last_now
+    if now is not last:
+        text = _iso(now)
+        _last_now = (now, text)
     return text
 
 
@@ -120,12 +125,12 @@ def normalise(event: Any, *, where: str, path_type: str | None, batch_sent_at: A
         event["messageId"] = str(message_id)
     elif not isinstance(message_id, str):
         raise Rejected(400, "invalid_event", f"{where}: messageId must be a string")
-    event["receivedAt"] = _iso(now)
+    event["receivedAt"] = _iso_now(now)
     if event.get("sentAt") is None and batch_sent_at is not None:
         event["sentAt"] = batch_sent_at
     timestamp = event.get("timestamp")
     if timestamp is None or timestamp == "":
-        event["timestamp"] = _iso(now)
+        event["timestamp"] = _iso_now(now)
         return event
     original, sent = _parse_time(timestamp), _parse_time(event.get("sentAt"))
     if original is not None and sent is not None:
