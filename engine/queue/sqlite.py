@@ -170,8 +170,19 @@ class SQLiteQueue(JobQueue):
                  busy_timeout: float = 30.0, owner: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
-        self.dir = Path(path)
-        self.file = self.dir / DB_NAME
+        self._init_state(Path(path), clock, dedup_window, durability, nowait=False)
+        try:
+            self._open(busy_timeout, owner)
+        except BaseException:
+            self.close()
+            raise
+        self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
+
+    def _init_state(self, folder: Path, clock: Callable[[], float], dedup_window: float, durability: str, *,
+                    nowait: bool) -> None:
+        """The state of a queue object before its connection opens (the queue's and its `nowait()` handle's)."""
+        self.dir = folder
+        self.file = folder / DB_NAME
         self.clock = clock
         self.dedup_window = float(dedup_window)
         self.durability = durability
@@ -180,14 +191,8 @@ class SQLiteQueue(JobQueue):
         self._last_prune = float("-inf")
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None
-        self._nowait = False  # True on the handle `nowait()` makes
+        self._nowait = nowait  # True on the handle `nowait()` makes
         self._nowait_handle: SQLiteQueue | None = None
-        try:
-            self._open(busy_timeout, owner)
-        except BaseException:
-            self.close()
-            raise
-        self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
@@ -259,11 +264,8 @@ class SQLiteQueue(JobQueue):
         if self._conn is None:
             raise RuntimeError("the queue is closed")
         handle = object.__new__(SQLiteQueue)
-        handle.dir, handle.file = self.dir, self.file
-        handle.clock = lambda: self.clock()  # follows the queue's clock, also when a test replaces it
-        handle.dedup_window, handle.durability = self.dedup_window, self.durability
-        handle._lock, handle._sync, handle._last_prune = threading.RLock(), None, float("-inf")
-        handle._lock_fd, handle._nowait, handle._nowait_handle = None, True, None
+        # its clock follows the queue's, also when a test replaces it
+        handle._init_state(self.dir, lambda: self.clock(), self.dedup_window, self.durability, nowait=True)
         try:
             handle._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=0)
             handle._conn.execute("PRAGMA busy_timeout=0")
