@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +154,16 @@ class JobQueue(ABC):
     def enqueue(self, events: list[Event], destinations: list[str]) -> int:
         """One job per (event, destination) in one transaction, skipping messageIds seen within the
         dedup window (also duplicates within `events`); the number of jobs created."""
+
+    def enqueue_taking(self, events: list[Event], destinations: list[str], take: Mapping[str, int],
+                       lease_seconds: float, *, encoded: list[bytes] | None = None) -> tuple[int, dict[str, list[Job]]]:
+        """`enqueue`, and hand the caller (its own process's worker) up to `take[d]` of the new jobs of instance
+        `d`, created already leased for `lease_seconds`: (jobs created, the jobs taken by instance). A taken job
+        holds the very event object given, so the worker delivers it without leasing it and reading it back;
+        it is otherwise a leased job like any other (renewed, acked, leased again by anyone once its lease ends:
+        a crash loses none). `encoded`, when given, is each event already JSON-encoded (the stored form).
+        The default takes none (a queue that does not implement it: the worker leases the jobs as usual)."""
+        return self.enqueue(events, destinations), {}
 
     @abstractmethod
     def lease(self, limit: int, lease_seconds: float) -> list[Job]:

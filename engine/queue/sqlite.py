@@ -29,7 +29,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -364,17 +364,26 @@ class SQLiteQueue(JobQueue):
     # -- JobQueue -----------------------------------------------------------------------------
 
     def enqueue(self, events: list[Event], destinations: list[str]) -> int:
+        return self._enqueue(events, destinations, {}, 0.0, None)[0]
+
+    def enqueue_taking(self, events: list[Event], destinations: list[str], take: Mapping[str, int],
+                       lease_seconds: float, *, encoded: list[bytes] | None = None) -> tuple[int, dict[str, list[Job]]]:
+        return self._enqueue(events, destinations, take, lease_seconds, encoded)
+
+    def _enqueue(self, events: list[Event], destinations: list[str], take: Mapping[str, int], lease_seconds: float,
+                 encoded: list[bytes] | None) -> tuple[int, dict[str, list[Job]]]:
         now = self.clock()
-        prepared: list[tuple[str | None, bytes]] = []
+        prepared: list[tuple[str | None, bytes, Event]] = []
         ids_in_batch: set[str] = set()
-        for event in events:
+        for k, event in enumerate(events):
             mid = event.get("messageId")
             mid = mid if isinstance(mid, str) and mid else None
             if mid is not None:
                 if mid in ids_in_batch:
                     continue
                 ids_in_batch.add(mid)
-            prepared.append((mid, orjson.dumps(event)))
+            prepared.append((mid, encoded[k] if encoded is not None else orjson.dumps(event), event))
+        taken: dict[str, list[Job]] = {}
         with self._tx("FULL") as conn:
             if now - self._last_prune >= _PRUNE_EVERY:
                 conn.execute("DELETE FROM seen WHERE accepted_at < ?", (now - self.dedup_window,))
@@ -385,13 +394,27 @@ class SQLiteQueue(JobQueue):
                 rows = conn.execute(f"SELECT message_id FROM seen WHERE message_id IN ({marks}) AND accepted_at >= ?",
                                     (*chunk, now - self.dedup_window))
                 seen.update(r[0] for r in rows)
-            fresh = [(mid, blob) for mid, blob in prepared if mid is None or mid not in seen]
+            fresh = [item for item in prepared if item[0] is None or item[0] not in seen]
             conn.executemany("INSERT OR REPLACE INTO seen (message_id, accepted_at) VALUES (?, ?)",
-                             [(mid, now) for mid, _ in fresh if mid is not None])
-            rows_out = [(dest, mid, blob, now, now, now) for mid, blob in fresh for dest in destinations]
+                             [(mid, now) for mid, _, _ in fresh if mid is not None])
+            rows_out = []
+            until = now + lease_seconds
+            for dest in destinations:
+                room = take.get(dest, 0) if lease_seconds > 0 else 0
+                if room <= 0:
+                    rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh)
+                    continue
+                jobs = taken[dest] = []
+                for mid, blob, event in fresh[:room]:  # created leased: one insert each, for its id
+                    cur = conn.execute("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, "
+                                       "available_at, leased_until, due) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+                                       (dest, mid, blob, now, now, until, until))
+                    jobs.append(Job(id=cur.lastrowid, instance=dest, message_id=mid, event=event,  # type: ignore[arg-type]
+                                    attempts=0, enqueued_at=now, available_at=now, leased_until=until))
+                rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh[room:])
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
-        return len(rows_out)
+        return len(fresh) * len(destinations), taken
 
     def lease(self, limit: int, lease_seconds: float, *, instance: str | None = None) -> list[Job]:
         if limit <= 0:

@@ -37,7 +37,7 @@ from engine.server.worker import Worker, WorkerOptions
 
 if TYPE_CHECKING:
     from engine.config import Config, Source
-    from engine.queue import JobQueue
+    from engine.queue import Job, JobQueue
     from engine.server.console import Console
 
 Scope = dict[str, Any]
@@ -145,48 +145,90 @@ def normalise(event: Any, *, where: str, path_type: str | None, batch_sent_at: A
     return event
 
 
-def event_size(event: dict[str, Any]) -> int:
-    return len(orjson.dumps(event))
+def _encode(event: dict[str, Any], deep: bool, where: str) -> bytes:
+    """The event as stored (one encode, also its size and its `{`/`[` count): 413 past `MAX_EVENT_BYTES`, 400
+    when it nests deeper than `MAX_EVENT_DEPTH` (walked only when the request's body (`deep`) and the event's own
+    text may; one too deep for orjson to encode is walked too)."""
+    try:
+        blob = orjson.dumps(event)
+    except orjson.JSONEncodeError:
+        if too_deep(event):
+            raise Rejected(400, "invalid_event", f"{where or 'event: '}the event nests objects/arrays more than "
+                                                 f"{MAX_EVENT_DEPTH} levels deep") from None
+        raise
+    if deep and may_be_too_deep(blob) and too_deep(event):
+        raise Rejected(400, "invalid_event", f"{where or 'event: '}the event nests objects/arrays more than "
+                                             f"{MAX_EVENT_DEPTH} levels deep")
+    if len(blob) > MAX_EVENT_BYTES:
+        raise Rejected(413, "too_large", f"{where}an event may be at most {MAX_EVENT_BYTES // 1024} KB")
+    return blob
 
 
 class Enqueuer:
-    """Groups concurrent requests into one `queue.enqueue` call, run in a thread."""
+    """Groups concurrent requests into one `queue.enqueue_taking` call, run in a thread, and hands the new jobs
+    the worker's instances have room for straight to them (`Worker.reserve` / `Worker.take`): created leased,
+    they are delivered without a lease query and without reading the events back from the queue."""
 
-    def __init__(self, queue: JobQueue, instances: list[str], metrics: Metrics | None = None) -> None:
+    def __init__(self, queue: JobQueue, instances: list[str], metrics: Metrics | None = None,
+                 worker: Worker | None = None) -> None:
         self.queue = queue
         self.instances = instances
         self.metrics = metrics
+        self.worker = worker
         self.last_error: str | None = None  # of the last enqueue, None once one succeeds
-        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[dict[str, Any]], list[bytes] | None, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.calls = 0  # enqueue calls made (for tests and metrics)
+        self.taken = 0  # jobs handed to the worker at enqueue (for tests)
+        self._handover: list[tuple[dict[str, list[Job]], dict[str, int], int]] = []  # enqueued, not yet handed
 
-    async def submit(self, events: list[dict[str, Any]]) -> None:
-        """Returns once `events` are durable; raises what `enqueue` raised."""
+    def hand_over(self) -> None:
+        """Give the worker the jobs taken by the enqueues so far. A request calls it once it has been answered, so
+        a 200 goes out before its events' deliveries start (an event that kills the process mid-delivery has
+        been acknowledged to its sender first, who would otherwise send it again)."""
+        pending, self._handover = self._handover, []
+        if self.worker is not None:
+            for taken, reserved, created in pending:
+                self.worker.take(taken, reserved, created)
+
+    async def submit(self, events: list[dict[str, Any]], encoded: list[bytes] | None = None) -> None:
+        """Returns once `events` are durable; raises what `enqueue` raised. `encoded`: each event as JSON."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((events, future))
+        self._pending.append((events, encoded, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await asyncio.shield(future)
 
     async def _flush(self) -> None:
+        worker = self.worker
         while self._pending:
             group, self._pending = self._pending, []
-            events = [e for evs, _ in group for e in evs]
+            events = [e for evs, _, _ in group for e in evs]
+            encoded = (None if any(enc is None for _, enc, _ in group)
+                       else [b for _, enc, _ in group for b in enc])  # type: ignore[union-attr]
+            take = worker.reserve() if worker is not None else {}
             try:
                 self.calls += 1
-                created = await asyncio.to_thread(self.queue.enqueue, events, self.instances)
+                created, taken = await asyncio.to_thread(self.queue.enqueue_taking, events, self.instances, take,
+                                                         worker.lease_seconds if worker is not None else 0.0,
+                                                         encoded=encoded)
             except Exception as exc:
+                if worker is not None:
+                    worker.take({}, take, 0)
                 self.last_error = str(exc)
-                for _, future in group:
+                for _, _, future in group:
                     if not future.done():
                         future.set_exception(exc)
             else:
                 self.last_error = None
+                per_instance = created // len(self.instances) if self.instances else 0
+                if worker is not None:  # handed over once a request of the group has been answered
+                    self.taken += sum(len(jobs) for jobs in taken.values())
+                    self._handover.append((taken, take, per_instance))
                 if self.metrics is not None and self.instances:  # jobs created: a deduplicated resend is none
                     for instance in self.instances:
-                        self.metrics.inc("jobs_enqueued_total", instance, created // len(self.instances))
-                for _, future in group:
+                        self.metrics.inc("jobs_enqueued_total", instance, per_instance)
+                for _, _, future in group:
                     if not future.done():
                         future.set_result(None)
 
@@ -205,7 +247,7 @@ class EngineApp:
         self.masker = config.masker()
         self.sandbox = SandboxLog(self.masker, keep=sandbox_keep, stream=log)
         self.worker = Worker(config, queue, self.metrics, self.sandbox, options, log=log)
-        self.enqueuer = Enqueuer(queue, self.instances, self.metrics)
+        self.enqueuer = Enqueuer(queue, self.instances, self.metrics, self.worker)
         self.cors = CorsPolicy(config.sources)
         self.console: Console | None = None  # on with console.token in the config
         if config.console.token:
@@ -374,35 +416,29 @@ class EngineApp:
             items = body.get("batch")
             if not isinstance(items, list):
                 raise Rejected(400, "invalid_batch", "a batch body needs \"batch\": a list of events")
-            events = []
+            events, encoded = [], []
             for i, item in enumerate(items):
-                if deep and _may_nest_too_deep(item) and too_deep(item):
-                    raise Rejected(400, "invalid_event", f"batch[{i}]: the event nests objects/arrays more than "
-                                                         f"{MAX_EVENT_DEPTH} levels deep")
                 event = normalise(item, where=f"batch[{i}]", path_type=None, batch_sent_at=body.get("sentAt"), now=now)
-                if event_size(event) > MAX_EVENT_BYTES:
-                    raise Rejected(413, "too_large", f"batch[{i}]: an event may be at most {MAX_EVENT_BYTES // 1024} KB")
+                encoded.append(_encode(event, deep, f"batch[{i}]: "))
                 events.append(event)
         else:
-            if deep and too_deep(body):
-                raise Rejected(400, "invalid_event", f"event: the event nests objects/arrays more than "
-                                                     f"{MAX_EVENT_DEPTH} levels deep")
             event = normalise(body, where="event", path_type=SINGLE_PATHS[path], batch_sent_at=None, now=now)
-            if event_size(event) > MAX_EVENT_BYTES:
-                raise Rejected(413, "too_large", f"an event may be at most {MAX_EVENT_BYTES // 1024} KB")
+            encoded = [_encode(event, deep, "")]
             events = [event]
         if events and self.instances:
             try:
-                await self.enqueuer.submit(events)
+                await self.enqueuer.submit(events, encoded)
             except Exception as exc:
                 if self.log is not None:
                     print(f"engine serve: cannot queue events: {exc}", file=self.log)
                 raise Rejected(503, "queue_unavailable", "the events could not be stored; retry later") from None
             if self.console is not None:
                 self.console.recorder.arrived(events, source.name)
-            self.worker.notify()
         self.metrics.inc("events_received_total", source.name, len(events))
-        await self._json(send, 200, {"success": True}, cors)
+        try:
+            await self._json(send, 200, {"success": True}, cors)
+        finally:
+            self.enqueuer.hand_over()
 
     # -- read-only endpoints --------------------------------------------------------------------
 
@@ -449,15 +485,6 @@ class EngineApp:
 
     async def _sandbox(self, send: Send) -> None:
         await self._json(send, 200, {"total": self.sandbox.total, "requests": self.sandbox.recent()})
-
-
-def _may_nest_too_deep(event: Any) -> bool:
-    """Whether one event of a batch holds enough `{`/`[` to nest too deep (the body's count said the batch may):
-    its own encode counts them, so only such events are walked; one too deep for orjson to encode may be."""
-    try:
-        return may_be_too_deep(orjson.dumps(event))
-    except TypeError:
-        return True
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:

@@ -167,6 +167,10 @@ class InstanceWorker:
         self.deadlines: dict[asyncio.Task[None], float] = {}  # in flight -> its time limit (event loop time)
         self.expired: set[asyncio.Task[None]] = set()  # cancelled by `expire` (not by a stop)
         self.ready: collections.deque[Job] = collections.deque()  # leased, not started
+        self.reserved = 0  # room promised to an enqueue in progress (`reserve`), which may hand over that many
+        # whether the last look for due jobs found fewer than asked (nothing more was due): only then does an
+        # enqueue hand new jobs over (`take`), so handed jobs never overtake older due ones left in the queue
+        self.caught_up = False
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.acks_since = 0.0  # monotonic time the oldest of `acks` was decided
         self.ack_batch = max(1, dest.concurrency // 2)  # acks committed together (unless they linger too long)
@@ -179,8 +183,45 @@ class InstanceWorker:
         self.poll_interval = options.poll_interval  # how often it looks for due jobs unwoken (see Worker._poll)
 
     def notify(self) -> None:
+        """Jobs of this instance may be due in the queue (enqueued and not handed over, a retry's delay ended, a
+        lease expired, a replay): look for them."""
+        self.caught_up = False
         self.wake.set()
         self.changed.set()
+
+    def reserve(self) -> int:
+        """How many of the jobs an enqueue is about to create this instance takes at once (0 for a batching
+        instance, one stopping, or one with due jobs still in the queue); that room stays promised until `take`."""
+        if self.batch_size or not self.accepting or not self.caught_up:
+            return 0
+        room = 3 * self.dest.concurrency - len(self.inflight) - len(self.ready) - self.reserved
+        if room <= 0:
+            return 0
+        self.reserved += room
+        return room
+
+    def take(self, jobs: list[Job], reserved: int) -> None:
+        """The jobs an enqueue created leased for this instance (at most `reserved`, the room `reserve` gave):
+        held and started like leased ones."""
+        self.reserved -= reserved
+        if not jobs:
+            return
+        for job in jobs:
+            self.held[job.id] = job
+        if not self.accepting:  # stopped meanwhile: back into the queue (their leases end)
+            asyncio.ensure_future(self._release_taken(jobs))
+            return
+        self.ready.extend(jobs)
+        self._start_ready()
+        self.changed.set()
+
+    async def _release_taken(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.held.pop(job.id, None)
+        try:
+            await self._call("release", jobs)
+        except Exception as exc:  # not lost: leased until the lease ends, then delivered
+            print(f"engine serve: {self.dest.id}: cannot release jobs: {exc}", file=sys.stderr)
 
     async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """`queue.<name>(*args)`: on the loop's thread through the queue's `nowait()` handle when it has one and the
@@ -205,7 +246,7 @@ class InstanceWorker:
         heartbeat = asyncio.create_task(self.heartbeat(stopping), name=f"heartbeat:{self.dest.id}")
         try:
             while not stopping.is_set():
-                room = 3 * conc - len(self.inflight) - len(self.ready)
+                room = 3 * conc - len(self.inflight) - len(self.ready) - self.reserved
                 look = (room > 0 and len(self.ready) < low
                         and (self.wake.is_set() or time.monotonic() >= next_look))
                 if not look and not self._acks_due():  # wait for a finished job, an enqueue, stop, the poll
@@ -232,7 +273,8 @@ class InstanceWorker:
                 if poison:
                     await self._dead_letter_orphans(poison)
                 if look:  # fewer than asked: nothing more is due now, look again on an enqueue or at the poll
-                    next_look = time.monotonic() + self.poll_interval if len(jobs) < room else 0.0
+                    self.caught_up = len(jobs) < room
+                    next_look = time.monotonic() + self.poll_interval if self.caught_up else 0.0
         finally:
             stop_wait.cancel()
         try:
@@ -539,6 +581,7 @@ class Worker:
         self.outcomes = Outcomes([d.id for d in config.enabled_destinations], log=log)
         self.recorder: Recorder | None = None  # set by the app when the console is on
         self.looks = 0  # shared looks for due jobs made (`_poll`)
+        self.lease_seconds = float(config.queue.lease_seconds)  # of the jobs an enqueue hands over (`take`)
 
     def _deliverer(self, dest: DestinationConfig) -> Deliverer:
         deliverer = instance_deliverer(self.config, dest, self.sandbox, self.options.transport, self.masker)
@@ -549,7 +592,7 @@ class Worker:
         return deliverer
 
     async def start(self) -> None:
-        lease = float(self.config.queue.lease_seconds)
+        lease = self.lease_seconds = float(self.config.queue.lease_seconds)
         if self.options.max_orphaned is None:
             self.options.max_orphaned = self.config.queue.max_orphaned
         if self.options.batch_linger is None:
@@ -625,6 +668,26 @@ class Worker:
         """New jobs were enqueued: wake idle instances."""
         for worker in self.instances:
             worker.notify()
+
+    def reserve(self) -> dict[str, int]:
+        """Per instance, how many of the jobs an enqueue is about to create it takes at once (`InstanceWorker.reserve`):
+        what the enqueue then hands to `take`."""
+        room = {}
+        for worker in self.instances:
+            n = worker.reserve()
+            if n:
+                room[worker.dest.id] = n
+        return room
+
+    def take(self, taken: dict[str, list[Job]], reserved: dict[str, int], created: int) -> None:
+        """After an enqueue that created `created` jobs per instance (0 when it failed): each instance gets the
+        jobs handed to it (`taken`, within the room `reserved` for it); one with more of them left in the queue
+        is woken to lease them."""
+        for worker in self.instances:
+            jobs = taken.get(worker.dest.id, [])
+            worker.take(jobs, reserved.get(worker.dest.id, 0))
+            if created > len(jobs):
+                worker.notify()
 
     @property
     def in_flight(self) -> int:

@@ -5,6 +5,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from engine.queue import JobQueue, SQLiteQueue, open_queue
@@ -352,3 +353,52 @@ def test_the_nowait_handle_leaves_checkpoints_to_the_queue(tmp_path: Path, clock
         drain(20)
         assert queue.checkpoint() > 0 and wal.stat().st_size <= size  # the log was reused from its start
         assert queue.depth() == {"a": 1000}
+
+
+def test_enqueue_taking_hands_over_jobs_created_leased(queue: SQLiteQueue, clock) -> None:
+    batch = events(5)
+    created, taken = queue.enqueue_taking(batch, ["a", "b"], {"a": 3}, 30.0)
+    assert created == 10 and list(taken) == ["a"]
+    jobs = taken["a"]
+    assert [j.message_id for j in jobs] == ["m0", "m1", "m2"]  # the first ones, up to the room given
+    assert all(j.event is e for j, e in zip(jobs, batch, strict=False))  # the very objects: nothing read back
+    assert all(j.leased_until == clock.now + 30.0 and j.attempts == 0 and j.orphaned == 0 for j in jobs)
+    assert len({j.id for j in jobs}) == 3
+    leased = queue.lease(20, 30.0)  # the taken ones are leased: nobody else gets them
+    assert sorted((j.instance, j.message_id) for j in leased) == (
+        [("a", "m3"), ("a", "m4")] + [("b", f"m{i}") for i in range(5)])
+    assert queue.ack_many([j.id for j in jobs]) == 3  # their ids are the rows' ids
+    assert queue.depth() == {"a": 2, "b": 5}
+
+
+def test_a_taken_job_whose_holder_died_is_leased_again(queue: SQLiteQueue, clock) -> None:
+    _, taken = queue.enqueue_taking(events(2), ["a"], {"a": 5}, 10.0)
+    assert len(taken["a"]) == 2 and queue.lease(5, 10.0) == []
+    assert [j.id for j in queue.renew(taken["a"], 10.0)] == [j.id for j in taken["a"]]  # renewed like any lease
+    clock.now += 11.0  # the holder stopped renewing: the lease ends
+    again = queue.lease(5, 10.0)
+    assert [j.event for j in again] == events(2) and all(j.orphaned == 1 for j in again)
+
+
+def test_enqueue_taking_skips_duplicates_and_stores_the_given_encoding(queue: SQLiteQueue) -> None:
+    queue.enqueue(events(1), ["a"])
+    batch = events(3)
+    encoded = [b'{"type":"track","messageId":"m%d","stored":true}' % i for i in range(3)]
+    created, taken = queue.enqueue_taking(batch, ["a"], {"a": 5}, 30.0, encoded=encoded)
+    assert created == 2 and [j.message_id for j in taken["a"]] == ["m1", "m2"]  # m0 was accepted before
+    queue.ack_many([j.id for j in taken["a"]])
+    [first] = queue.lease(5, 30.0)
+    assert first.message_id == "m0" and "stored" not in first.event
+    queue.release([first])
+    with sqlite3.connect(queue.file) as conn:
+        stored = [r[0] for r in conn.execute("SELECT event FROM jobs")]
+    assert stored == [orjson.dumps(events(1)[0])]
+
+
+def test_the_default_enqueue_taking_takes_none(tmp_path: Path, clock) -> None:
+    class Plain(SQLiteQueue):
+        enqueue_taking = JobQueue.enqueue_taking  # the interface's default: enqueue, hand nothing over
+
+    with Plain(tmp_path / "plain", clock=clock) as queue:
+        assert queue.enqueue_taking(events(2), ["a"], {"a": 5}, 30.0) == (2, {})
+        assert len(queue.lease(5, 30.0)) == 2

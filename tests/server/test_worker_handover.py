@@ -1,0 +1,130 @@
+"""Events accepted by a process go to its own worker at enqueue: created leased (`JobQueue.enqueue_taking`) and
+delivered without a lease query or a read back from the queue, but only while the instance has no older due jobs
+left in the queue, within its room, and after the request was answered."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from emulators import UserMotionEmulator, serve_in_thread
+from serve_helpers import WRITE_KEY, AppServer, wait_until, write_config
+
+from engine.config import load_config
+from engine.queue import SQLiteQueue
+from engine.server import Metrics, SandboxLog, WorkerOptions
+from engine.server.app import Enqueuer
+from engine.server.worker import InstanceWorker, Worker, instance_deliverer
+
+UM_KEY = "um-handover-key-7"
+DEST = f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n"
+
+
+def track(name: str) -> dict:
+    return {"type": "track", "userId": "u", "event": name, "messageId": f"id-{name}"}
+
+
+def tracked(emu: UserMotionEmulator) -> list[str]:
+    return [r.json["event"] for r in list(emu.received) if r.path == "/v1/track"]
+
+
+def make_worker(tmp_path: Path, queue: SQLiteQueue) -> InstanceWorker:
+    config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": "http://127.0.0.1:9"}))
+    [dest] = config.enabled_destinations
+    deliverer = instance_deliverer(config, dest, SandboxLog(config.masker()))
+    return InstanceWorker(dest, queue, deliverer, Metrics(["um"]), WorkerOptions(), 30)
+
+
+def test_accepted_events_are_handed_to_the_worker_and_delivered(tmp_path: Path) -> None:
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    with serve_in_thread(emu) as s:
+        config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
+        with AppServer(config) as server:
+            wait_until(lambda: server.app.worker.instances and server.app.worker.instances[0].caught_up)
+            leases = []
+            original = server.queue.ack_and_lease
+            server.queue.ack_and_lease = lambda ids, limit, *a, **k: (leases.append(limit), original(ids, limit, *a, **k))[1]
+            r = httpx.post(server.base_url + "/v1/batch", json={"batch": [track(f"E{i}") for i in range(5)]},
+                           auth=(WRITE_KEY, ""))
+            assert r.status_code == 200
+            wait_until(lambda: sorted(tracked(emu)) == [f"E{i}" for i in range(5)])
+            assert server.app.enqueuer.taken == 5
+            wait_until(lambda: server.queue.depth() == {})  # acked like leased jobs
+            assert [limit for limit in leases if limit > 0] == []  # no lease was needed for them
+
+
+def test_older_due_jobs_are_not_overtaken(tmp_path: Path) -> None:
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    emu.faults.add(delay=0.2, times=40)  # slow enough that the backlog outlasts the new POST
+    with serve_in_thread(emu) as s:
+        config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
+        with SQLiteQueue(tmp_path / "data") as queue:  # a backlog from before the start: more than the room
+            queue.enqueue([track(f"Old{i}") for i in range(40)], ["um"])
+        with AppServer(config) as server:
+            wait_until(lambda: len(tracked(emu)) >= 9)  # (counted on arrival) the first 8 done: the worker has room
+            r = httpx.post(server.base_url + "/v1/track", json=track("New"), auth=(WRITE_KEY, ""))
+            assert r.status_code == 200
+            wait_until(lambda: "New" in tracked(emu))
+            assert server.app.enqueuer.taken == 0  # it went into the queue behind the backlog
+            wait_until(lambda: len(tracked(emu)) == 41)
+            assert tracked(emu).index("New") >= 40 - 8  # after the backlog it found (but those delivered alongside)
+
+
+def test_room_is_promised_once_and_only_when_caught_up(tmp_path: Path) -> None:
+    with SQLiteQueue(tmp_path / "data") as queue:
+        async def run() -> list:
+            worker = make_worker(tmp_path, queue)
+            seen = [worker.reserve()]  # it has not looked at the queue yet: it may have due jobs there
+            worker.caught_up = True
+            seen.append(worker.reserve())  # 3 x concurrency (8)
+            seen.append(worker.reserve())  # all of it is promised to the enqueue in progress
+            worker.take([], 24)
+            seen.append(worker.reserve())
+            worker.take([], 24)
+            worker.notify()  # jobs of this instance were left in the queue
+            seen.append(worker.reserve())
+            return seen
+
+        assert asyncio.run(run()) == [0, 24, 0, 24, 0]
+
+
+def test_jobs_handed_to_a_stopping_worker_go_back_to_the_queue(tmp_path: Path) -> None:
+    with SQLiteQueue(tmp_path / "data") as queue:
+        async def run() -> None:
+            worker = make_worker(tmp_path, queue)
+            worker.caught_up = True
+            room = worker.reserve()
+            _, taken = queue.enqueue_taking([track("A"), track("B")], ["um"], {"um": room}, 30.0)
+            worker.accepting = False  # stop began while the enqueue ran
+            worker.take(taken["um"], room)
+            assert not worker.inflight and not worker.ready
+            await asyncio.sleep(0.05)
+            assert worker.held == {}
+
+        asyncio.run(run())
+        assert sorted(j.event["event"] for j in queue.lease(5, 30.0)) == ["A", "B"]  # released: due at once
+
+
+def test_a_failed_enqueue_gives_the_room_back(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": "http://127.0.0.1:9"}))
+    with SQLiteQueue(tmp_path / "data") as queue:
+        def broken(*args, **kwargs):
+            raise OSError("disk full")
+
+        queue.enqueue_taking = broken  # type: ignore[method-assign]
+
+        async def run() -> tuple[int, bool]:
+            worker = Worker(config, queue, Metrics(["um"]), SandboxLog(config.masker()), log=None)
+            worker.instances.append(make_worker(tmp_path, queue))
+            worker.instances[0].caught_up = True
+            enqueuer = Enqueuer(queue, ["um"], worker=worker)
+            try:
+                await enqueuer.submit([track("A")])
+            except OSError:
+                failed = True
+            else:
+                failed = False
+            return worker.instances[0].reserved, failed
+
+        assert asyncio.run(run()) == (0, True)
