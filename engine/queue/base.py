@@ -165,6 +165,13 @@ class JobQueue(ABC):
         The default takes none (a queue that does not implement it: the worker leases the jobs as usual)."""
         return self.enqueue(events, destinations), {}
 
+    def make_durable(self) -> None:
+        """Make every commit made so far durable (on disk, as the queue's durability setting promises). `enqueue`
+        does it itself before it returns; a `nowait()` handle's `enqueue_taking` does not (it must not wait for the
+        disk on an event loop's thread), so its caller calls this on the queue, in a thread, before it answers for
+        the events. Default: nothing left to do."""
+        return None
+
     @abstractmethod
     def lease(self, limit: int, lease_seconds: float) -> list[Job]:
         """Up to `limit` jobs that are due (available and not leased, or whose lease expired), oldest first,

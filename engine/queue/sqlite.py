@@ -1,8 +1,9 @@
 """The embedded queue: SQLite in WAL mode, one file `<data dir>/queue.db`, zero set-up.
 
-Durability. WAL mode with `synchronous=FULL` for the commits that make a promise (`enqueue`,
-dead-letter `replay`): the write-ahead log is fsynced before they return, so an event answered with
-200 survives a `kill -9` and a power loss. Bookkeeping commits (`lease`, `ack`, `retry`,
+Durability. The commits that make a promise (`enqueue`, dead-letter `replay`) have the write-ahead log
+fsynced before they return, so an event answered with 200 survives a `kill -9` and a power loss: `replay`
+with `synchronous=FULL`, `enqueue` by an fsync of the log right after its commit (`_sync_log`), outside
+SQLite's write lock, so that the other writers do not wait for the disk. Bookkeeping commits (`lease`, `ack`, `retry`,
 `dead_letter`, `purge`) run with `synchronous=NORMAL`: in WAL mode a committed transaction is in the
 log file before the call returns, so a killed process loses nothing, and a power loss can at worst
 undo the last acks or retries, which only means a job is delivered again (at-least-once).
@@ -257,7 +258,9 @@ class SQLiteQueue(JobQueue):
         """The handle for calls on the event loop's thread (`JobQueue.nowait`): a second connection to the same
         file whose busy timeout is 0, so a write transaction that would wait for another connection (an enqueue
         committing in a thread, another process) raises `QueueBusy` at once instead; reads never wait in WAL
-        mode. One per queue, opened on first use, closed with the queue. Its clock is the queue's."""
+        mode. One per queue, opened on first use, closed with the queue. Its clock is the queue's. Its
+        `enqueue_taking` returns once committed, before the log is fsynced (which waits for the disk): the caller
+        then calls the queue's `make_durable` in a thread before it answers for the events."""
         handle = self._nowait_handle
         if handle is not None:
             return handle
@@ -384,7 +387,7 @@ class SQLiteQueue(JobQueue):
                 ids_in_batch.add(mid)
             prepared.append((mid, encoded[k] if encoded is not None else orjson.dumps(event), event))
         taken: dict[str, list[Job]] = {}
-        with self._tx("FULL") as conn:
+        with self._tx() as conn:  # NORMAL: the log is fsynced after the commit, outside the write lock
             if now - self._last_prune >= _PRUNE_EVERY:
                 conn.execute("DELETE FROM seen WHERE accepted_at < ?", (now - self.dedup_window,))
                 self._last_prune = now
@@ -414,7 +417,28 @@ class SQLiteQueue(JobQueue):
                 rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh[room:])
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
+        if self.durability == "full" and not self._nowait:  # the handle's caller syncs in a thread (make_durable)
+            self._sync_log()
         return len(fresh) * len(destinations), taken
+
+    def make_durable(self) -> None:
+        if self.durability == "full":
+            self._sync_log()
+
+    def _sync_log(self) -> None:
+        """fsync the write-ahead log: every transaction committed so far (this thread's last one among them) is
+        then on disk, as `synchronous=FULL` would have made it at the commit, but without holding SQLite's write
+        lock meanwhile, so the other connections (leases and acks, other processes) do not wait for the disk.
+        Frames a checkpoint already copied into the database file are on disk too: a checkpoint syncs the
+        file before the log is reused."""
+        try:
+            fd = os.open(f"{self.file}-wal", os.O_RDONLY)
+        except FileNotFoundError:  # no log (all of it checkpointed and removed): the database file holds it
+            fd = os.open(self.file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def lease(self, limit: int, lease_seconds: float, *, instance: str | None = None) -> list[Job]:
         if limit <= 0:

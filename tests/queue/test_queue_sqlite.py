@@ -402,3 +402,40 @@ def test_the_default_enqueue_taking_takes_none(tmp_path: Path, clock) -> None:
     with Plain(tmp_path / "plain", clock=clock) as queue:
         assert queue.enqueue_taking(events(2), ["a"], {"a": 5}, 30.0) == (2, {})
         assert len(queue.lease(5, 30.0)) == 2
+
+
+def test_enqueue_fsyncs_the_log_after_its_commit_without_holding_the_write_lock(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    import engine.queue.sqlite as sqlite_module
+
+    synced: list[str] = []
+    others: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        other = sqlite3.connect(q.file, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another writer gets in while the disk is being waited for
+            others.append("in")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        real_fsync(fd)
+
+    with SQLiteQueue(tmp_path / "data") as q:
+        monkeypatch.setattr(sqlite_module.os, "fsync", fsync)
+        assert q.enqueue(events(3), ["a"]) == 3
+        assert synced == [f"{q.file}-wal"] and others == ["in"]  # synced before it returned, lock already free
+        handle = q.nowait()
+        synced.clear()
+        handle.enqueue_taking(events(2, "n"), ["a"], {}, 0.0)
+        assert synced == []  # the loop-thread handle never waits for the disk ...
+        q.make_durable()
+        assert synced == [f"{q.file}-wal"]  # ... its caller makes the commit durable, in a thread
+    with SQLiteQueue(tmp_path / "normal", durability="normal") as q:
+        synced.clear()
+        q.enqueue(events(1), ["a"])
+        q.make_durable()
+        assert synced == []  # durability normal: no fsync at all
