@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 _KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"}
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the queue's write-ahead log (see Worker._checkpoint)
+BUSY_RETRY = 0.05  # seconds a queue call on the loop's thread is tried again while the queue is busy (call_nowait)
 ACK_LINGER = 0.05  # seconds a decided ack may wait for others to share its queue call (job by job instances)
 
 
@@ -152,7 +153,7 @@ class InstanceWorker:
         self.job_timeout = dest.retry.deadline + 2 * timeout  # the in-process retries end before this
         self.max_orphaned = options.max_orphaned if options.max_orphaned is not None else 3
         self.held: dict[int, Job] = {}  # job id -> the job with its current lease
-        self.fast = _nowait(queue)  # the queue's handle for calls on the loop's own thread, if it has one
+        self.fast = nowait_handle(queue)  # the queue's handle for calls on the loop's own thread, if it has one
         self.masker = masker if masker is not None else dest.masker()  # the Worker's: one for every instance
         # deliver_event compiled once for this instance (what its settings decide is made ahead)
         self.dispatch = Dispatcher(dest.destination, dest.settings, dest.subscriptions, deliverer)
@@ -227,13 +228,7 @@ class InstanceWorker:
         """`queue.<name>(*args)`: on the loop's thread through the queue's `nowait()` handle when it has one and the
         queue is free (no hop to a thread, no wait: a lease or an ack is a few dozen microseconds of SQLite),
         else in a thread, where it waits its turn (another connection is writing, or the queue has no handle)."""
-        fast = self.fast
-        if fast is not None:
-            try:
-                return getattr(fast, name)(*args, **kwargs)
-            except QueueBusy:
-                pass
-        return await asyncio.to_thread(getattr(self.queue, name), *args, **kwargs)
+        return await call_nowait(self.fast, self.queue, name, *args, **kwargs)
 
     async def run(self, stopping: asyncio.Event) -> None:
         if self.batch_size:
@@ -537,7 +532,28 @@ class InstanceWorker:
                              str(record.get("error") or verdict_reason(record)))
 
 
-def _nowait(queue: JobQueue) -> JobQueue | None:
+async def call_nowait(fast: JobQueue | None, queue: JobQueue, name: str, *args: Any, **kwargs: Any) -> Any:
+    """`queue.<name>(*args)` on the event loop's thread through `fast` (the queue's `nowait()` handle) when it has
+    one: while another connection holds the write lock (`QueueBusy`), tried again on the loop after 1, 2, 4, 4, ...
+    ms for up to `BUSY_RETRY` seconds, the loop running meanwhile; then in a thread, which waits its turn as long as
+    the queue's busy timeout. (SQLite's own busy handler, in a thread, sleeps 1, 2, 5, 10, 15 ms... between tries,
+    and the thread then needs the GIL back: ~11 ms per busy call were measured with two processes.)"""
+    if fast is not None:
+        delay = waited = 0.0
+        call = getattr(fast, name)
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except QueueBusy:
+                if waited >= BUSY_RETRY:
+                    break
+            delay = min(2 * delay, 0.004) if delay else 0.001
+            await asyncio.sleep(delay)
+            waited += delay
+    return await asyncio.to_thread(getattr(queue, name), *args, **kwargs)
+
+
+def nowait_handle(queue: JobQueue) -> JobQueue | None:
     """The queue's `nowait()` handle, or None (a queue without one, or one that cannot open it: threads then)."""
     make = getattr(queue, "nowait", None)
     if make is None:

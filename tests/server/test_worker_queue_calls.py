@@ -115,3 +115,27 @@ def test_a_job_past_its_time_limit_is_cancelled_by_the_watchdog_and_retried(tmp_
         queue.clock = lambda: time.time() + 3600
         [retried] = [j for j in queue.lease(5, 30.0) if j.message_id == "slow"]
         assert retried.attempts == 1 and retried.last_verdict["reason"] == "job timeout"
+
+
+def test_a_briefly_busy_queue_is_tried_again_on_the_loop_thread(tmp_path: Path) -> None:
+    with SQLiteQueue(tmp_path / "data") as queue:
+        queue.enqueue([{"type": "track", "userId": "u", "event": "E", "messageId": "m1"}], ["um"])
+        threads: list[str] = []
+        original = queue.ack_and_lease
+
+        def spy(*args, **kwargs):  # the queue's own method: the thread path
+            threads.append(threading.current_thread().name)
+            return original(*args, **kwargs)
+
+        queue.ack_and_lease = spy  # type: ignore[method-assign]
+        other = sqlite3.connect(queue.file, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # held for 20 ms: shorter than BUSY_RETRY
+
+        async def run() -> list:
+            worker = make_worker(tmp_path, queue)
+            asyncio.get_running_loop().call_later(0.02, other.execute, "COMMIT")
+            return await worker._call("ack_and_lease", [], 5, 30.0, instance="um")
+
+        jobs = asyncio.run(run())
+        other.close()
+        assert [j.message_id for j in jobs] == ["m1"] and threads == []  # waited on the loop, not in a thread
