@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from engine.events import MAX_EVENT_DEPTH, may_be_too_deep, too_deep
+from engine.queue.base import QueueBusy
 from engine.server.cors import CorsPolicy
 from engine.server.metrics import Metrics
 from engine.server.sandbox import SandboxLog
-from engine.server.worker import Worker, WorkerOptions
+from engine.server.worker import Worker, WorkerOptions, nowait_handle
 
 if TYPE_CHECKING:
     from engine.config import Config, Source
@@ -180,6 +181,7 @@ class Enqueuer:
         self._flusher: asyncio.Task[None] | None = None
         self.calls = 0  # enqueue calls made (for tests and metrics)
         self.taken = 0  # jobs handed to the worker at enqueue (for tests)
+        self.fast: JobQueue | bool | None = None  # the queue's nowait() handle (False: none), looked up at first use
         self._handover: list[tuple[dict[str, list[Job]], dict[str, int], int]] = []  # enqueued, not yet handed
 
     def hand_over(self) -> None:
@@ -199,6 +201,24 @@ class Enqueuer:
             self._flusher = asyncio.create_task(self._flush())
         await asyncio.shield(future)
 
+    async def _enqueue(self, events: list[dict[str, Any]], take: dict[str, int],
+                       encoded: list[bytes] | None) -> tuple[int, dict[str, list[Job]]]:
+        """The enqueue's transaction on the loop's thread through the queue's `nowait()` handle when the queue is
+        free, then its fsync in a thread (`make_durable`), so no thread holds SQLite's write lock while it waits for
+        the GIL, and none holds it while it waits for the disk; else all of it in a thread."""
+        lease = self.worker.lease_seconds if self.worker is not None else 0.0
+        if self.fast is None:
+            self.fast = nowait_handle(self.queue) or False
+        if self.fast:
+            try:
+                result = self.fast.enqueue_taking(events, self.instances, take, lease, encoded=encoded)
+            except QueueBusy:
+                pass
+            else:
+                await asyncio.to_thread(self.queue.make_durable)
+                return result
+        return await asyncio.to_thread(self.queue.enqueue_taking, events, self.instances, take, lease, encoded=encoded)
+
     async def _flush(self) -> None:
         worker = self.worker
         while self._pending:
@@ -209,9 +229,7 @@ class Enqueuer:
             take = worker.reserve() if worker is not None else {}
             try:
                 self.calls += 1
-                created, taken = await asyncio.to_thread(self.queue.enqueue_taking, events, self.instances, take,
-                                                         worker.lease_seconds if worker is not None else 0.0,
-                                                         encoded=encoded)
+                created, taken = await self._enqueue(events, take, encoded)
             except Exception as exc:
                 if worker is not None:
                     worker.take({}, take, 0)

@@ -134,9 +134,10 @@ def test_disk_filling_while_serving_answers_503_and_loses_nothing_answered_200(t
     with serve_in_thread(emu) as s:
         config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
         with AppServer(config) as server:
-            conn = server.queue._conn
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {pages + 40}")  # the disk is nearly full: SQLITE_FULL soon
+            conns = [server.queue._conn, server.queue.nowait()._conn]  # every connection that writes sees it
+            pages = conns[0].execute("PRAGMA page_count").fetchone()[0]
+            for conn in conns:
+                conn.execute(f"PRAGMA max_page_count = {pages + 40}")  # the disk is nearly full: SQLITE_FULL soon
             accepted: set[str] = set()
             refused = 0
             for b in range(200):
@@ -154,7 +155,8 @@ def test_disk_filling_while_serving_answers_503_and_loses_nothing_answered_200(t
                     ready = httpx.get(server.base_url + "/ready")  # only enqueues change it: none since
                     assert ready.status_code == 503 and "full" in ready.json()["reason"], ready.text
             assert refused > 0 and accepted, (refused, len(accepted))
-            conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
+            for conn in conns:
+                conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
             wait_until(lambda: accepted <= {r.json["event"] for r in list(emu.received) if r.path == "/v1/track"},
                        timeout=60)
             r = httpx.post(server.base_url + "/v1/track", json={"userId": "u", "event": "After"}, auth=(WRITE_KEY, ""))

@@ -113,6 +113,7 @@ def test_a_failed_enqueue_gives_the_room_back(tmp_path: Path) -> None:
             raise OSError("disk full")
 
         queue.enqueue_taking = broken  # type: ignore[method-assign]
+        queue.nowait().enqueue_taking = broken  # type: ignore[method-assign]  # the loop-thread path too
 
         async def run() -> tuple[int, bool]:
             worker = Worker(config, queue, Metrics(["um"]), SandboxLog(config.masker()), log=None)
@@ -128,3 +129,25 @@ def test_a_failed_enqueue_gives_the_room_back(tmp_path: Path) -> None:
             return worker.instances[0].reserved, failed
 
         assert asyncio.run(run()) == (0, True)
+
+
+def test_events_are_answered_for_only_once_durable(tmp_path: Path) -> None:
+    import threading
+
+    config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": "http://127.0.0.1:9"}))
+    with SQLiteQueue(tmp_path / "data") as queue:
+        disk = threading.Event()
+        queue.make_durable = lambda: disk.wait(5)  # type: ignore[method-assign]  # a slow disk
+
+        async def run() -> tuple[bool, bool]:
+            worker = Worker(config, queue, Metrics(["um"]), SandboxLog(config.masker()), log=None)
+            enqueuer = Enqueuer(queue, ["um"], worker=worker)
+            submit = asyncio.ensure_future(enqueuer.submit([track("A")]))
+            await asyncio.sleep(0.2)
+            before = submit.done()
+            disk.set()
+            await asyncio.wait_for(submit, 5)
+            return before, submit.done()
+
+        assert asyncio.run(run()) == (False, True)  # committed at once on the loop, answered after the fsync
+        assert queue.depth() == {"um": 1}
