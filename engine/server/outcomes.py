@@ -31,26 +31,34 @@ class Outcomes:
         self.interval = interval
         self.window = window
         self.clock = clock
-        self._recent: dict[str, collections.deque[tuple[float, bool]]] = {i: collections.deque() for i in instances}
+        # per instance, the outcomes of the last `window` seconds counted per second: [second, good, failed]
+        # (a tuple per job was 360,000 objects a minute at 6,000 jobs/s, for the garbage collector to walk)
+        self._recent: dict[str, collections.deque[list[int]]] = {i: collections.deque() for i in instances}
         self._last_error: dict[str, str] = {}
         self._printed: dict[tuple[str, str, str], float] = {}  # group -> when its last line was printed
         self._pending: dict[tuple[str, str, str], int] = {}  # group -> failures not printed yet
 
-    def record(self, instance: str, kind: str, reason: str | None = None) -> None:
+    def record(self, instance: str, kind: str, reason: str | None = None, count: int = 1) -> None:
+        """`count` jobs of `instance` decided as `kind` (with `reason`, for failures)."""
         now = self.clock()
-        recent = self._recent.setdefault(instance, collections.deque())
+        recent = self._recent.get(instance)
+        if recent is None:
+            recent = self._recent[instance] = collections.deque()
         failed = kind in FAILURES
-        recent.append((now, failed))
-        self._trim(recent, now)
+        second = int(now)
+        if not recent or recent[-1][0] != second:
+            recent.append([second, 0, 0])
+            self._trim(recent, now)
+        recent[-1][2 if failed else 1] += count
         if not failed:
             return
         reason = " ".join((reason or "unknown").split())[:300]
         self._last_error[instance] = reason
         group = (instance, kind, reason)
         if now - self._printed.get(group, float("-inf")) >= self.interval:
-            self._print(group, 1, now, first=True)
+            self._print(group, count, now, first=True)
         else:
-            self._pending[group] = self._pending.get(group, 0) + 1
+            self._pending[group] = self._pending.get(group, 0) + count
         self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
@@ -69,7 +77,7 @@ class Outcomes:
         when = "" if first else f" in the last {self.interval:g} s"
         print(f"engine serve: {instance}: {count} {kind}{when}: {reason}", file=self.log, flush=True)
 
-    def _trim(self, recent: collections.deque[tuple[float, bool]], now: float) -> None:
+    def _trim(self, recent: collections.deque[list[int]], now: float) -> None:
         while recent and now - recent[0][0] > self.window:
             recent.popleft()
 
@@ -77,8 +85,8 @@ class Outcomes:
         """{"state": ok|degraded|failing, "delivered": n, "failed": n, "last_error": ...} of the last window."""
         recent = self._recent.setdefault(instance, collections.deque())
         self._trim(recent, self.clock())
-        failed = sum(1 for _, bad in recent if bad)
-        good = len(recent) - failed
+        good = sum(bucket[1] for bucket in recent)
+        failed = sum(bucket[2] for bucket in recent)
         state = FAILING if failed and not good else DEGRADED if failed else OK
         out: dict[str, object] = {"state": state, "ok": good, "failed": failed, "window_seconds": self.window}
         if failed and instance in self._last_error:

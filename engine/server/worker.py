@@ -182,6 +182,7 @@ class InstanceWorker:
         self.batch_linger = options.batch_linger if options.batch_linger is not None else 0.5
         self.batches: dict[asyncio.Task[None], list[Job]] = {}  # batches in flight (batching instances only)
         self.poll_interval = options.poll_interval  # how often it looks for due jobs unwoken (see Worker._poll)
+        self.next_look = 0.0  # monotonic time from which `run` looks for due jobs without a wake (the poll)
 
     def notify(self) -> None:
         """Jobs of this instance may be due in the queue (enqueued and not handed over, a retry's delay ended, a
@@ -237,17 +238,17 @@ class InstanceWorker:
         stop_wait = asyncio.ensure_future(stopping.wait())
         conc = self.dest.concurrency
         low = conc  # lease again when fewer than this many jobs are ready
-        next_look = 0.0  # monotonic time from which to look for due jobs without a wake (the poll)
+        self.next_look = 0.0
         heartbeat = asyncio.create_task(self.heartbeat(stopping), name=f"heartbeat:{self.dest.id}")
         try:
             while not stopping.is_set():
                 room = 3 * conc - len(self.inflight) - len(self.ready) - self.reserved
                 look = (room > 0 and len(self.ready) < low
-                        and (self.wake.is_set() or time.monotonic() >= next_look))
+                        and (self.wake.is_set() or time.monotonic() >= self.next_look))
                 if not look and not self._acks_due():  # wait for a finished job, an enqueue, stop, the poll
                     self.changed.clear()                    # or the acks' linger
                     changed = asyncio.ensure_future(self.changed.wait())
-                    timeout = (max(0.0, next_look - time.monotonic())
+                    timeout = (max(0.0, self.next_look - time.monotonic())
                                if room > 0 and len(self.ready) < low else None)
                     if self.acks:
                         linger = max(0.0, self.acks_since + ACK_LINGER - time.monotonic())
@@ -259,7 +260,7 @@ class InstanceWorker:
                     self.wake.clear()
                 got = await self._ack_and_lease(room if look else 0)
                 if got is None:  # the queue is unreachable: said so; wait, go on (the acks stay due)
-                    next_look = time.monotonic() + self.options.poll_interval
+                    self.next_look = time.monotonic() + self.options.poll_interval
                     await asyncio.wait([stop_wait], timeout=self.options.poll_interval)
                     continue
                 jobs, poison = got
@@ -269,7 +270,7 @@ class InstanceWorker:
                     await self._dead_letter_orphans(poison)
                 if look:  # fewer than asked: nothing more is due now, look again on an enqueue or at the poll
                     self.caught_up = len(jobs) < room
-                    next_look = time.monotonic() + self.poll_interval if self.caught_up else 0.0
+                    self.next_look = time.monotonic() + self.poll_interval if self.caught_up else 0.0
         finally:
             stop_wait.cancel()
         try:
@@ -295,13 +296,21 @@ class InstanceWorker:
             print(f"engine serve: {self.dest.id}: cannot ack or lease jobs: {exc}", file=sys.stderr)
             self.acks[:0] = acks
             return None
-        for job_id, counter in acks:
-            self.held.pop(job_id, None)
-            self.metrics.inc(counter, self.dest.id)
-            self.outcomes.record(self.dest.id, _KINDS[counter])
+        self._acked(acks)
         for job in jobs:
             self.held[job.id] = job
         return jobs, [job for job in jobs if job.orphaned >= self.max_orphaned]
+
+    def _acked(self, acks: list[tuple[int, str]]) -> None:
+        """The jobs of `acks` (job id, counter) were acked: no longer held, counted (per counter, not per job)."""
+        held = self.held
+        per_counter: dict[str, int] = {}
+        for job_id, counter in acks:
+            held.pop(job_id, None)
+            per_counter[counter] = per_counter.get(counter, 0) + 1
+        for counter, n in per_counter.items():
+            self.metrics.inc(counter, self.dest.id, n)
+            self.outcomes.record(self.dest.id, _KINDS[counter], count=n)
 
     async def _run_batches(self, stopping: asyncio.Event) -> None:
         """`run` for a batching instance: lease up to `batch_size`, let the batch fill for at most
@@ -416,7 +425,13 @@ class InstanceWorker:
         self.deadlines.pop(task, None)
         self.expired.discard(task)
         self._start_ready()
-        self.changed.set()
+        # the loop is woken only when it has something to do: acks to commit (or the first of a group, whose linger
+        # it then times), or too few ready and a look is due (each wake costs it a round of waiting: a task and a
+        # future; once per job before this)
+        if (len(self.acks) == 1 or self._acks_due() or not self.accepting
+                or (len(self.ready) < self.dest.concurrency
+                    and (self.wake.is_set() or time.monotonic() >= self.next_look))):
+            self.changed.set()
         if not task.cancelled() and task.exception() is not None:
             print(f"engine serve: {self.dest.id}: job failed in the worker: {task.exception()!r}", file=sys.stderr)
 
@@ -446,9 +461,7 @@ class InstanceWorker:
             except Exception as exc:  # not lost: still leased, delivered again when the lease ends
                 print(f"engine serve: {self.dest.id}: cannot ack jobs: {exc}", file=sys.stderr)
             else:
-                for job_id, counter in acks:
-                    self.held.pop(job_id, None)
-                    self.metrics.inc(counter, self.dest.id)
+                self._acked(acks)
         if still:
             verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
             for task in still:

@@ -54,6 +54,10 @@ def test_state_from_recent_outcomes() -> None:
     clock.now += 61  # the failure is older than the window
     out.record("a", "delivered")
     assert out.state("a")["state"] == "ok"
+    out.record("a", "delivered", count=5)  # jobs acked together are counted together
+    clock.now += 0.5
+    out.record("a", "retried", "503", count=2)
+    assert out.state("a") == {"state": "degraded", "ok": 6, "failed": 2, "window_seconds": 60, "last_error": "503"}
 
 
 def test_serve_terminal_health_and_ready_show_a_failing_instance(tmp_path: Path) -> None:

@@ -151,3 +151,17 @@ def test_events_are_answered_for_only_once_durable(tmp_path: Path) -> None:
 
         assert asyncio.run(run()) == (False, True)  # committed at once on the loop, answered after the fsync
         assert queue.depth() == {"um": 1}
+
+
+def test_a_finished_jobs_ack_is_committed_while_others_are_still_in_flight(tmp_path: Path) -> None:
+    emu = UserMotionEmulator(api_key=UM_KEY)
+    emu.faults.add(delay=3.0, times=1)  # the first request to arrive is slow
+    with serve_in_thread(emu) as s:
+        config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
+        with AppServer(config) as server:
+            httpx.post(server.base_url + "/v1/track", json=track("Slow"), auth=(WRITE_KEY, ""))
+            wait_until(lambda: tracked(emu) == ["Slow"])
+            httpx.post(server.base_url + "/v1/track", json=track("Fast"), auth=(WRITE_KEY, ""))
+            wait_until(lambda: server.queue.depth() == {"um": 1}, timeout=1.5)  # acked within its linger
+            assert server.app.worker.in_flight == 1  # while Slow is still being delivered
+            wait_until(lambda: server.queue.depth() == {}, timeout=10)
