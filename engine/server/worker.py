@@ -164,7 +164,9 @@ class InstanceWorker:
             use_token_store(deliverer, dest.destination, queue, dest.id)  # type: ignore[arg-type]
         self.wake = asyncio.Event()  # set by enqueues: new jobs may be due
         self.changed = asyncio.Event()  # set by enqueues and finished jobs: the loop has something to do
-        self.inflight: dict[asyncio.Task[None], Job] = {}
+        self.inflight: dict[asyncio.Task[None], Job] = {}  # slot -> the job it is delivering
+        self.slots: list[asyncio.Task[None]] = []  # the delivery slots (`_slot`), `concurrency` of them
+        self.idle: collections.deque[asyncio.Future[None]] = collections.deque()  # idle slots wait on these
         self.deadlines: dict[asyncio.Task[None], float] = {}  # in flight -> its time limit (event loop time)
         self.expired: set[asyncio.Task[None]] = set()  # cancelled by `expire` (not by a stop)
         self.ready: collections.deque[Job] = collections.deque()  # leased, not started
@@ -240,6 +242,7 @@ class InstanceWorker:
         low = conc  # lease again when fewer than this many jobs are ready
         self.next_look = 0.0
         heartbeat = asyncio.create_task(self.heartbeat(stopping), name=f"heartbeat:{self.dest.id}")
+        self.slots = [asyncio.create_task(self._slot(), name=f"slot:{self.dest.id}:{k}") for k in range(conc)]
         try:
             while not stopping.is_set():
                 room = 3 * conc - len(self.inflight) - len(self.ready) - self.reserved
@@ -412,33 +415,61 @@ class InstanceWorker:
             self.held.pop(job.id, None)
 
     def _start_ready(self) -> None:
-        while self.accepting and self.ready and len(self.inflight) < self.dest.concurrency:
+        """Wake an idle slot for each job ready (the slots take the jobs themselves: `_slot`)."""
+        idle, ready = self.idle, self.ready
+        woken = 0
+        while idle and len(ready) > woken and self.accepting:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                woken += 1
+
+    async def _slot(self) -> None:
+        """One of the instance's `concurrency` delivery slots: takes the next ready job, delivers and settles it,
+        takes the next; waits when none is ready. A long-lived coroutine per slot, not a task per job."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        while self.accepting:
+            if not self.ready:
+                waiter = loop.create_future()
+                self.idle.append(waiter)
+                await waiter
+                continue
             job = self.ready.popleft()
-            deadline = asyncio.get_running_loop().time() + self.job_timeout
-            task = asyncio.create_task(self._process(job, deadline))
+            deadline = loop.time() + self.job_timeout
             self.inflight[task] = job
             self.deadlines[task] = deadline
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.inflight.pop(task, None)
-        self.deadlines.pop(task, None)
-        self.expired.discard(task)
-        self._start_ready()
-        # the loop is woken only when it has something to do: acks to commit (or the first of a group, whose linger
-        # it then times), or too few ready and a look is due (each wake costs it a round of waiting: a task and a
-        # future; once per job before this)
-        if (len(self.acks) == 1 or self._acks_due() or not self.accepting
-                or (len(self.ready) < self.dest.concurrency
-                    and (self.wake.is_set() or time.monotonic() >= self.next_look))):
-            self.changed.set()
-        if not task.cancelled() and task.exception() is not None:
-            print(f"engine serve: {self.dest.id}: job failed in the worker: {task.exception()!r}", file=sys.stderr)
+            try:
+                await self._process(job, deadline)
+            except asyncio.CancelledError:
+                if task not in self.expired:
+                    raise  # stopping
+                task.uncancel()  # its time limit ran out while it was being settled: leased until the lease ends
+                self.held.pop(job.id, None)
+            except Exception as exc:  # noqa: BLE001 - a bug: said, the job stays leased until its lease ends
+                print(f"engine serve: {self.dest.id}: job failed in the worker: {exc!r}", file=sys.stderr)
+                self.held.pop(job.id, None)
+            finally:
+                self.inflight.pop(task, None)
+                self.deadlines.pop(task, None)
+            self.expired.discard(task)
+            # the loop is woken only when it has something to do: acks to commit (or the first of a group, whose
+            # linger it then times), or too few ready and a look is due (each wake costs it a round of waiting)
+            if (len(self.acks) == 1 or self._acks_due()
+                    or (len(self.ready) < self.dest.concurrency
+                        and (self.wake.is_set() or time.monotonic() >= self.next_look))):
+                self.changed.set()
+        self.changed.set()
 
     async def drain(self) -> None:
         """Put the ready jobs back (their leases end), wait up to `drain_timeout` for in-flight jobs, cancel
         the rest and put them back too; commit the acks of the jobs that finished."""
         self.accepting = False
+        for waiter in self.idle:  # idle slots end (busy ones end after their job)
+            if not waiter.done():
+                waiter.set_result(None)
+        self.idle.clear()
         ready, self.ready = [self.held.pop(job.id, job) for job in self.ready], collections.deque()
         if ready:
             try:
@@ -462,6 +493,8 @@ class InstanceWorker:
                 print(f"engine serve: {self.dest.id}: cannot ack jobs: {exc}", file=sys.stderr)
             else:
                 self._acked(acks)
+        for slot in self.slots:
+            slot.cancel()
         if still:
             verdict = {"status": "failed", "reason": "interrupted by shutdown", "retryable": True}
             for task in still:

@@ -139,3 +139,42 @@ def test_a_briefly_busy_queue_is_tried_again_on_the_loop_thread(tmp_path: Path) 
         jobs = asyncio.run(run())
         other.close()
         assert [j.message_id for j in jobs] == ["m1"] and threads == []  # waited on the loop, not in a thread
+
+
+def test_a_slot_goes_on_with_the_next_job_after_one_ran_out_of_time(tmp_path: Path) -> None:
+    with SQLiteQueue(tmp_path / "data") as queue:
+        queue.enqueue([{"type": "track", "userId": "u", "event": "E", "messageId": m} for m in ("a-slow", "b-next")],
+                      ["um"])
+        jobs = sorted(queue.lease(2, 30.0), key=lambda j: j.message_id)
+        delivered: list[str] = []
+
+        async def dispatch(event):
+            if event["messageId"] == "a-slow":
+                await asyncio.Event().wait()  # never ends on its own
+            delivered.append(event["messageId"])
+            return []
+
+        async def run() -> tuple[bool, int]:
+            worker = make_worker(tmp_path, queue)
+            worker.dispatch = dispatch  # type: ignore[assignment]
+            worker.job_timeout = 0.1
+            for job in jobs:
+                worker.held[job.id] = job
+            worker.ready.extend(jobs)
+            slot = asyncio.create_task(worker._slot())  # one slot for both jobs
+            await asyncio.sleep(0.2)
+            worker.expire(asyncio.get_running_loop().time())  # the watchdog's sweep
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if delivered:
+                    break
+            alive = not slot.done()
+            worker.accepting = False
+            worker._start_ready()
+            for waiter in worker.idle:
+                waiter.set_result(None)
+            await asyncio.wait_for(slot, 2)
+            return alive, len(worker.inflight)
+
+        alive, inflight = asyncio.run(run())
+        assert delivered == ["b-next"] and alive and inflight == 0
