@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any, Literal
@@ -345,11 +345,20 @@ class PostgresQueue(JobQueue):
     # -- JobQueue -----------------------------------------------------------------------------
 
     def enqueue(self, events: list[Event], destinations: list[str]) -> int:
+        return self._enqueue(events, destinations, {}, 0.0, None)[0]
+
+    def enqueue_taking(self, events: list[Event], destinations: list[str], take: Mapping[str, int],
+                       lease_seconds: float, *, encoded: list[bytes] | None = None) -> tuple[int, dict[str, list[Job]]]:
+        return self._enqueue(events, destinations, take, lease_seconds, encoded)
+
+    def _enqueue(self, events: list[Event], destinations: list[str], take: Mapping[str, int], lease_seconds: float,
+                 encoded: list[bytes] | None) -> tuple[int, dict[str, list[Job]]]:
         now = self.clock()
         mids: list[str | None] = []
         blobs: list[bytes] = []
         ids_in_batch: set[str] = set()
-        for event in events:
+        kept: list[Event] = []
+        for k, event in enumerate(events):
             mid = event.get("messageId")
             mid = mid if isinstance(mid, str) and mid else None
             if mid is not None:
@@ -357,9 +366,10 @@ class PostgresQueue(JobQueue):
                     continue
                 ids_in_batch.add(mid)
             mids.append(mid)
-            blobs.append(orjson.dumps(event))
+            blobs.append(encoded[k] if encoded is not None else orjson.dumps(event))
+            kept.append(event)
         if not blobs or not destinations:
-            return 0
+            return 0, {}
         with self._tx(promise=True) as conn:
             fresh_ids: set[str] = set()
             if ids_in_batch:
@@ -373,14 +383,46 @@ class PostgresQueue(JobQueue):
                 fresh_ids = {r[0] for r in rows}
             keep = [i for i, mid in enumerate(mids) if mid is None or mid in fresh_ids]
             if not keep:
-                return 0
+                return 0, {}
+            rooms = {d: take.get(d, 0) for d in destinations} if lease_seconds > 0 else {}
+            if any(rooms.values()):  # some created leased, returned with their ids
+                return self._insert_taking(conn, now, now + lease_seconds, [mids[i] for i in keep],
+                                           [blobs[i] for i in keep], [kept[i] for i in keep], destinations, rooms)
             cur = conn.execute(
                 "INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                 "SELECT d.instance, e.mid, e.event, 0, %s, %s, %s "
                 "FROM unnest(%s::text[], %s::bytea[]) WITH ORDINALITY AS e(mid, event, n) "
                 "CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS d(instance, k) ORDER BY e.n, d.k",
                 (now, now, now, [mids[i] for i in keep], [blobs[i] for i in keep], list(destinations)))
-            return cur.rowcount
+            return cur.rowcount, {}
+
+    @staticmethod
+    def _insert_taking(conn: Any, now: float, until: float, mids: list[str | None], blobs: list[bytes],
+                       events: list[Event], destinations: list[str],
+                       rooms: dict[str, int]) -> tuple[int, dict[str, list[Job]]]:
+        """The jobs of (event, destination), the first `rooms[d]` of destination d's created leased until `until`
+        (one insert each, in one pipelined round trip, for their ids), the others in one insert."""
+        mine = [(d, n) for d in destinations for n in range(min(rooms.get(d, 0), len(mids)))]
+        rest = [(d, n) for d in destinations for n in range(min(rooms.get(d, 0), len(mids)), len(mids))]
+        taken: dict[str, list[Job]] = {}
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, "
+                            "leased_until, due) VALUES (%s, %s, %s, 0, %s, %s, %s, %s) RETURNING id",
+                            [(d, mids[n], blobs[n], now, now, until, until) for d, n in mine], returning=True)
+            for d, n in mine:
+                job_id = cur.fetchone()[0]  # type: ignore[index]
+                taken.setdefault(d, []).append(Job(id=job_id, instance=d, message_id=mids[n], event=events[n],
+                                                   attempts=0, enqueued_at=now, available_at=now, leased_until=until))
+                cur.nextset()
+        if rest:
+            conn.execute(
+                "INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
+                "SELECT r.instance, r.mid, r.event, 0, %s, %s, %s "
+                "FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::int[]) AS r(instance, mid, event, n) "
+                "ORDER BY r.n",
+                (now, now, now, [d for d, _ in rest], [mids[n] for _, n in rest], [blobs[n] for _, n in rest],
+                 list(range(len(rest)))))
+        return len(mine) + len(rest), taken
 
     def lease(self, limit: int, lease_seconds: float, *, instance: str | None = None) -> list[Job]:
         if limit <= 0:

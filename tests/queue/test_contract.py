@@ -279,3 +279,18 @@ def test_tokens_shared_by_two_queues_on_one_store(make_queue) -> None:
     assert first.get_token("inst") == ("from-second", 1_700_000_200.0)
     first.close()
     assert make_queue().get_token("inst") == ("from-second", 1_700_000_200.0)
+
+
+def test_jobs_taken_at_enqueue_are_leased_to_the_taker(queue: JobQueue, clock: FakeClock) -> None:
+    """`enqueue_taking` may hand some new jobs over (created leased) or none (the default); either way every job
+    is created once, a taken one is not leased by anyone else until its lease ends, then it is due like any other."""
+    created, taken = queue.enqueue_taking(events(4), ["a"], {"a": 2}, 10.0)
+    assert created == 4
+    mine = taken.get("a", [])
+    assert len(mine) <= 2 and all(j.instance == "a" and j.leased_until is not None for j in mine)
+    others = queue.lease(10, 10.0)
+    assert len(others) == 4 - len(mine)
+    assert not {j.id for j in mine} & {j.id for j in others}
+    clock.advance(11)  # the taker died: its leases end
+    assert sorted(j.message_id for j in queue.lease(10, 10.0)) == sorted(j.message_id for j in mine + others)
+    queue.make_durable()  # nothing left to make durable: a no-op, never an error

@@ -149,3 +149,18 @@ def test_schema_1_database_upgrades_to_tokens(pg_schema) -> None:
         assert q.get_token("inst") == ("tok", 1_700_000_000.0)
     with PostgresQueue(dsn, schema=schema, maintenance=False) as q:
         assert q.schema_version == SCHEMA_VERSION and q.get_token("inst") == ("tok", 1_700_000_000.0)
+
+
+def test_enqueue_taking_hands_over_jobs_created_leased(pg_schema) -> None:
+    dsn, schema = pg_schema
+    with PostgresQueue(dsn, schema=schema, maintenance=False) as q:
+        batch = [{"type": "track", "event": "E", "messageId": f"m{i}"} for i in range(5)]
+        created, taken = q.enqueue_taking(batch, ["a", "b"], {"a": 3}, 30.0)
+        assert created == 10 and list(taken) == ["a"]
+        assert [j.message_id for j in taken["a"]] == ["m0", "m1", "m2"]
+        assert all(j.event is e for j, e in zip(taken["a"], batch, strict=False))  # nothing read back
+        others = q.lease(20, 30.0)  # the taken ones are leased to the taker
+        assert sorted((j.instance, j.message_id) for j in others) == (
+            [("a", "m3"), ("a", "m4")] + [("b", f"m{i}") for i in range(5)])
+        assert q.ack_many([j.id for j in taken["a"]]) == 3  # their ids are the rows' ids
+        assert q.depth() == {"a": 2, "b": 5}
