@@ -450,10 +450,10 @@ class EngineApp:
                 if self.log is not None:
                     print(f"engine serve: cannot queue events: {exc}", file=self.log)
                 raise Rejected(503, "queue_unavailable", "the events could not be stored; retry later") from None
-            if self.console is not None:
+        try:  # the jobs taken at enqueue go to the worker once this request is answered, whatever happens
+            if events and self.instances and self.console is not None:
                 self.console.recorder.arrived(events, source.name)
-        self.metrics.inc("events_received_total", source.name, len(events))
-        try:
+            self.metrics.inc("events_received_total", source.name, len(events))
             await self._json(send, 200, {"success": True}, cors)
         finally:
             self.enqueuer.hand_over()
