@@ -345,14 +345,10 @@ class PostgresQueue(JobQueue):
     # -- JobQueue -----------------------------------------------------------------------------
 
     def enqueue(self, events: list[Event], destinations: list[str]) -> int:
-        return self._enqueue(events, destinations, {}, 0.0, None)[0]
+        return self.enqueue_taking(events, destinations, {}, 0.0)[0]
 
     def enqueue_taking(self, events: list[Event], destinations: list[str], take: Mapping[str, int],
                        lease_seconds: float, *, encoded: list[bytes] | None = None) -> tuple[int, dict[str, list[Job]]]:
-        return self._enqueue(events, destinations, take, lease_seconds, encoded)
-
-    def _enqueue(self, events: list[Event], destinations: list[str], take: Mapping[str, int], lease_seconds: float,
-                 encoded: list[bytes] | None) -> tuple[int, dict[str, list[Job]]]:
         now = self.clock()
         mids: list[str | None] = []
         blobs: list[bytes] = []

@@ -399,6 +399,9 @@ def test_the_default_enqueue_taking_takes_none(tmp_path: Path, clock) -> None:
     class Plain(SQLiteQueue):
         enqueue_taking = JobQueue.enqueue_taking  # the interface's default: enqueue, hand nothing over
 
+        def enqueue(self, events: list[dict], destinations: list[str]) -> int:
+            return SQLiteQueue.enqueue_taking(self, events, destinations, {}, 0.0)[0]
+
     with Plain(tmp_path / "plain", clock=clock) as queue:
         assert queue.enqueue_taking(events(2), ["a"], {"a": 5}, 30.0) == (2, {})
         assert len(queue.lease(5, 30.0)) == 2

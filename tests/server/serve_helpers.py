@@ -37,6 +37,17 @@ def write_config(tmp_path: Path, destinations: str, routes: dict[str, str], *, e
     return path
 
 
+def make_instance_worker(tmp_path: Path, queue: Any, destinations: str) -> Any:
+    """The InstanceWorker of the one destination in `destinations` (routed nowhere) on `queue`, 30 s leases."""
+    from engine.server import Metrics, SandboxLog
+    from engine.server.worker import InstanceWorker, instance_deliverer
+
+    config = load_config(write_config(tmp_path, destinations, {"api.usermotion.com": "http://127.0.0.1:9"}))
+    [dest] = config.enabled_destinations
+    deliverer = instance_deliverer(config, dest, SandboxLog(config.masker()))
+    return InstanceWorker(dest, queue, deliverer, Metrics([dest.id]), WorkerOptions(), 30)
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
     """Poll `predicate` until truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import httpx
 from emulators import UserMotionEmulator, serve_in_thread
-from serve_helpers import WRITE_KEY, AppServer, wait_until, write_config
+from serve_helpers import WRITE_KEY, AppServer, make_instance_worker, wait_until, write_config
 
 from engine.config import load_config
 from engine.queue import SQLiteQueue
-from engine.server import Metrics, SandboxLog, WorkerOptions
+from engine.server import Metrics, SandboxLog
 from engine.server.app import Enqueuer
-from engine.server.worker import InstanceWorker, Worker, instance_deliverer
+from engine.server.worker import InstanceWorker, Worker
 
 UM_KEY = "um-handover-key-7"
 DEST = f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n"
@@ -30,10 +30,7 @@ def tracked(emu: UserMotionEmulator) -> list[str]:
 
 
 def make_worker(tmp_path: Path, queue: SQLiteQueue) -> InstanceWorker:
-    config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": "http://127.0.0.1:9"}))
-    [dest] = config.enabled_destinations
-    deliverer = instance_deliverer(config, dest, SandboxLog(config.masker()))
-    return InstanceWorker(dest, queue, deliverer, Metrics(["um"]), WorkerOptions(), 30)
+    return make_instance_worker(tmp_path, queue, DEST)
 
 
 def test_accepted_events_are_handed_to_the_worker_and_delivered(tmp_path: Path) -> None:

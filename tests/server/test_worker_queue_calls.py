@@ -9,21 +9,16 @@ import threading
 import time
 from pathlib import Path
 
-from serve_helpers import write_config
+from serve_helpers import make_instance_worker
 
-from engine.config import load_config
 from engine.queue import SQLiteQueue
-from engine.server import Metrics, SandboxLog, WorkerOptions
-from engine.server.worker import InstanceWorker, instance_deliverer
+from engine.server.worker import InstanceWorker
 
 DEST = "  - {id: um, spec: usermotion, settings: {apiKey: um-calls-key-5}}\n"
 
 
 def make_worker(tmp_path: Path, queue: SQLiteQueue) -> InstanceWorker:
-    config = load_config(write_config(tmp_path, DEST, {"api.usermotion.com": "http://127.0.0.1:9"}))
-    [dest] = config.enabled_destinations
-    deliverer = instance_deliverer(config, dest, SandboxLog(config.masker()))
-    return InstanceWorker(dest, queue, deliverer, Metrics(["um"]), WorkerOptions(), 30)
+    return make_instance_worker(tmp_path, queue, DEST)
 
 
 def test_a_free_queue_is_called_on_the_loop_thread(tmp_path: Path) -> None:
