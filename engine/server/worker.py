@@ -36,7 +36,7 @@ import contextlib
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -193,12 +193,16 @@ class InstanceWorker:
         self.wake.set()
         self.changed.set()
 
+    def _room(self) -> int:
+        """How many more jobs this instance may hold: 3 × `concurrency`, less those in flight, ready and promised."""
+        return 3 * self.dest.concurrency - len(self.inflight) - len(self.ready) - self.reserved
+
     def reserve(self) -> int:
         """How many of the jobs an enqueue is about to create this instance takes at once (0 for a batching
         instance, one stopping, or one with due jobs still in the queue); that room stays promised until `take`."""
         if self.batch_size or not self.accepting or not self.caught_up:
             return 0
-        room = 3 * self.dest.concurrency - len(self.inflight) - len(self.ready) - self.reserved
+        room = self._room()
         if room <= 0:
             return 0
         self.reserved += room
@@ -210,20 +214,22 @@ class InstanceWorker:
         self.reserved -= reserved
         if not jobs:
             return
+        if not self.accepting:  # stopped meanwhile: back into the queue (their leases end)
+            asyncio.ensure_future(self._release(jobs))
+            return
         for job in jobs:
             self.held[job.id] = job
-        if not self.accepting:  # stopped meanwhile: back into the queue (their leases end)
-            asyncio.ensure_future(self._release_taken(jobs))
-            return
         self.ready.extend(jobs)
         self._start_ready()
         self.changed.set()
 
-    async def _release_taken(self, jobs: list[Job]) -> None:
-        for job in jobs:
-            self.held.pop(job.id, None)
+    async def _release(self, jobs: Iterable[Job]) -> None:
+        """Put jobs this instance will not start back into the queue, with their current leases (`held`)."""
+        current = [self.held.pop(job.id, job) for job in jobs]
+        if not current:
+            return
         try:
-            await self._call("release", jobs)
+            await self._call("release", current)
         except Exception as exc:  # not lost: leased until the lease ends, then delivered
             print(f"engine serve: {self.dest.id}: cannot release jobs: {exc}", file=sys.stderr)
 
@@ -245,7 +251,7 @@ class InstanceWorker:
         self.slots = [asyncio.create_task(self._slot(), name=f"slot:{self.dest.id}:{k}") for k in range(conc)]
         try:
             while not stopping.is_set():
-                room = 3 * conc - len(self.inflight) - len(self.ready) - self.reserved
+                room = self._room()
                 look = (room > 0 and len(self.ready) < low
                         and (self.wake.is_set() or time.monotonic() >= self.next_look))
                 if not look and not self._acks_due():  # wait for a finished job, an enqueue, stop, the poll
@@ -470,12 +476,8 @@ class InstanceWorker:
             if not waiter.done():
                 waiter.set_result(None)
         self.idle.clear()
-        ready, self.ready = [self.held.pop(job.id, job) for job in self.ready], collections.deque()
-        if ready:
-            try:
-                await self._call("release", ready)
-            except Exception as exc:  # not lost: leased until the lease ends, then delivered
-                print(f"engine serve: {self.dest.id}: cannot release jobs: {exc}", file=sys.stderr)
+        ready, self.ready = self.ready, collections.deque()
+        await self._release(ready)
         pending: dict[asyncio.Task[None], list[Job]] = {task: [job] for task, job in self.inflight.items()}
         pending.update(self.batches)
         still: set[asyncio.Task[None]] = set()
@@ -654,7 +656,7 @@ class Worker:
         return deliverer
 
     async def start(self) -> None:
-        lease = self.lease_seconds = float(self.config.queue.lease_seconds)
+        lease = self.lease_seconds
         if self.options.max_orphaned is None:
             self.options.max_orphaned = self.config.queue.max_orphaned
         if self.options.batch_linger is None:
