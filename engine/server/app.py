@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from engine.events import MAX_EVENT_DEPTH, may_be_too_deep, too_deep
-from engine.queue.base import QueueBusy
 from engine.server.cors import CorsPolicy
 from engine.server.metrics import Metrics
 from engine.server.sandbox import SandboxLog
-from engine.server.worker import Worker, WorkerOptions, nowait_handle
+from engine.server.worker import Worker, WorkerOptions, call_nowait, nowait_handle
 
 if TYPE_CHECKING:
     from engine.config import Config, Source
@@ -151,24 +150,24 @@ def _encode(event: dict[str, Any], deep: bool, where: str) -> bytes:
     when it nests deeper than `MAX_EVENT_DEPTH` (walked only when the request's body (`deep`) and the event's own
     text may; one too deep for orjson to encode is walked too)."""
     try:
-        blob = orjson.dumps(event)
-    except orjson.JSONEncodeError:
-        if too_deep(event):
-            raise Rejected(400, "invalid_event", f"{where or 'event: '}the event nests objects/arrays more than "
-                                                 f"{MAX_EVENT_DEPTH} levels deep") from None
-        raise
-    if deep and may_be_too_deep(blob) and too_deep(event):
+        blob: bytes | None = orjson.dumps(event)
+    except orjson.JSONEncodeError as exc:
+        blob, error = None, exc
+    if (blob is None or (deep and may_be_too_deep(blob))) and too_deep(event):
         raise Rejected(400, "invalid_event", f"{where or 'event: '}the event nests objects/arrays more than "
                                              f"{MAX_EVENT_DEPTH} levels deep")
+    if blob is None:
+        raise error
     if len(blob) > MAX_EVENT_BYTES:
         raise Rejected(413, "too_large", f"{where}an event may be at most {MAX_EVENT_BYTES // 1024} KB")
     return blob
 
 
 class Enqueuer:
-    """Groups concurrent requests into one `queue.enqueue_taking` call, run in a thread, and hands the new jobs
-    the worker's instances have room for straight to them (`Worker.reserve` / `Worker.take`): created leased,
-    they are delivered without a lease query and without reading the events back from the queue."""
+    """Groups concurrent requests into one `queue.enqueue_taking` call (its transaction on the loop's thread when
+    the queue has a `nowait()` handle, see `_enqueue`) and hands the new jobs the worker's instances have room for
+    straight to them (`Worker.reserve` / `Worker.take`): created leased, they are delivered without a lease query
+    and without reading the events back from the queue."""
 
     def __init__(self, queue: JobQueue, instances: list[str], metrics: Metrics | None = None,
                  worker: Worker | None = None) -> None:
@@ -181,7 +180,7 @@ class Enqueuer:
         self._flusher: asyncio.Task[None] | None = None
         self.calls = 0  # enqueue calls made (for tests and metrics)
         self.taken = 0  # jobs handed to the worker at enqueue (for tests)
-        self.fast: JobQueue | bool | None = None  # the queue's nowait() handle (False: none), looked up at first use
+        self.fast = nowait_handle(queue)  # the queue's handle for calls on the loop's thread, if it has one
         self._handover: list[tuple[dict[str, list[Job]], dict[str, int], int]] = []  # enqueued, not yet handed
 
     def hand_over(self) -> None:
@@ -203,21 +202,16 @@ class Enqueuer:
 
     async def _enqueue(self, events: list[dict[str, Any]], take: dict[str, int],
                        encoded: list[bytes] | None) -> tuple[int, dict[str, list[Job]]]:
-        """The enqueue's transaction on the loop's thread through the queue's `nowait()` handle when the queue is
-        free, then its fsync in a thread (`make_durable`), so no thread holds SQLite's write lock while it waits for
-        the GIL, and none holds it while it waits for the disk; else all of it in a thread."""
+        """The enqueue's transaction on the loop's thread through the queue's `nowait()` handle (`call_nowait`: a
+        thread only while another connection keeps the queue busy), then its fsync in a thread (`make_durable`),
+        so no thread holds SQLite's write lock while it waits for the GIL, and none holds it while it waits for the
+        disk. Without a handle, all of it in a thread."""
         lease = self.worker.lease_seconds if self.worker is not None else 0.0
-        if self.fast is None:
-            self.fast = nowait_handle(self.queue) or False
-        if self.fast:
-            try:
-                result = self.fast.enqueue_taking(events, self.instances, take, lease, encoded=encoded)
-            except QueueBusy:
-                pass
-            else:
-                await asyncio.to_thread(self.queue.make_durable)
-                return result
-        return await asyncio.to_thread(self.queue.enqueue_taking, events, self.instances, take, lease, encoded=encoded)
+        result = await call_nowait(self.fast, self.queue, "enqueue_taking", events, self.instances, take, lease,
+                                   encoded=encoded)
+        if self.fast is not None:  # the handle's commit is not on disk yet (after the thread path: nothing left)
+            await asyncio.to_thread(self.queue.make_durable)
+        return result
 
     async def _flush(self) -> None:
         worker = self.worker
