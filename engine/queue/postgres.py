@@ -398,8 +398,9 @@ class PostgresQueue(JobQueue):
                        rooms: dict[str, int]) -> tuple[int, dict[str, list[Job]]]:
         """The jobs of (event, destination), the first `rooms[d]` of destination d's created leased until `until`
         (one insert each, in one pipelined round trip, for their ids), the others in one insert."""
-        mine = [(d, n) for d in destinations for n in range(min(rooms.get(d, 0), len(mids)))]
-        rest = [(d, n) for d in destinations for n in range(min(rooms.get(d, 0), len(mids)), len(mids))]
+        split = {d: min(max(0, rooms.get(d, 0)), len(mids)) for d in destinations}  # the first `split[d]` taken
+        mine = [(d, n) for d in destinations for n in range(split[d])]
+        rest = [(d, n) for d in destinations for n in range(split[d], len(mids))]
         taken: dict[str, list[Job]] = {}
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, "

@@ -2,7 +2,7 @@
 
 Durability. The commits that make a promise (`enqueue`, dead-letter `replay`) have the write-ahead log
 fsynced before they return, so an event answered with 200 survives a `kill -9` and a power loss: `replay`
-with `synchronous=FULL`, `enqueue` by an fsync of the log right after its commit (`_sync_log`), outside
+with `synchronous=FULL`, `enqueue` by an fsync of the log right after its commit (`make_durable`), outside
 SQLite's write lock, so that the other writers do not wait for the disk. Bookkeeping commits (`lease`, `ack`, `retry`,
 `dead_letter`, `purge`) run with `synchronous=NORMAL`: in WAL mode a committed transaction is in the
 log file before the call returns, so a killed process loses nothing, and a power loss can at worst
@@ -399,34 +399,29 @@ class SQLiteQueue(JobQueue):
             rows_out = []
             until = now + lease_seconds
             for dest in destinations:
-                room = take.get(dest, 0) if lease_seconds > 0 else 0
-                if room <= 0:
-                    rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh)
-                    continue
-                jobs = taken[dest] = []
+                room = max(0, take.get(dest, 0)) if lease_seconds > 0 else 0
                 for mid, blob, event in fresh[:room]:  # created leased: one insert each, for its id
                     cur = conn.execute("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, "
                                        "available_at, leased_until, due) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
                                        (dest, mid, blob, now, now, until, until))
-                    jobs.append(Job(id=cur.lastrowid, instance=dest, message_id=mid, event=event,  # type: ignore[arg-type]
-                                    attempts=0, enqueued_at=now, available_at=now, leased_until=until))
+                    taken.setdefault(dest, []).append(Job(
+                        id=cur.lastrowid, instance=dest, message_id=mid, event=event,  # type: ignore[arg-type]
+                        attempts=0, enqueued_at=now, available_at=now, leased_until=until))
                 rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh[room:])
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
-        if self.durability == "full" and not self._nowait:  # the handle's caller syncs in a thread (make_durable)
-            self._sync_log()
+        if not self._nowait:  # the handle's caller makes it durable, in a thread
+            self.make_durable()
         return len(fresh) * len(destinations), taken
 
     def make_durable(self) -> None:
-        if self.durability == "full":
-            self._sync_log()
-
-    def _sync_log(self) -> None:
-        """fsync the write-ahead log: every transaction committed so far (this thread's last one among them) is
-        then on disk, as `synchronous=FULL` would have made it at the commit, but without holding SQLite's write
-        lock meanwhile, so the other connections (leases and acks, other processes) do not wait for the disk.
-        Frames a checkpoint already copied into the database file are on disk too: a checkpoint syncs the
-        file before the log is reused."""
+        """With `durability: full`, fsync the write-ahead log: every transaction committed so far (this thread's
+        last one among them) is then on disk, as `synchronous=FULL` would have made it at the commit, but without
+        holding SQLite's write lock meanwhile, so the other connections (leases and acks, other processes) do not
+        wait for the disk. Frames a checkpoint already copied into the database file are on disk too: a
+        checkpoint syncs the file before the log is reused."""
+        if self.durability != "full":
+            return
         try:
             fd = os.open(f"{self.file}-wal", os.O_RDONLY)
         except FileNotFoundError:  # no log (all of it checkpointed and removed): the database file holds it
