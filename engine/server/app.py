@@ -220,7 +220,7 @@ class Enqueuer:
             events = [e for evs, _, _ in group for e in evs]
             encoded = (None if any(enc is None for _, enc, _ in group)
                        else [b for _, enc, _ in group for b in enc])  # type: ignore[union-attr]
-            take = worker.reserve() if worker is not None else {}
+            take = worker.reserve(len(events)) if worker is not None else {}
             try:
                 self.calls += 1
                 created, taken = await self._enqueue(events, take, encoded)

@@ -197,12 +197,14 @@ class InstanceWorker:
         """How many more jobs this instance may hold: 3 × `concurrency`, less those in flight, ready and promised."""
         return 3 * self.dest.concurrency - len(self.inflight) - len(self.ready) - self.reserved
 
-    def reserve(self) -> int:
-        """How many of the jobs an enqueue is about to create this instance takes at once (0 for a batching
-        instance, one stopping, or one with due jobs still in the queue); that room stays promised until `take`."""
+    def reserve(self, wanted: int) -> int:
+        """How many of the `wanted` jobs an enqueue is about to create this instance takes at once (0 for a
+        batching instance, one stopping, or one with due jobs still in the queue); that room stays promised until
+        `take`. At most `wanted`: enqueues overlap (each is answered before its jobs are handed over), and one
+        promised the whole room would leave none for the next, whose shortfall would end the hand-over."""
         if self.batch_size or not self.accepting or not self.caught_up:
             return 0
-        room = self._room()
+        room = min(wanted, self._room())
         if room <= 0:
             return 0
         self.reserved += room
@@ -733,12 +735,12 @@ class Worker:
         for worker in self.instances:
             worker.notify()
 
-    def reserve(self) -> dict[str, int]:
+    def reserve(self, wanted: int) -> dict[str, int]:
         """Per instance, how many of the jobs an enqueue is about to create it takes at once (`InstanceWorker.reserve`):
         what the enqueue then hands to `take`."""
         room = {}
         for worker in self.instances:
-            n = worker.reserve()
+            n = worker.reserve(wanted)
             if n:
                 room[worker.dest.id] = n
         return room

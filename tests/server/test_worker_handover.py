@@ -72,18 +72,33 @@ def test_room_is_promised_once_and_only_when_caught_up(tmp_path: Path) -> None:
     with SQLiteQueue(tmp_path / "data") as queue:
         async def run() -> list:
             worker = make_worker(tmp_path, queue)
-            seen = [worker.reserve()]  # it has not looked at the queue yet: it may have due jobs there
+            seen = [worker.reserve(100)]  # it has not looked at the queue yet: it may have due jobs there
             worker.caught_up = True
-            seen.append(worker.reserve())  # 3 x concurrency (8)
-            seen.append(worker.reserve())  # all of it is promised to the enqueue in progress
+            seen.append(worker.reserve(100))  # 3 x concurrency (8)
+            seen.append(worker.reserve(100))  # all of it is promised to the enqueue in progress
             worker.take([], 24)
-            seen.append(worker.reserve())
+            seen.append(worker.reserve(100))
             worker.take([], 24)
             worker.notify()  # jobs of this instance were left in the queue
-            seen.append(worker.reserve())
+            seen.append(worker.reserve(100))
             return seen
 
         assert asyncio.run(run()) == [0, 24, 0, 24, 0]
+
+
+def test_overlapping_enqueues_are_each_promised_only_what_they_create(tmp_path: Path) -> None:
+    # enqueues overlap (each is answered before its jobs are handed over): one promised the whole room would
+    # leave the next none, and its shortfall would end the hand-over for the rest of a burst
+    with SQLiteQueue(tmp_path / "data") as queue:
+        async def run() -> list:
+            worker = make_worker(tmp_path, queue)
+            worker.caught_up = True
+            seen = [worker.reserve(5), worker.reserve(10), worker.reserve(5), worker.reserve(5)]
+            worker.take([], 5)  # the first is handed over: its room is free again
+            seen.append(worker.reserve(7))
+            return seen
+
+        assert asyncio.run(run()) == [5, 10, 5, 4, 5]  # room 24: 5 + 10 + 5 + the 4 left; then the 5 freed
 
 
 def test_jobs_handed_to_a_stopping_worker_go_back_to_the_queue(tmp_path: Path) -> None:
@@ -91,7 +106,7 @@ def test_jobs_handed_to_a_stopping_worker_go_back_to_the_queue(tmp_path: Path) -
         async def run() -> None:
             worker = make_worker(tmp_path, queue)
             worker.caught_up = True
-            room = worker.reserve()
+            room = worker.reserve(2)
             _, taken = queue.enqueue_taking([track("A"), track("B")], ["um"], {"um": room}, 30.0)
             worker.accepting = False  # stop began while the enqueue ran
             worker.take(taken["um"], room)
