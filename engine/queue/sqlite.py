@@ -55,6 +55,7 @@ LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has t
 SCHEMA_VERSION = 2  # 2: jobs.orphaned
 _CHUNK = 500  # bound for `IN (...)` lists
 _PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
+RESTART_WAIT = 0.2  # seconds a checkpoint waits for a moment without a writer to restart the log (`checkpoint`)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -194,6 +195,7 @@ class SQLiteQueue(JobQueue):
         self._conn: sqlite3.Connection | None = None
         self._nowait = nowait  # True on the handle `nowait()` makes
         self._nowait_handle: SQLiteQueue | None = None
+        self._busy_timeout = 0.0  # seconds its connection waits for another's write lock (set when it opens)
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
@@ -225,6 +227,7 @@ class SQLiteQueue(JobQueue):
         if str(mode).lower() != "wal":
             raise QueueError(f"{self.file}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        self._busy_timeout = busy_timeout
         problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
             raise sqlite3.DatabaseError("; ".join(str(p) for p in problems)[:300])
@@ -282,12 +285,23 @@ class SQLiteQueue(JobQueue):
         return handle
 
     def checkpoint(self) -> int:
-        """Copy what the write-ahead log holds back into the database file, as far as no reader needs it (SQLite's
-        PASSIVE checkpoint: writers are not blocked). The `nowait()` handle leaves this to the queue's own
+        """Copy what the write-ahead log holds back into the database file and have the next commit start the log
+        from its beginning. First SQLite's PASSIVE checkpoint (writers are not blocked) copies what it finds; under
+        a steady stream of commits that never catches up (frames land while it copies), so the log would never be
+        reset and would grow without bound. Then a RESTART checkpoint copies the few frames added meanwhile while it
+        holds writers off, waiting at most `RESTART_WAIT` for the writer and readers of the moment to finish (it
+        gives up otherwise, and the next call tries again). The `nowait()` handle leaves this to the queue's own
         connection; the worker calls it, in a thread, once a second while it uses the handle. Returns the frames
-        the log held."""
+        the log held at the end (before the next commit restarts it)."""
         with self._read() as conn:
             _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames > 0:
+                conn.execute(f"PRAGMA busy_timeout={int(RESTART_WAIT * 1000)}")
+                try:
+                    _, after, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    frames = max(frames, after)
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
         return int(frames)
 
     def detach_lock(self) -> int | None:
