@@ -60,6 +60,8 @@ _KINDS = {"jobs_delivered_total": "delivered", "jobs_filtered_total": "filtered"
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the queue's write-ahead log (see Worker._checkpoint)
 BUSY_RETRY = 0.05  # seconds a queue call on the loop's thread is tried again while the queue is busy (call_nowait)
 ACK_LINGER = 0.05  # seconds a decided ack may wait for others to share its queue call (job by job instances)
+HOLD_SECONDS = 1.0  # an instance takes over from an enqueue up to this long's worth of its recent deliveries
+HOLD_MAX = 1000  # ... but never holds more jobs than this (nor fewer than 3 × concurrency)
 
 
 @dataclass
@@ -124,13 +126,13 @@ def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, 
 class InstanceWorker:
     """Delivers the jobs of one destination instance.
 
-    At most `concurrency` jobs are in flight, and up to twice as many more wait leased in `ready`, so that a
-    finished job's slot is given to the next one at once, without waiting for the queue. One loop
+    At most `concurrency` jobs are in flight, and up to twice as many more wait leased in `ready` (more when an
+    enqueue hands new jobs over: `_hold`), so that a finished job's slot is given to the next one at once, without waiting for the queue. One loop
     (`run`) does the queue work of the instance: the acks of the jobs that finished since its last call
     and, once fewer than `concurrency` are ready, the lease of as many jobs as there is room for go to the queue
     together in one `ack_and_lease` call (one transaction, on the loop's thread when the queue is free: see
     `_call`), however many jobs
-    finished meanwhile. Acks alone wait for company: they go to the queue once half of `concurrency` are
+    finished meanwhile. Acks alone wait for company: they go to the queue once twice `concurrency` are
     decided, the oldest has waited `ACK_LINGER`, or nothing is left in flight, so a busy instance makes one
     queue call per several jobs, not one per job. A job's ack is committed shortly after its delivery verdict is known, never
     before: a crash in between leaves it leased, and it is delivered again once its lease expires
@@ -176,7 +178,7 @@ class InstanceWorker:
         self.caught_up = False
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.acks_since = 0.0  # monotonic time the oldest of `acks` was decided
-        self.ack_batch = max(1, dest.concurrency // 2)  # acks committed together (unless they linger too long)
+        self.ack_batch = 2 * dest.concurrency  # acks committed together (unless they linger too long)
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
         self.recorder: Recorder | None = None  # the console's record of recent deliveries, when it is on
         counts = [a.batch.max_count for a in dest.destination.actions.values() if getattr(a, "batch", None) is not None]
@@ -184,6 +186,9 @@ class InstanceWorker:
         self.batch_linger = options.batch_linger if options.batch_linger is not None else 0.5
         self.batches: dict[asyncio.Task[None], list[Job]] = {}  # batches in flight (batching instances only)
         self.poll_interval = options.poll_interval  # how often it looks for due jobs unwoken (see Worker._poll)
+        self.finished = 0  # jobs that left a slot since `rate_since` (for `_hold`)
+        self.rate_since = time.monotonic()
+        self.hold = 3 * dest.concurrency  # how many jobs it may hold when an enqueue hands some over (`_hold`)
         self.next_look = 0.0  # monotonic time from which `run` looks for due jobs without a wake (the poll)
 
     def notify(self) -> None:
@@ -193,9 +198,26 @@ class InstanceWorker:
         self.wake.set()
         self.changed.set()
 
-    def _room(self) -> int:
-        """How many more jobs this instance may hold: 3 × `concurrency`, less those in flight, ready and promised."""
-        return 3 * self.dest.concurrency - len(self.inflight) - len(self.ready) - self.reserved
+    def _room(self, hold: int | None = None) -> int:
+        """How many more jobs this instance may hold: `hold` (3 × `concurrency` unless given), less those in flight,
+        ready and promised."""
+        if hold is None:
+            hold = 3 * self.dest.concurrency
+        return hold - len(self.inflight) - len(self.ready) - self.reserved
+
+    def _hold(self) -> int:
+        """How many jobs this instance holds at most when an enqueue hands new ones over: about `HOLD_SECONDS` of its
+        recent delivery rate (recomputed about once a second), between 3 × `concurrency` and `HOLD_MAX`. Jobs an
+        enqueue hands over cost no lease query later, so a busy instance takes more of them; a slow one takes
+        no more than it would lease, so they do not wait long leased and unstarted."""
+        now = time.monotonic()
+        elapsed = now - self.rate_since
+        if elapsed >= HOLD_SECONDS:
+            floor = 3 * self.dest.concurrency
+            self.hold = max(floor, min(HOLD_MAX, int(self.finished / elapsed * HOLD_SECONDS)))
+            self.finished = 0
+            self.rate_since = now
+        return self.hold
 
     def reserve(self, wanted: int) -> int:
         """How many of the `wanted` jobs an enqueue is about to create this instance takes at once (0 for a
@@ -204,7 +226,7 @@ class InstanceWorker:
         promised the whole room would leave none for the next, whose shortfall would end the hand-over."""
         if self.batch_size or not self.accepting or not self.caught_up:
             return 0
-        room = min(wanted, self._room())
+        room = min(wanted, self._room(self._hold()))
         if room <= 0:
             return 0
         self.reserved += room
@@ -461,6 +483,7 @@ class InstanceWorker:
             finally:
                 self.inflight.pop(task, None)
                 self.deadlines.pop(task, None)
+                self.finished += 1
             self.expired.discard(task)
             # the loop is woken only when it has something to do: acks to commit (or the first of a group, whose
             # linger it then times), or too few ready and a look is due (each wake costs it a round of waiting)

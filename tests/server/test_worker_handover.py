@@ -5,6 +5,7 @@ left in the queue, within its room, and after the request was answered."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from engine.config import load_config
 from engine.queue import SQLiteQueue
 from engine.server import Metrics, SandboxLog
 from engine.server.app import Enqueuer
-from engine.server.worker import InstanceWorker, Worker
+from engine.server.worker import HOLD_MAX, InstanceWorker, Worker
 
 UM_KEY = "um-handover-key-7"
 DEST = f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n"
@@ -99,6 +100,28 @@ def test_overlapping_enqueues_are_each_promised_only_what_they_create(tmp_path: 
             return seen
 
         assert asyncio.run(run()) == [5, 10, 5, 4, 5]  # room 24: 5 + 10 + 5 + the 4 left; then the 5 freed
+
+
+def test_a_busy_instance_takes_about_a_second_of_its_deliveries_at_enqueue(tmp_path: Path) -> None:
+    # jobs handed over need no lease query later: an instance delivering fast holds more of them, one delivering
+    # slowly no more than it would lease (3 x concurrency), and none more than HOLD_MAX
+    with SQLiteQueue(tmp_path / "data") as queue:
+        async def run() -> list:
+            worker = make_worker(tmp_path, queue)
+            worker.caught_up = True
+            seen = []
+            for finished in (1201, 10, 100_000):  # over the last 2 s: ~600/s, 5/s, 50,000/s
+                worker.finished, worker.rate_since = finished, time.monotonic() - 2.0
+                seen.append(worker.reserve(5000))
+                worker.take([], seen[-1])
+            worker.finished = 10**6  # within the same second: not recomputed yet
+            seen.append(worker.reserve(5000))
+            worker.take([], seen[-1])
+            worker.ready.extend([object()] * 30)  # type: ignore[list-item]  # jobs already held count against it
+            seen.append(worker.reserve(5000))
+            return seen
+
+        assert asyncio.run(run()) == [600, 24, HOLD_MAX, HOLD_MAX, HOLD_MAX - 30]
 
 
 def test_jobs_handed_to_a_stopping_worker_go_back_to_the_queue(tmp_path: Path) -> None:
