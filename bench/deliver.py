@@ -15,7 +15,9 @@ Rows, at each concurrency, all against the same sink in the same run:
                             steadier than events/s when other work shares the machine; p50/p99: end to end, from
                             the POST of a track event (stamped in its context) to its request reaching the sink;
                             `--serve-workers 1 2` runs the row with `engine serve --workers N` for each N (CPU
-                            then sums the supervisor and its workers)
+                            then sums the supervisor and its workers; each worker has the row's concurrency in
+                            flight); with --split also `-wN xC`, each worker at C = concurrency / N, so that all of
+                            them together have the row's concurrency in flight, as the bare rows do
   engine serve @ R ev/s     with --rate R: the same server fed at a steady R events/s (POSTs of 10 events every
                             10/R s, each on time whatever the others do), for the end-to-end latency p50/p99 well
                             below saturation
@@ -215,7 +217,7 @@ async def _drive_serve(base_urls: list[str], port: int, events: list[dict[str, A
 
 
 def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: int, root: Path = ROOT, *,
-                 batch: int = 100, posters: int = 4, timeout: float = 300.0, workers: int = 1,
+                 batch: int = 100, posters: int = 4, timeout: float = 300.0, workers: int = 1, split: bool = False,
                  rate: float | None = None, dsn: str | None = None,
                  nodes: int = 1) -> tuple[float, float, float, list[float]]:
     """(seconds until all delivered, seconds until all accepted, both from the first POST; CPU seconds the
@@ -225,7 +227,7 @@ def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: i
     schema = f"bench_{os.getpid()}_{time.monotonic_ns()}"
     queue = ("{path: data, durability: full}" if dsn is None
              else f"{{kind: postgres, dsn: '{dsn}', schema: {schema}, durability: full}}")
-    config = serve_config(folder, port, conc, queue)
+    config = serve_config(folder, port, max(1, conc // workers) if split else conc, queue)
     procs: list[subprocess.Popen[str]] = []
     try:
         base_urls = []
@@ -385,6 +387,9 @@ def main() -> None:
                     help=f"rows to run (default all: {' '.join(ROWS)})")
     ap.add_argument("--serve-workers", type=int, nargs="+", default=[1], metavar="N",
                     help="engine serve --workers values for the serve row (default 1)")
+    ap.add_argument("--split", action="store_true",
+                    help="with --serve-workers N > 1, also run the row with each worker at concurrency / N, so that "
+                         "all of them together have the row's concurrency in flight (the bare rows' own)")
     ap.add_argument("--rounds", type=int, default=1, metavar="K",
                     help="run all the rows K times, one round after the other, and give each serve row's share of "
                          "bare aiohttp per round (both from the same round) and their median: on a shared machine one "
@@ -445,6 +450,9 @@ def main() -> None:
                     for workers in args.serve_workers if "serve" in rows else []:
                         serve_line(f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else ""),
                                    conc, root=root, workers=workers)
+                        if args.split and workers > 1:
+                            serve_line(f"engine serve{suffix or ' (subprocess)'} -w{workers} x{max(1, conc // workers)}",
+                                       conc, root=root, workers=workers, split=True)
                     if "serve" in rows and args.rate:
                         serve_line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, root=root, rate=args.rate)
                 for row, name, nodes in (("serve-pg", "engine serve, postgres", 1),
