@@ -188,7 +188,8 @@ class InstanceWorker:
         self.poll_interval = options.poll_interval  # how often it looks for due jobs unwoken (see Worker._poll)
         self.finished = 0  # jobs that left a slot since `rate_since` (for `_hold`)
         self.rate_since = time.monotonic()
-        self.hold = 3 * dest.concurrency  # how many jobs it may hold when an enqueue hands some over (`_hold`)
+        self.lease_hold = 3 * dest.concurrency  # how many jobs it holds at most through its own leases
+        self.hold = self.lease_hold  # how many it may hold when an enqueue hands some over (`_hold`)
         self.next_look = 0.0  # monotonic time from which `run` looks for due jobs without a wake (the poll)
 
     def notify(self) -> None:
@@ -199,11 +200,9 @@ class InstanceWorker:
         self.changed.set()
 
     def _room(self, hold: int | None = None) -> int:
-        """How many more jobs this instance may hold: `hold` (3 × `concurrency` unless given), less those in flight,
-        ready and promised."""
-        if hold is None:
-            hold = 3 * self.dest.concurrency
-        return hold - len(self.inflight) - len(self.ready) - self.reserved
+        """How many more jobs this instance may hold: `hold` (`lease_hold`, 3 × `concurrency`, unless given), less
+        those in flight, ready and promised."""
+        return (self.lease_hold if hold is None else hold) - len(self.inflight) - len(self.ready) - self.reserved
 
     def _hold(self) -> int:
         """How many jobs this instance holds at most when an enqueue hands new ones over: about `HOLD_SECONDS` of its
@@ -213,8 +212,7 @@ class InstanceWorker:
         now = time.monotonic()
         elapsed = now - self.rate_since
         if elapsed >= HOLD_SECONDS:
-            floor = 3 * self.dest.concurrency
-            self.hold = max(floor, min(HOLD_MAX, int(self.finished / elapsed * HOLD_SECONDS)))
+            self.hold = max(self.lease_hold, min(HOLD_MAX, int(self.finished / elapsed * HOLD_SECONDS)))
             self.finished = 0
             self.rate_since = now
         return self.hold
