@@ -61,7 +61,9 @@ CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of the queue's write-ah
 BUSY_RETRY = 0.05  # seconds a queue call on the loop's thread is tried again while the queue is busy (call_nowait)
 ACK_LINGER = 0.05  # seconds a decided ack may wait for others to share its queue call (job by job instances)
 HOLD_SECONDS = 1.0  # an instance takes over from an enqueue up to this long's worth of its recent deliveries
-HOLD_MAX = 1000  # ... but never holds more jobs than this (nor fewer than 3 × concurrency)
+HOLD_MAX = 1000  # ... but never holds more jobs than this (nor fewer than it leases ahead)
+LEASE_AHEAD = 0.02  # seconds of its recent deliveries an instance holds through its own leases ...
+LEASE_MIN, LEASE_MAX = 3, 8  # ... between these many times `concurrency` (in flight included)
 
 
 @dataclass
@@ -88,6 +90,10 @@ class Decision:
     delay: float = 0.0
 
 
+_ACK_DELIVERED = Decision("ack", "jobs_delivered_total")  # the two decisions without a verdict, made once
+_ACK_FILTERED = Decision("ack", "jobs_filtered_total")
+
+
 def backoff(attempts: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Seconds before round `attempts + 1`: base·2^attempts capped, with jitter in [50 %, 100 %]."""
     ceiling = min(cap, max(base, 0.01) * (2 ** min(attempts, 40)))
@@ -102,7 +108,7 @@ def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, 
     deciding = (failed or invalid or [None])[0]
     if deciding is None:
         delivered = any(v.status is VerdictStatus.DELIVERED for v in verdicts)
-        return Decision("ack", "jobs_delivered_total" if delivered else "jobs_filtered_total")
+        return _ACK_DELIVERED if delivered else _ACK_FILTERED
     record = deciding.to_json()
     record["retryable"] = deciding.retryable
     if len(verdicts) > 1:
@@ -126,16 +132,16 @@ def decide(job: Job, verdicts: list[Verdict], *, now: float, max_attempts: int, 
 class InstanceWorker:
     """Delivers the jobs of one destination instance.
 
-    At most `concurrency` jobs are in flight, and up to twice as many more wait leased in `ready` (more when an
-    enqueue hands new jobs over: `_hold`), so that a finished job's slot is given to the next one at once, without waiting for the queue. One loop
-    (`run`) does the queue work of the instance: the acks of the jobs that finished since its last call
-    and, once fewer than `concurrency` are ready, the lease of as many jobs as there is room for go to the queue
-    together in one `ack_and_lease` call (one transaction, on the loop's thread when the queue is free: see
-    `_call`), however many jobs
-    finished meanwhile. Acks alone wait for company: they go to the queue once twice `concurrency` are
+    At most `concurrency` jobs are in flight, and more wait leased in `ready` (2 to 7 × `concurrency`, by the
+    instance's delivery rate, `_measure`; more when an enqueue hands new jobs over: `_hold`), so that a finished
+    job's slot is given to the next one at once, without waiting for the queue. One loop (`run`) does the queue
+    work of the instance: the acks of the jobs that finished since its last call and, once fewer than
+    `concurrency` are ready, the lease of as many jobs as there is room for go to the queue together in one
+    `ack_and_lease` call (one transaction, on the loop's thread when the queue is free: see `_call`), however many
+    jobs finished meanwhile. Acks alone wait for company: they go to the queue once 4 × `concurrency` are
     decided, the oldest has waited `ACK_LINGER`, or nothing is left in flight, so a busy instance makes one
-    queue call per several jobs, not one per job. A job's ack is committed shortly after its delivery verdict is known, never
-    before: a crash in between leaves it leased, and it is delivered again once its lease expires
+    queue call per several jobs, not one per job. A job's ack is committed shortly after its delivery verdict is
+    known, never before: a crash in between leaves it leased, and it is delivered again once its lease expires
     (at-least-once). Retries and dead letters, rarer, are written by the job itself. `held` is every job
     the instance holds a lease on (ready, in flight, or decided and waiting for its ack), with its
     current lease; `heartbeat` renews them.
@@ -178,7 +184,7 @@ class InstanceWorker:
         self.caught_up = False
         self.acks: list[tuple[int, str]] = []  # (job id, metrics counter) decided "ack", not yet committed
         self.acks_since = 0.0  # monotonic time the oldest of `acks` was decided
-        self.ack_batch = 2 * dest.concurrency  # acks committed together (unless they linger too long)
+        self.ack_batch = 4 * dest.concurrency  # acks committed together (unless they linger too long)
         self.accepting = True  # False once stopping: finished jobs no longer start ready ones
         self.recorder: Recorder | None = None  # the console's record of recent deliveries, when it is on
         counts = [a.batch.max_count for a in dest.destination.actions.values() if getattr(a, "batch", None) is not None]
@@ -186,9 +192,9 @@ class InstanceWorker:
         self.batch_linger = options.batch_linger if options.batch_linger is not None else 0.5
         self.batches: dict[asyncio.Task[None], list[Job]] = {}  # batches in flight (batching instances only)
         self.poll_interval = options.poll_interval  # how often it looks for due jobs unwoken (see Worker._poll)
-        self.finished = 0  # jobs that left a slot since `rate_since` (for `_hold`)
+        self.finished = 0  # jobs that left a slot since `rate_since` (for `_measure`)
         self.rate_since = time.monotonic()
-        self.lease_hold = 3 * dest.concurrency  # how many jobs it holds at most through its own leases
+        self.lease_hold = LEASE_MIN * dest.concurrency  # how many jobs it holds at most through its own leases
         self.hold = self.lease_hold  # how many it may hold when an enqueue hands some over (`_hold`)
         self.next_look = 0.0  # monotonic time from which `run` looks for due jobs without a wake (the poll)
 
@@ -200,21 +206,31 @@ class InstanceWorker:
         self.changed.set()
 
     def _room(self, hold: int | None = None) -> int:
-        """How many more jobs this instance may hold: `hold` (`lease_hold`, 3 × `concurrency`, unless given), less
-        those in flight, ready and promised."""
+        """How many more jobs this instance may hold: `hold` (`lease_hold` unless given), less those in flight,
+        ready and promised."""
         return (self.lease_hold if hold is None else hold) - len(self.inflight) - len(self.ready) - self.reserved
 
-    def _hold(self) -> int:
-        """How many jobs this instance holds at most when an enqueue hands new ones over: about `HOLD_SECONDS` of its
-        recent delivery rate (recomputed about once a second), between 3 × `concurrency` and `HOLD_MAX`. Jobs an
-        enqueue hands over cost no lease query later, so a busy instance takes more of them; a slow one takes
-        no more than it would lease, so they do not wait long leased and unstarted."""
+    def _measure(self) -> None:
+        """About once a second, size what this instance holds from its recent delivery rate: through its own leases
+        (`lease_hold`) about `LEASE_AHEAD` of it, between `LEASE_MIN` and `LEASE_MAX` × `concurrency`, so that a
+        fast instance's slots do not run dry while its next lease waits for the queue (another process writing)
+        and it makes fewer, larger lease calls, while a slow one leases no more than it needs; at enqueue
+        (`hold`) about `HOLD_SECONDS` of it, between `lease_hold` and `HOLD_MAX`."""
         now = time.monotonic()
         elapsed = now - self.rate_since
         if elapsed >= HOLD_SECONDS:
-            self.hold = max(self.lease_hold, min(HOLD_MAX, int(self.finished / elapsed * HOLD_SECONDS)))
+            rate = self.finished / elapsed
+            conc = self.dest.concurrency
+            self.lease_hold = max(LEASE_MIN * conc, min(LEASE_MAX * conc, int(rate * LEASE_AHEAD)))
+            self.hold = max(self.lease_hold, min(HOLD_MAX, int(rate * HOLD_SECONDS)))
             self.finished = 0
             self.rate_since = now
+
+    def _hold(self) -> int:
+        """How many jobs this instance holds at most when an enqueue hands new ones over (`_measure`). Jobs an
+        enqueue hands over cost no lease query later, so a busy instance takes more of them; a slow one takes
+        no more than it would lease, so they do not wait long leased and unstarted."""
+        self._measure()
         return self.hold
 
     def reserve(self, wanted: int) -> int:
@@ -273,6 +289,7 @@ class InstanceWorker:
         self.slots = [asyncio.create_task(self._slot(), name=f"slot:{self.dest.id}:{k}") for k in range(conc)]
         try:
             while not stopping.is_set():
+                self._measure()
                 room = self._room()
                 look = (room > 0 and len(self.ready) < low
                         and (self.wake.is_set() or time.monotonic() >= self.next_look))

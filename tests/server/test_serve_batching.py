@@ -80,7 +80,7 @@ def test_crash_between_delivery_and_ack_delivers_again(tmp_path: Path) -> None:
         config = write_config(tmp_path, DEST, {"api.usermotion.com": s.base_url})
         config.write_text(config.read_text().replace("lease_seconds: 5", "lease_seconds: 1"))
         with ServeProcess(config, prelude=CRASH_BEFORE_ACK) as first:
-            post_events(first.base_url, 60)  # more than one round of acks (2 x concurrency) can cover
+            post_events(first.base_url, 60)  # more than one round of acks (4 x concurrency) can cover
             wait_until(lambda: any("ack pending" in line for line in first.stdout_lines))
             wait_until(lambda: len(delivered(emu)) >= 8)  # the first leased jobs (concurrency 8) are delivered
             time.sleep(0.2)

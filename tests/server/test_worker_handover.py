@@ -16,7 +16,7 @@ from engine.config import load_config
 from engine.queue import SQLiteQueue
 from engine.server import Metrics, SandboxLog
 from engine.server.app import Enqueuer
-from engine.server.worker import HOLD_MAX, InstanceWorker, Worker
+from engine.server.worker import HOLD_MAX, LEASE_MAX, LEASE_MIN, InstanceWorker, Worker
 
 UM_KEY = "um-handover-key-7"
 DEST = f"  - {{id: um, spec: usermotion, settings: {{apiKey: {UM_KEY}}}}}\n"
@@ -100,6 +100,24 @@ def test_overlapping_enqueues_are_each_promised_only_what_they_create(tmp_path: 
             return seen
 
         assert asyncio.run(run()) == [5, 10, 5, 4, 5]  # room 24: 5 + 10 + 5 + the 4 left; then the 5 freed
+
+
+def test_a_fast_instance_leases_further_ahead_and_a_slow_one_no_more_than_it_needs(tmp_path: Path) -> None:
+    # leases ahead: about LEASE_AHEAD (20 ms) of the recent delivery rate, between LEASE_MIN and LEASE_MAX times
+    # concurrency (8 here), so that a fast instance's slots do not run dry while a lease waits for the queue
+    with SQLiteQueue(tmp_path / "data") as queue:
+        async def run() -> list:
+            worker = make_worker(tmp_path, queue)
+            seen = [worker._room()]  # no deliveries measured yet
+            for finished in (6020, 20, 1_000_000):  # over the last 2 s: 3,010/s (60 in 20 ms), 10/s, 500,000/s
+                worker.finished, worker.rate_since = finished, time.monotonic() - 2.0
+                worker._measure()
+                seen.append(worker._room())
+            worker.ready.extend([object()] * 10)  # type: ignore[list-item]  # jobs already held count against it
+            seen.append(worker._room())
+            return seen
+
+        assert asyncio.run(run()) == [LEASE_MIN * 8, 60, LEASE_MIN * 8, LEASE_MAX * 8, LEASE_MAX * 8 - 10]
 
 
 def test_a_busy_instance_takes_about_a_second_of_its_deliveries_at_enqueue(tmp_path: Path) -> None:
