@@ -24,9 +24,10 @@ INVALID = VerdictStatus.INVALID
 FAILED = VerdictStatus.FAILED
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Verdict:
-    """What happened to one event (for one subscription)."""
+    """What happened to one event (for one subscription). Read-only by convention (not frozen: one is made per
+    delivered event, and a frozen dataclass's construction costs several times a plain one's)."""
 
     status: VerdictStatus
     action: str | None = None

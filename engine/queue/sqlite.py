@@ -418,9 +418,8 @@ class SQLiteQueue(JobQueue):
                     cur = conn.execute("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, "
                                        "available_at, leased_until, due) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
                                        (dest, mid, blob, now, now, until, until))
-                    taken.setdefault(dest, []).append(Job(
-                        id=cur.lastrowid, instance=dest, message_id=mid, event=event,  # type: ignore[arg-type]
-                        attempts=0, enqueued_at=now, available_at=now, leased_until=until))
+                    taken.setdefault(dest, []).append(Job(cur.lastrowid, dest, event, mid,  # type: ignore[arg-type]
+                                                          0, now, now, until))
                 rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh[room:])
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
@@ -461,9 +460,9 @@ class SQLiteQueue(JobQueue):
             f"UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE id IN "
             f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
             (until, until, *params, limit)).fetchall()
-        jobs = [Job(id=r[0], instance=r[1], message_id=r[2], event=orjson.loads(r[3]), attempts=r[4],
-                    enqueued_at=r[5], available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8]),
-                    orphaned=r[9]) for r in rows]
+        loads = orjson.loads
+        jobs = [Job(r[0], r[1], loads(r[3]), r[2], r[4], r[5], r[6], r[7], loads(r[8]) if r[8] is not None else None,
+                    r[9]) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 
