@@ -49,6 +49,7 @@ from engine.queue.base import (
     verdict_reason,
 )
 from engine.queue.deadsql import SQLDeadLetters
+from engine.queue.kept import KeptEvents
 
 DB_NAME = "queue.db"
 LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has the queue open
@@ -160,10 +161,6 @@ def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
         yield values[i:i + size]
 
 
-def _loads(blob: bytes | None) -> Any:
-    return None if blob is None else orjson.loads(blob)
-
-
 class SQLiteQueue(JobQueue):
     """`JobQueue` on a SQLite file under `path` (a data directory, created if needed)."""
 
@@ -196,6 +193,7 @@ class SQLiteQueue(JobQueue):
         self._nowait = nowait  # True on the handle `nowait()` makes
         self._nowait_handle: SQLiteQueue | None = None
         self._busy_timeout = 0.0  # seconds its connection waits for another's write lock (set when it opens)
+        self._kept = KeptEvents()  # the events this process stored lately, for its own leases (shared with the handle)
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
@@ -272,6 +270,7 @@ class SQLiteQueue(JobQueue):
         handle = object.__new__(SQLiteQueue)
         # its clock follows the queue's, also when a test replaces it
         handle._init_state(self.dir, lambda: self.clock(), self.dedup_window, self.durability, nowait=True)
+        handle._kept = self._kept
         try:
             handle._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=0)
             handle._conn.execute("PRAGMA busy_timeout=0")
@@ -412,8 +411,11 @@ class SQLiteQueue(JobQueue):
                              [(mid, now) for mid, _, _ in fresh if mid is not None])
             rows_out = []
             until = now + lease_seconds
+            left = [0] * len(fresh)  # per fresh event, its jobs not handed over (to be leased later)
             for dest in destinations:
                 room = max(0, take.get(dest, 0)) if lease_seconds > 0 else 0
+                for k in range(room, len(fresh)):
+                    left[k] += 1
                 for mid, blob, event in fresh[:room]:  # created leased: one insert each, for its id
                     cur = conn.execute("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, "
                                        "available_at, leased_until, due) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
@@ -423,6 +425,8 @@ class SQLiteQueue(JobQueue):
                 rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh[room:])
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
+        if rows_out:  # committed: kept parsed for the leases to come
+            self._kept.keep((mid, blob, event, n) for (mid, blob, event), n in zip(fresh, left, strict=True))
         if not self._nowait:  # the handle's caller makes it durable, in a thread
             self.make_durable()
         return len(fresh) * len(destinations), taken
@@ -460,9 +464,9 @@ class SQLiteQueue(JobQueue):
             f"UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE id IN "
             f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
             (until, until, *params, limit)).fetchall()
-        loads = orjson.loads
-        jobs = [Job(r[0], r[1], loads(r[3]), r[2], r[4], r[5], r[6], r[7], loads(r[8]) if r[8] is not None else None,
-                    r[9]) for r in rows]
+        loads, event = orjson.loads, self._kept.event
+        jobs = [Job(r[0], r[1], event(r[2], r[3]), r[2], r[4], r[5], r[6], r[7],
+                    loads(r[8]) if r[8] is not None else None, r[9]) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 
