@@ -400,15 +400,14 @@ class SQLiteQueue(JobQueue):
             if now - self._last_prune >= _PRUNE_EVERY:
                 conn.execute("DELETE FROM seen WHERE accepted_at < ?", (now - self.dedup_window,))
                 self._last_prune = now
-            seen: set[str] = set()
-            for chunk in _chunks(list(ids_in_batch)):
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(f"SELECT message_id FROM seen WHERE message_id IN ({marks}) AND accepted_at >= ?",
-                                    (*chunk, now - self.dedup_window))
-                seen.update(r[0] for r in rows)
-            fresh = [item for item in prepared if item[0] is None or item[0] not in seen]
-            conn.executemany("INSERT OR REPLACE INTO seen (message_id, accepted_at) VALUES (?, ?)",
-                             [(mid, now) for mid, _, _ in fresh if mid is not None])
+            # one upsert remembers the messageIds and answers those that are new (or whose last sighting left the
+            # window): one index probe per id, and no SQL text or parameter per id
+            new_ids = {r[0] for r in conn.execute(
+                "INSERT INTO seen (message_id, accepted_at) SELECT value, ? FROM json_each(?) WHERE true "
+                "ON CONFLICT (message_id) DO UPDATE SET accepted_at = excluded.accepted_at "
+                "WHERE seen.accepted_at < ? RETURNING message_id",
+                (now, orjson.dumps(list(ids_in_batch)), now - self.dedup_window))} if ids_in_batch else set()
+            fresh = [item for item in prepared if item[0] is None or item[0] in new_ids]
             rows_out = []
             until = now + lease_seconds
             left = [0] * len(fresh)  # per fresh event, its jobs not handed over (to be leased later)
