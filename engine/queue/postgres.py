@@ -48,6 +48,7 @@ from engine.queue.base import (
     verdict_reason,
 )
 from engine.queue.deadsql import SQLDeadLetters
+from engine.queue.kept import KeptEvents
 
 SCHEMA_VERSION = 2
 PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
@@ -140,9 +141,9 @@ def _loads(blob: Any) -> Any:
     return None if blob is None else orjson.loads(blob)
 
 
-def _job(r: tuple[Any, ...]) -> Job:
-    return Job(id=r[0], instance=r[1], message_id=r[2], event=orjson.loads(r[3]), attempts=r[4], enqueued_at=r[5],
-               available_at=r[6], leased_until=r[7], last_verdict=_loads(r[8]), orphaned=r[9])
+def _job(r: tuple[Any, ...], event: Callable[[str | None, bytes], Event]) -> Job:
+    """The `Job` of a row of `_JOB_COLUMNS`; `event` turns (messageId, stored form) into the event (`KeptEvents`)."""
+    return Job(r[0], r[1], event(r[2], r[3]), r[2], r[4], r[5], r[6], r[7], _loads(r[8]), r[9])
 
 
 def check_postgres(dsn: str, schema: str | None = None, timeout: float = 5.0) -> str | None:
@@ -205,6 +206,7 @@ class PostgresQueue(JobQueue):
         self.prune_every = float(prune_every)
         self.prune_batch = int(prune_batch)
         self._last_prune = float("-inf")
+        self._kept = KeptEvents()  # the events this node stored lately, for its own leases (queue/kept.py)
         self._search_path = sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)) if schema else None
         self._closed = False
         self._stop = threading.Event()
@@ -381,16 +383,23 @@ class PostgresQueue(JobQueue):
             if not keep:
                 return 0, {}
             rooms = {d: take.get(d, 0) for d in destinations} if lease_seconds > 0 else {}
+            new_mids, new_blobs, new_events = [mids[i] for i in keep], [blobs[i] for i in keep], [kept[i] for i in keep]
             if any(rooms.values()):  # some created leased, returned with their ids
-                return self._insert_taking(conn, now, now + lease_seconds, [mids[i] for i in keep],
-                                           [blobs[i] for i in keep], [kept[i] for i in keep], destinations, rooms)
-            cur = conn.execute(
-                "INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
-                "SELECT d.instance, e.mid, e.event, 0, %s, %s, %s "
-                "FROM unnest(%s::text[], %s::bytea[]) WITH ORDINALITY AS e(mid, event, n) "
-                "CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS d(instance, k) ORDER BY e.n, d.k",
-                (now, now, now, [mids[i] for i in keep], [blobs[i] for i in keep], list(destinations)))
-            return cur.rowcount, {}
+                result = self._insert_taking(conn, now, now + lease_seconds, new_mids, new_blobs, new_events,
+                                             destinations, rooms)
+                handed = [min(max(0, rooms.get(d, 0)), len(new_mids)) for d in destinations]
+                left = [sum(1 for h in handed if n >= h) for n in range(len(new_mids))]  # jobs to lease later
+            else:
+                cur = conn.execute(
+                    "INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
+                    "SELECT d.instance, e.mid, e.event, 0, %s, %s, %s "
+                    "FROM unnest(%s::text[], %s::bytea[]) WITH ORDINALITY AS e(mid, event, n) "
+                    "CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS d(instance, k) ORDER BY e.n, d.k",
+                    (now, now, now, new_mids, new_blobs, list(destinations)))
+                result = cur.rowcount, {}
+                left = [len(destinations)] * len(new_mids)
+        self._kept.keep(zip(new_mids, new_blobs, new_events, left, strict=True))  # committed: kept for the leases
+        return result
 
     @staticmethod
     def _insert_taking(conn: Any, now: float, until: float, mids: list[str | None], blobs: list[bytes],
@@ -439,7 +448,8 @@ class PostgresQueue(JobQueue):
             "leased_until = %s, due = %s FROM picked WHERE jobs.id = picked.id "
             "RETURNING " + ", ".join(f"jobs.{c.strip()}" for c in _JOB_COLUMNS.split(",")),
             (*params, limit, until, until)).fetchall()
-        jobs = [_job(r) for r in rows]
+        event = self._kept.event
+        jobs = [_job(r, event) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pytest
 
-from engine.queue import SQLiteQueue
+from engine.queue import JobQueue, SQLiteQueue, open_queue
 from engine.queue.kept import KeptEvents
 
 
@@ -25,6 +27,42 @@ def test_a_leased_job_of_an_event_this_process_stored_is_the_object_it_stored(tm
             assert job.event is original  # not decoded again
             assert job.event == orjson.loads(orjson.dumps(original))
         assert len(queue._kept) == 0 and queue._kept.size == 0  # both jobs of each leased: nothing left kept
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_nodes(request, tmp_path: Path) -> Iterator[tuple[JobQueue, JobQueue]]:
+    """Two queue objects on the same storage: this process and another node (PostgreSQL) or a later owner."""
+    if request.param == "postgres":
+        from postgres_helpers import fresh_schema
+
+        with fresh_schema() as (dsn, schema):
+            first = open_queue(kind="postgres", dsn=dsn, schema=schema)
+            second = open_queue(kind="postgres", dsn=dsn, schema=schema)
+            try:
+                yield first, second
+            finally:
+                first.close()
+                second.close()
+    else:
+        first = open_queue(tmp_path / "data")
+        second = SQLiteQueue(tmp_path / "data")  # another connection (a --workers process)
+        try:
+            yield first, second
+        finally:
+            first.close()
+            second.close()
+
+
+def test_each_backend_keeps_what_it_stored_and_another_node_decodes_it(two_nodes) -> None:
+    first, second = two_nodes
+    stored = [event(n, context={"page": {"path": f"/p{n}"}}) for n in range(6)]
+    first.enqueue(stored, ["a"])
+    mine = first.lease(3, 30, instance="a")
+    theirs = second.lease(3, 30, instance="a")
+    assert [j.message_id for j in mine + theirs] == [f"m{n}" for n in range(6)]
+    assert all(j.event is stored[int(j.message_id[1:])] for j in mine)  # this node's own: not decoded
+    assert all(j.event is not stored[int(j.message_id[1:])] and j.event == stored[int(j.message_id[1:])]
+               for j in theirs)  # the other node decodes the same event
 
 
 def test_an_event_handed_over_is_kept_only_for_the_instances_that_did_not_take_it(tmp_path: Path) -> None:
