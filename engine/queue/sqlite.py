@@ -106,7 +106,7 @@ _JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, availab
 
 def describe_sqlite_error(file: Path, exc: BaseException) -> str:
     """One sentence for a SQLite error met at open: damaged file, read-only or missing folder, full disk."""
-    text = str(exc)
+    text = " ".join(str(exc).split())  # quick_check's findings span lines ("*** in database main ***\nPage 155: ...")
     lower = text.lower()
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
             or any(word in lower for word in ("malformed", "not a database", "corrupt")):

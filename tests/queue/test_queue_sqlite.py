@@ -484,3 +484,12 @@ def test_enqueue_fsyncs_the_log_after_its_commit_without_holding_the_write_lock(
         q.enqueue(events(1), ["a"])
         q.make_durable()
         assert synced == []  # durability normal: no fsync at all
+
+
+def test_a_damaged_file_is_described_in_one_line_even_when_sqlite_reports_several(tmp_path: Path) -> None:
+    from engine.queue.sqlite import describe_sqlite_error
+
+    findings = sqlite3.DatabaseError("*** in database main ***\nPage 155: btreeInitPage() returns error code 11")
+    text = describe_sqlite_error(tmp_path / "queue.db", findings)
+    assert "\n" not in text
+    assert "is damaged (*** in database main *** Page 155: btreeInitPage() returns error code 11)" in text
