@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as _dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 Event = dict[str, Any]
 TimeLike = float | int | _dt.datetime
@@ -61,6 +63,16 @@ class Job:
     leased_until: float | None = None
     last_verdict: dict[str, Any] | None = None
     orphaned: int = 0  # earlier leases that ended without ack/retry/dead_letter/release (the holder died or hung)
+
+
+# the columns a SQL queue reads a job from, in this order (`job_from_row`)
+JOB_COLUMNS = "id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, orphaned"
+
+
+def job_from_row(r: Any, event: Callable[[str | None, bytes], Event]) -> Job:
+    """The `Job` of a row of `JOB_COLUMNS`; `event` turns (messageId, stored form) into the event (`KeptEvents.event`)."""
+    return Job(r[0], r[1], event(r[2], r[3]), r[2], r[4], r[5], r[6], r[7],
+               orjson.loads(r[8]) if r[8] is not None else None, r[9])
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,13 @@ KEPT_BYTES = 8 * 1024 * 1024  # stored bytes kept parsed at most (per process)
 KEPT_SECONDS = 30.0  # an event is kept at most this long
 
 
+def jobs_left(count: int, handed: Iterable[int]) -> list[int]:
+    """For `count` new events, each with a job per destination, of which destination d took the first `handed[d]`
+    created leased: how many of each event's jobs are left for leases (what `keep` keeps it for)."""
+    handed = list(handed)
+    return [sum(1 for h in handed if n >= h) for n in range(count)]
+
+
 class KeptEvents:
     """messageId -> [stored form, event, jobs left to lease, time kept], in the order kept; thread-safe (the enqueue
     and the lease run on the event loop's thread or in a thread)."""

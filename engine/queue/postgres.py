@@ -40,15 +40,17 @@ import orjson
 
 from engine.queue.base import (
     DEFAULT_DEDUP_WINDOW,
+    JOB_COLUMNS,
     Event,
     Job,
     JobQueue,
     QueueError,
     TimeLike,
+    job_from_row,
     verdict_reason,
 )
 from engine.queue.deadsql import SQLDeadLetters
-from engine.queue.kept import KeptEvents
+from engine.queue.kept import KeptEvents, jobs_left
 
 SCHEMA_VERSION = 2
 PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
@@ -104,8 +106,6 @@ MIGRATIONS: list[str] = [
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _LOCK_KEY = 0x656E67696E65  # pg_advisory_xact_lock key for migrations ("engine")
-_JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
-                "orphaned")
 
 _URL_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/?#@]*:)(?P<pw>[^@/?#]*)(?P<at>@)", re.I)
 _PARAM_PASSWORD = re.compile(r"(?P<head>(?:^|[\s&?])password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
@@ -135,15 +135,6 @@ class QueueUnavailable(QueueError):
 
 class QueueSchemaError(QueueError):
     """The database holds a queue schema this engine cannot use (newer than the engine)."""
-
-
-def _loads(blob: Any) -> Any:
-    return None if blob is None else orjson.loads(blob)
-
-
-def _job(r: tuple[Any, ...], event: Callable[[str | None, bytes], Event]) -> Job:
-    """The `Job` of a row of `_JOB_COLUMNS`; `event` turns (messageId, stored form) into the event (`KeptEvents`)."""
-    return Job(r[0], r[1], event(r[2], r[3]), r[2], r[4], r[5], r[6], r[7], _loads(r[8]), r[9])
 
 
 def check_postgres(dsn: str, schema: str | None = None, timeout: float = 5.0) -> str | None:
@@ -387,8 +378,7 @@ class PostgresQueue(JobQueue):
             if any(rooms.values()):  # some created leased, returned with their ids
                 result = self._insert_taking(conn, now, now + lease_seconds, new_mids, new_blobs, new_events,
                                              destinations, rooms)
-                handed = [min(max(0, rooms.get(d, 0)), len(new_mids)) for d in destinations]
-                left = [sum(1 for h in handed if n >= h) for n in range(len(new_mids))]  # jobs to lease later
+                left = jobs_left(len(new_mids), (max(0, rooms.get(d, 0)) for d in destinations))
             else:
                 cur = conn.execute(
                     "INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
@@ -446,10 +436,10 @@ class PostgresQueue(JobQueue):
             "WITH picked AS (SELECT id FROM jobs WHERE " + where + " ORDER BY due, id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "UPDATE jobs SET orphaned = jobs.orphaned + (jobs.leased_until IS NOT NULL)::int, "
             "leased_until = %s, due = %s FROM picked WHERE jobs.id = picked.id "
-            "RETURNING " + ", ".join(f"jobs.{c.strip()}" for c in _JOB_COLUMNS.split(",")),
+            "RETURNING " + ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(",")),
             (*params, limit, until, until)).fetchall()
         event = self._kept.event
-        jobs = [_job(r, event) for r in rows]
+        jobs = [job_from_row(r, event) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 

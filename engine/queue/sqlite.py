@@ -39,6 +39,7 @@ import orjson
 
 from engine.queue.base import (
     DEFAULT_DEDUP_WINDOW,
+    JOB_COLUMNS,
     Event,
     Job,
     JobQueue,
@@ -46,10 +47,11 @@ from engine.queue.base import (
     QueueError,
     QueueLocked,
     TimeLike,
+    job_from_row,
     verdict_reason,
 )
 from engine.queue.deadsql import SQLDeadLetters
-from engine.queue.kept import KeptEvents
+from engine.queue.kept import KeptEvents, jobs_left
 
 DB_NAME = "queue.db"
 LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has the queue open
@@ -100,8 +102,6 @@ CREATE TABLE IF NOT EXISTS tokens (
 ) WITHOUT ROWID;
 """
 
-_JOB_COLUMNS = ("id, instance, message_id, event, attempts, enqueued_at, available_at, leased_until, last_verdict, "
-                "orphaned")
 
 
 def describe_sqlite_error(file: Path, exc: BaseException) -> str:
@@ -410,11 +410,8 @@ class SQLiteQueue(JobQueue):
             fresh = [item for item in prepared if item[0] is None or item[0] in new_ids]
             rows_out = []
             until = now + lease_seconds
-            left = [0] * len(fresh)  # per fresh event, its jobs not handed over (to be leased later)
-            for dest in destinations:
-                room = max(0, take.get(dest, 0)) if lease_seconds > 0 else 0
-                for k in range(room, len(fresh)):
-                    left[k] += 1
+            rooms = [max(0, take.get(dest, 0)) if lease_seconds > 0 else 0 for dest in destinations]
+            for dest, room in zip(destinations, rooms, strict=True):
                 for mid, blob, event in fresh[:room]:  # created leased: one insert each, for its id
                     cur = conn.execute("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, "
                                        "available_at, leased_until, due) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
@@ -425,6 +422,7 @@ class SQLiteQueue(JobQueue):
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
         if rows_out:  # committed: kept parsed for the leases to come
+            left = jobs_left(len(fresh), rooms)
             self._kept.keep((mid, blob, event, n) for (mid, blob, event), n in zip(fresh, left, strict=True))
         if not self._nowait:  # the handle's caller makes it durable, in a thread
             self.make_durable()
@@ -461,11 +459,10 @@ class SQLiteQueue(JobQueue):
             where, params = "instance = ? AND due <= ?", [instance, now]
         rows = conn.execute(
             f"UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE id IN "
-            f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {_JOB_COLUMNS}",
+            f"(SELECT id FROM jobs WHERE {where} ORDER BY due, id LIMIT ?) RETURNING {JOB_COLUMNS}",
             (until, until, *params, limit)).fetchall()
-        loads, event = orjson.loads, self._kept.event
-        jobs = [Job(r[0], r[1], event(r[2], r[3]), r[2], r[4], r[5], r[6], r[7],
-                    loads(r[8]) if r[8] is not None else None, r[9]) for r in rows]
+        event = self._kept.event
+        jobs = [job_from_row(r, event) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
         return jobs
 
