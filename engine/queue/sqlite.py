@@ -178,7 +178,7 @@ class SQLiteQueue(JobQueue):
         self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
 
     def _init_state(self, folder: Path, clock: Callable[[], float], dedup_window: float, durability: str, *,
-                    nowait: bool) -> None:
+                    nowait: bool, kept: KeptEvents | None = None) -> None:
         """The state of a queue object before its connection opens (the queue's and its `nowait()` handle's)."""
         self.dir = folder
         self.file = folder / DB_NAME
@@ -193,7 +193,8 @@ class SQLiteQueue(JobQueue):
         self._nowait = nowait  # True on the handle `nowait()` makes
         self._nowait_handle: SQLiteQueue | None = None
         self._busy_timeout = 0.0  # seconds its connection waits for another's write lock (set when it opens)
-        self._kept = KeptEvents()  # the events this process stored lately, for its own leases (shared with the handle)
+        # the events this process stored lately, for its own leases (the handle shares the queue's)
+        self._kept = kept if kept is not None else KeptEvents()
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
@@ -269,8 +270,8 @@ class SQLiteQueue(JobQueue):
             raise RuntimeError("the queue is closed")
         handle = object.__new__(SQLiteQueue)
         # its clock follows the queue's, also when a test replaces it
-        handle._init_state(self.dir, lambda: self.clock(), self.dedup_window, self.durability, nowait=True)
-        handle._kept = self._kept
+        handle._init_state(self.dir, lambda: self.clock(), self.dedup_window, self.durability, nowait=True,
+                           kept=self._kept)
         try:
             handle._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=0)
             handle._conn.execute("PRAGMA busy_timeout=0")

@@ -29,6 +29,19 @@ def test_a_leased_job_of_an_event_this_process_stored_is_the_object_it_stored(tm
         assert len(queue._kept) == 0 and queue._kept.size == 0  # both jobs of each leased: nothing left kept
 
 
+def test_events_stored_through_the_nowait_handle_are_kept_for_the_queues_own_leases(tmp_path: Path) -> None:
+    """`engine serve` stores on the loop's thread through `nowait()` and leases through the queue itself."""
+    with SQLiteQueue(tmp_path / "q") as queue:
+        handle = queue.nowait()
+        assert handle is not queue
+        stored = [event(n) for n in range(3)]
+        handle.enqueue_taking(stored, ["a"], {"a": 0}, 30.0)
+        queue.make_durable()
+        leased = queue.lease(10, 30, instance="a")
+        assert [j.message_id for j in leased] == ["m0", "m1", "m2"]
+        assert all(j.event is stored[k] for k, j in enumerate(leased))  # kept by the handle, found by the queue
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def two_nodes(request, tmp_path: Path) -> Iterator[tuple[JobQueue, JobQueue]]:
     """Two queue objects on the same storage: this process and another node (PostgreSQL) or a later owner."""
