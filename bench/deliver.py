@@ -85,6 +85,11 @@ def pct(values: list[float], p: float) -> float:
     return values[min(int(len(values) * p), len(values) - 1)] * 1e6 if values else float("nan")
 
 
+def split_concurrency(conc: int, workers: int) -> int:
+    """Each worker's concurrency when `workers` of them share `conc` in flight (--split): at least 1."""
+    return max(1, conc // workers)
+
+
 def engine_send(path: str, small: str, port: int, conc: int, root: Path = ROOT) -> tuple[float, int]:
     def run(file: str) -> float:
         t0 = time.perf_counter()
@@ -227,7 +232,7 @@ def engine_serve(events: list[dict[str, Any]], expected: int, port: int, conc: i
     schema = f"bench_{os.getpid()}_{time.monotonic_ns()}"
     queue = ("{path: data, durability: full}" if dsn is None
              else f"{{kind: postgres, dsn: '{dsn}', schema: {schema}, durability: full}}")
-    config = serve_config(folder, port, max(1, conc // workers) if split else conc, queue)
+    config = serve_config(folder, port, split_concurrency(conc, workers) if split else conc, queue)
     procs: list[subprocess.Popen[str]] = []
     try:
         base_urls = []
@@ -451,7 +456,7 @@ def main() -> None:
                         serve_line(f"engine serve{suffix or ' (subprocess)'}" + (f" -w{workers}" if workers > 1 else ""),
                                    conc, root=root, workers=workers)
                         if args.split and workers > 1:
-                            serve_line(f"engine serve{suffix or ' (subprocess)'} -w{workers} x{max(1, conc // workers)}",
+                            serve_line(f"engine serve{suffix or ' (subprocess)'} -w{workers} x{split_concurrency(conc, workers)}",
                                        conc, root=root, workers=workers, split=True)
                     if "serve" in rows and args.rate:
                         serve_line(f"engine serve{suffix} @ {args.rate:,.0f} ev/s", conc, root=root, rate=args.rate)
