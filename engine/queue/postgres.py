@@ -106,6 +106,7 @@ MIGRATIONS: list[str] = [
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _LOCK_KEY = 0x656E67696E65  # pg_advisory_xact_lock key for migrations ("engine")
+_RETURNING_JOBS = "RETURNING " + ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))  # for `_lease`
 
 _URL_PASSWORD = re.compile(r"(?P<head>^[a-z][a-z0-9+.-]*://[^:/?#@]*:)(?P<pw>[^@/?#]*)(?P<at>@)", re.I)
 _PARAM_PASSWORD = re.compile(r"(?P<head>(?:^|[\s&?])password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
@@ -436,7 +437,7 @@ class PostgresQueue(JobQueue):
             "WITH picked AS (SELECT id FROM jobs WHERE " + where + " ORDER BY due, id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "UPDATE jobs SET orphaned = jobs.orphaned + (jobs.leased_until IS NOT NULL)::int, "
             "leased_until = %s, due = %s FROM picked WHERE jobs.id = picked.id "
-            "RETURNING " + ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(",")),
+            + _RETURNING_JOBS,
             (*params, limit, until, until)).fetchall()
         event = self._kept.event
         jobs = [job_from_row(r, event) for r in rows]

@@ -103,7 +103,6 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
-
 def describe_sqlite_error(file: Path, exc: BaseException) -> str:
     """One sentence for a SQLite error met at open: damaged file, read-only or missing folder, full disk."""
     text = " ".join(str(exc).split())  # quick_check's findings span lines ("*** in database main ***\nPage 155: ...")
