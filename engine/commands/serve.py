@@ -75,9 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace, config: Any, options: Any, sock: socket.socket, queue: Any) -> None:
     """One process: the app (ingestion and the delivery worker) under the guarded uvicorn server on `sock`."""
     from engine.server import build_app
+    from engine.server.collector import settle_for_serving
     from engine.server.http import EngineServer, server_config
 
     app = build_app(config, queue, options, log=sys.stderr)
+    settle_for_serving()
     app.sandbox.stream = None if args.quiet_sandbox else sys.stderr
     server = EngineServer(server_config(app, args.http_limits, drain_timeout=args.drain_timeout), log=sys.stderr)
     if app.console is not None:
