@@ -145,15 +145,16 @@ def normalise(event: Any, *, where: str, path_type: str | None, batch_sent_at: A
     return event
 
 
-def _encode(event: dict[str, Any], deep: bool, where: str) -> bytes:
+def _encode(event: dict[str, Any], where: str) -> bytes:
     """The event as stored (one encode, also its size and its `{`/`[` count): 413 past `MAX_EVENT_BYTES`, 400
-    when it nests deeper than `MAX_EVENT_DEPTH` (walked only when the request's body (`deep`) and the event's own
-    text may; one too deep for orjson to encode is walked too)."""
+    when it nests deeper than `MAX_EVENT_DEPTH` (walked only when its own text holds enough `{`/`[` to; one too
+    deep for orjson to encode is walked too). The request's body is not counted as well: a batch's always holds
+    enough, and a single event's text is the event's."""
     try:
         blob: bytes | None = orjson.dumps(event)
     except orjson.JSONEncodeError as exc:
         blob, error = None, exc
-    if (blob is None or (deep and may_be_too_deep(blob))) and too_deep(event):
+    if (blob is None or may_be_too_deep(blob)) and too_deep(event):
         raise Rejected(400, "invalid_event", f"{where or 'event: '}the event nests objects/arrays more than "
                                              f"{MAX_EVENT_DEPTH} levels deep")
     if blob is None:
@@ -423,7 +424,6 @@ class EngineApp:
             raise Rejected(403, "origin_not_allowed", f"the source {source.name!r} does not allow the origin {origin} "
                                                       "(sources[].allowed_origins)")
         now = dt.datetime.now(dt.UTC)
-        deep = may_be_too_deep(raw)  # only then is each event walked for its nesting depth
         if batch:
             items = body.get("batch")
             if not isinstance(items, list):
@@ -431,11 +431,11 @@ class EngineApp:
             events, encoded = [], []
             for i, item in enumerate(items):
                 event = normalise(item, where=f"batch[{i}]", path_type=None, batch_sent_at=body.get("sentAt"), now=now)
-                encoded.append(_encode(event, deep, f"batch[{i}]: "))
+                encoded.append(_encode(event, f"batch[{i}]: "))
                 events.append(event)
         else:
             event = normalise(body, where="event", path_type=SINGLE_PATHS[path], batch_sent_at=None, now=now)
-            encoded = [_encode(event, deep, "")]
+            encoded = [_encode(event, "")]
             events = [event]
         if events and self.instances:
             try:
