@@ -9,7 +9,8 @@ ingestion endpoint needs, and the file-descriptor limit.
 - A request's headers must arrive within `header_timeout` seconds of the connection opening (or of the
   previous answer), its body within `body_timeout` seconds of its headers: otherwise 408 and close.
 - At most `max_connections` client connections at once; one more is answered 503 and closed at once.
-- `accept()` failing for lack of descriptors is logged once per `accept_log_interval` with a count.
+- `accept()` failing for lack of descriptors is logged once per `accept_log_interval` with a count, on uvloop as
+  on asyncio's loop (`Acceptor`: the engine accepts, the loop makes the transports).
 """
 
 from __future__ import annotations
@@ -196,6 +197,83 @@ def protocol_class(limits: HttpLimits, stats: HttpStats | None = None) -> type[G
     return type("EngineH11Protocol", (GuardedH11Protocol,), {"limits": limits, "stats": stats or HttpStats()})
 
 
+ACCEPT_RETRY = 1.0  # seconds an Acceptor stops accepting after accept() failed for lack of resources
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class Acceptor:
+    """Accepts the connections of one listening socket and hands each to the event loop
+    (`loop.connect_accepted_socket`, which makes the transport: asyncio's or uvloop's), in place of the loop's own
+    server. asyncio's server reports a failed accept to the loop's exception handler, but uvloop's (libuv's) closes
+    such connections at once without telling anyone, and gives up listening if that fails; here an accept that
+    fails for lack of descriptors or memory goes to `on_error`, and accepting pauses for `ACCEPT_RETRY` seconds
+    (the pending connections wait in the listen backlog), as asyncio's own server does. Connections are
+    long-lived (keep-alive), so accepting in Python costs little. It has the two methods uvicorn calls on a
+    server when it stops: `close` and `wait_closed`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                 protocol_factory: Callable[[], asyncio.Protocol], on_error: Callable[[OSError], None], *,
+                 backlog: int = 100) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.protocol_factory = protocol_factory
+        self.on_error = on_error
+        self.backlog = max(1, backlog)
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._retry: asyncio.TimerHandle | None = None
+        self._closed = False
+        sock.setblocking(False)
+        self._fd = sock.fileno()
+        loop.add_reader(self._fd, self._ready)
+
+    def _ready(self) -> None:
+        for _ in range(self.backlog):  # as asyncio: at most a backlog's worth per wake, then the loop goes on
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:  # the client gave up while it waited in the backlog
+                continue
+            except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self.on_error(exc)
+                    self.loop.remove_reader(self._fd)
+                    self._retry = self.loop.call_later(ACCEPT_RETRY, self._resume)
+                    return
+                raise
+            conn.setblocking(False)
+            task = self.loop.create_task(self._connect(conn))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.protocol_factory, conn)  # type: ignore[arg-type]
+        except OSError:  # the client went away before its transport was made
+            conn.close()
+
+    def _resume(self) -> None:
+        self._retry = None
+        if not self._closed:
+            self.loop.add_reader(self._fd, self._ready)
+
+    def close(self) -> None:
+        """Stop accepting (the socket itself is its owner's to close)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        else:
+            self.loop.remove_reader(self._fd)
+
+    async def wait_closed(self) -> None:
+        """Returns once the connections accepted before `close` have their transports."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
 class EngineServer(uvicorn.Server):
     """uvicorn's server with the accept-error log of this module. uvicorn re-raises SIGTERM/SIGINT after a
     graceful shutdown (the process then dies of the signal); `engine serve` instead stops and exits 0."""
@@ -217,22 +295,23 @@ class EngineServer(uvicorn.Server):
                 asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        previous = loop.get_exception_handler()
+        """uvicorn's start-up, except that each of `sockets` is served by an `Acceptor` of this module rather than
+        the loop's own server, so that a failed accept is seen on any event loop (`_accept_failed`)."""
+        if sockets is None:  # uvicorn binds the socket itself (not engine serve's way): its own server
+            await super().startup(sockets)
+            return
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(3)  # uvicorn's STARTUP_FAILURE
+        config, loop = self.config, asyncio.get_running_loop()
 
-        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-            exc = context.get("exception")
-            if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) \
-                    and "accept" in str(context.get("message", "")):
-                self._accept_failed(exc)
-                return
-            if previous is not None:
-                previous(loop, context)
-            else:
-                loop.default_exception_handler(context)
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(config=config, server_state=self.server_state,  # type: ignore[call-arg]
+                                              app_state=self.lifespan.state, _loop=_loop)
 
-        loop.set_exception_handler(handler)
-        await super().startup(sockets)
+        self.servers = [Acceptor(loop, sock, create_protocol, self._accept_failed, backlog=config.backlog)
+                        for sock in sockets]  # type: ignore[list-item]
+        self.started = True
 
     def _accept_failed(self, exc: OSError) -> None:
         stats = self.http_stats
@@ -250,10 +329,10 @@ class EngineServer(uvicorn.Server):
 
 
 def server_config(app: Any, limits: HttpLimits | None = None, *, drain_timeout: float = 1.0,
-                  stats: HttpStats | None = None) -> uvicorn.Config:
-    """The uvicorn configuration `engine serve` runs `app` with: h11 with the guards, no websockets, asyncio's own
-    event loop (uvloop, which uvicorn would take when installed, reports failed accepts otherwise: the
-    open-file guard would not see them)."""
-    return uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, loop="asyncio",
+                  stats: HttpStats | None = None, loop: str = "auto") -> uvicorn.Config:
+    """The uvicorn configuration `engine serve` runs `app` with: h11 with the guards, no websockets; `loop` "auto"
+    is uvloop when it is installed (a dependency of the engine where it builds: not on Windows), else asyncio's
+    own loop; "asyncio" and "uvloop" name one."""
+    return uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, loop=loop,
                           http=protocol_class(limits or HttpLimits(), stats), ws="none",
                           timeout_graceful_shutdown=max(1, int(drain_timeout)))

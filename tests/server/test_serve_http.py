@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -150,10 +152,12 @@ threading.Thread(target=fill, daemon=True).start()
 """
 
 
-def test_soft_limit_raised_and_accept_errors_logged_once_with_a_count(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_soft_limit_raised_and_accept_errors_logged_once_with_a_count(tmp_path: Path, loop: str) -> None:
+    # on both loops: uvloop's own server would drop such connections without a word (engine.server.http.Acceptor)
     flag = tmp_path / "fill"
     config = write_config(tmp_path, DESTS, {"api.usermotion.com": "sandbox"})
-    with ServeProcess(config, prelude=FILL_DESCRIPTORS.format(flag=str(flag))) as serve:
+    with ServeProcess(config, "--loop", loop, prelude=FILL_DESCRIPTORS.format(flag=str(flag))) as serve:
         limits = Path(f"/proc/{serve.proc.pid}/limits").read_text()
         [line] = [row for row in limits.splitlines() if row.startswith("Max open files")]
         soft, hard = line.split()[3:5]
@@ -173,3 +177,37 @@ def test_soft_limit_raised_and_accept_errors_logged_once_with_a_count(tmp_path: 
     assert "Traceback" not in err and "out of system resource" not in err, err[:2000]
     assert err.count("could not accept") == 1, err
     assert "Too many open files" in err
+
+
+def _loaded_uvloop(pid: int) -> bool:
+    """Whether uvloop's compiled loop is mapped into the process (not merely a path naming it: the test's folder)."""
+    return "/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.parametrize(("args", "uvloop"), [((), True), (("--loop", "uvloop"), True), (("--loop", "asyncio"), False)])
+def test_serve_runs_on_uvloop_unless_told_otherwise_and_answers_on_either(tmp_path: Path, args: tuple[str, ...],
+                                                                         uvloop: bool) -> None:
+    config = write_config(tmp_path, DESTS, {"api.usermotion.com": "sandbox"})
+    with ServeProcess(config, *args) as serve:
+        port = int(serve.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(_track("loop-user"))
+            sock.settimeout(10)
+            answer = b""
+            while b"success" not in answer:
+                chunk = sock.recv(65536)
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert _loaded_uvloop(serve.proc.pid) is uvloop
+
+
+def test_loop_uvloop_without_the_package_is_one_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, DESTS, {"api.usermotion.com": "sandbox"})
+    blocker = "import sys\nsys.modules['uvloop'] = None  # as if it were not installed\n"
+    done = subprocess.run([sys.executable, "-c", blocker + "from engine.cli import main\n"
+                           "sys.exit(main(sys.argv[1:]))", "serve", "--config", str(config), "--port", "0",
+                           "--loop", "uvloop"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "--loop uvloop needs the uvloop package" in done.stderr
+    assert "Traceback" not in done.stderr
