@@ -198,7 +198,10 @@ def protocol_class(limits: HttpLimits, stats: HttpStats | None = None) -> type[G
 
 
 ACCEPT_RETRY = 1.0  # seconds an Acceptor stops accepting after accept() failed for lack of resources
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# errors Linux's accept() passes on from the connection it was about to return (accept(2)): that one is gone
+_PASSED_ON = tuple(getattr(errno, name) for name in ("ENETDOWN", "EPROTO", "ENOPROTOOPT", "EHOSTDOWN", "ENONET",
+                                                       "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH", "EINTR")
+                   if hasattr(errno, name))
 
 
 class Acceptor:
@@ -206,7 +209,8 @@ class Acceptor:
     (`loop.connect_accepted_socket`, which makes the transport: asyncio's or uvloop's), in place of the loop's own
     server. asyncio's server reports a failed accept to the loop's exception handler, but uvloop's (libuv's) closes
     such connections at once without telling anyone, and gives up listening if that fails; here an accept that
-    fails for lack of descriptors or memory goes to `on_error`, and accepting pauses for `ACCEPT_RETRY` seconds
+    fails for lack of descriptors or memory (or for any reason but the passed-on network errors of one connection)
+    goes to `on_error`, and accepting pauses for `ACCEPT_RETRY` seconds
     (the pending connections wait in the listen backlog), as asyncio's own server does. Connections are
     long-lived (keep-alive), so accepting in Python costs little. It has the two methods uvicorn calls on a
     server when it stops: `close` and `wait_closed`."""
@@ -235,12 +239,12 @@ class Acceptor:
             except ConnectionAbortedError:  # the client gave up while it waited in the backlog
                 continue
             except OSError as exc:
-                if exc.errno in _OUT_OF_RESOURCES:
-                    self.on_error(exc)
-                    self.loop.remove_reader(self._fd)
-                    self._retry = self.loop.call_later(ACCEPT_RETRY, self._resume)
-                    return
-                raise
+                if exc.errno in _PASSED_ON:  # that connection's network error (accept(2)): the next one
+                    continue
+                self.on_error(exc)  # out of descriptors or memory, or anything else: said, then a pause (no
+                self.loop.remove_reader(self._fd)  # busy loop of failures)
+                self._retry = self.loop.call_later(ACCEPT_RETRY, self._resume)
+                return
             conn.setblocking(False)
             task = self.loop.create_task(self._connect(conn))
             self._pending.add(task)
@@ -320,10 +324,11 @@ class EngineServer(uvicorn.Server):
         now = time.monotonic()
         if now - stats._last_log >= self.http_limits.accept_log_interval:
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            hint = (f" (open-file limit {soft}; lower --max-connections or raise `ulimit -n`)"
+                    if exc.errno in (errno.EMFILE, errno.ENFILE) else "")
             if self.log is not None:
                 print(f"engine serve: could not accept {stats._unlogged} connection(s) since the last such line: "
-                      f"{exc.strerror} (open-file limit {soft}; lower --max-connections or raise `ulimit -n`)",
-                      file=self.log, flush=True)
+                      f"{exc.strerror or exc}{hint}", file=self.log, flush=True)
             stats._unlogged = 0
             stats._last_log = now
 
