@@ -59,6 +59,14 @@ async def _exchange(port: int) -> bytes:
     return answer
 
 
+async def _shut(acceptor: Acceptor, made: list[asyncio.Transport], sock: socket.socket) -> None:
+    acceptor.close()
+    await acceptor.wait_closed()
+    for transport in made:
+        transport.close()
+    sock.close()
+
+
 def _run(loop_name: str, scenario: Callable[[], object]) -> object:
     if loop_name == "uvloop":
         return uvloop.run(scenario())  # type: ignore[arg-type]
@@ -76,11 +84,7 @@ def test_connections_reach_the_protocol_past_a_connections_own_network_error(loo
         try:
             answer = await _exchange(sock.getsockname()[1])
         finally:
-            acceptor.close()
-            await acceptor.wait_closed()
-            for transport in made:
-                transport.close()
-            sock.close()
+            await _shut(acceptor, made, sock)
         return answer, len(made), sock.calls
 
     answer, made, calls = _run(loop_name, scenario)  # type: ignore[misc]
@@ -105,11 +109,7 @@ def test_a_failing_accept_is_reported_and_pauses_then_accepting_resumes(loop_nam
             answer = await _exchange(sock.getsockname()[1])  # waits in the backlog through the pause
             waited = loop.time() - started
         finally:
-            acceptor.close()
-            await acceptor.wait_closed()
-            for transport in made:
-                transport.close()
-            sock.close()
+            await _shut(acceptor, made, sock)
         return answer, waited, sock.calls
 
     answer, waited, calls = _run(loop_name, scenario)  # type: ignore[misc]
