@@ -197,7 +197,7 @@ def protocol_class(limits: HttpLimits, stats: HttpStats | None = None) -> type[G
     return type("EngineH11Protocol", (GuardedH11Protocol,), {"limits": limits, "stats": stats or HttpStats()})
 
 
-ACCEPT_RETRY = 1.0  # seconds an Acceptor stops accepting after accept() failed for lack of resources
+ACCEPT_RETRY = 1.0  # seconds an Acceptor stops accepting after accept() failed (other than for one connection)
 # errors Linux's accept() passes on from the connection it was about to return (accept(2)): that one is gone
 _PASSED_ON = tuple(getattr(errno, name) for name in ("ENETDOWN", "EPROTO", "ENOPROTOOPT", "EHOSTDOWN", "ENONET",
                                                        "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH", "EINTR")
