@@ -76,13 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _serve(args: argparse.Namespace, config: Any, options: Any, sock: socket.socket, queue: Any) -> None:
     """One process: the app (ingestion and the delivery worker) under the guarded uvicorn server on `sock`."""
     from engine.server import build_app
@@ -192,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         print("engine serve: --max-attempts, --workers and --max-connections must be at least 1, --drain-timeout "
               ">= 0, --poll-interval, --header-timeout and --body-timeout > 0", file=sys.stderr)
         return 2
-    if args.loop == "uvloop" and not _installed("uvloop"):
+    if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         print("engine serve: --loop uvloop needs the uvloop package, which is not installed here (pip install "
               "uvloop; it does not build on Windows); use --loop asyncio or auto", file=sys.stderr)
         return 2
