@@ -23,6 +23,7 @@ which also makes leasing safe between processes sharing the file (the write lock
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import os
@@ -52,12 +53,14 @@ from engine.queue.base import (
 )
 from engine.queue.deadsql import SQLDeadLetters
 from engine.queue.kept import KeptEvents, jobs_left
+from engine.queue.recent import RecentIds
 
 DB_NAME = "queue.db"
 LOCK_NAME = "queue.db.lock"  # held (flock) by the owner for as long as it has the queue open
-SCHEMA_VERSION = 2  # 2: jobs.orphaned
+SCHEMA_VERSION = 3  # 2: jobs.orphaned; 3: seen_log
 _CHUNK = 500  # bound for `IN (...)` lists
 _PRUNE_EVERY = 60.0  # seconds between clean-ups of expired messageIds
+MERGE_AT = 50_000  # unmerged messageIds in memory beyond which an enqueue merges them itself (`merge_seen`)
 RESTART_WAIT = 0.2  # seconds a checkpoint waits for a moment without a writer to restart the log (`checkpoint`)
 
 _SCHEMA = """
@@ -81,6 +84,11 @@ CREATE TABLE IF NOT EXISTS seen (
     accepted_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_time ON seen (accepted_at);
+CREATE TABLE IF NOT EXISTS seen_log (  -- messageIds accepted, not yet merged into seen (engine.queue.recent)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    accepted_at REAL NOT NULL,
+    ids TEXT NOT NULL                    -- JSON array of the batch's new messageIds
+);
 CREATE TABLE IF NOT EXISTS dead (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id INTEGER NOT NULL,
@@ -177,7 +185,7 @@ class SQLiteQueue(JobQueue):
         self.dlq: SQLiteDeadLetters = SQLiteDeadLetters(self)
 
     def _init_state(self, folder: Path, clock: Callable[[], float], dedup_window: float, durability: str, *,
-                    nowait: bool, kept: KeptEvents | None = None) -> None:
+                    nowait: bool, kept: KeptEvents | None = None, recent: RecentIds | None = None) -> None:
         """The state of a queue object before its connection opens (the queue's and its `nowait()` handle's)."""
         self.dir = folder
         self.file = folder / DB_NAME
@@ -194,6 +202,8 @@ class SQLiteQueue(JobQueue):
         self._busy_timeout = 0.0  # seconds its connection waits for another's write lock (set when it opens)
         # the events this process stored lately, for its own leases (the handle shares the queue's)
         self._kept = kept if kept is not None else KeptEvents()
+        # the messageIds accepted and not yet merged into `seen` (shared with the handle, like `_kept`)
+        self._recent = recent if recent is not None else RecentIds()
 
     def __repr__(self) -> str:
         return f"SQLiteQueue({str(self.dir)!r})"
@@ -270,7 +280,7 @@ class SQLiteQueue(JobQueue):
         handle = object.__new__(SQLiteQueue)
         # its clock follows the queue's, also when a test replaces it
         handle._init_state(self.dir, lambda: self.clock(), self.dedup_window, self.durability, nowait=True,
-                           kept=self._kept)
+                           kept=self._kept, recent=self._recent)
         try:
             handle._conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False, timeout=0)
             handle._conn.execute("PRAGMA busy_timeout=0")
@@ -283,6 +293,23 @@ class SQLiteQueue(JobQueue):
         self._nowait_handle = handle
         return handle
 
+    def merge_seen(self) -> int:
+        """Move the accept log's messageIds into `seen`, in key order, in one transaction (engine.queue.recent), and
+        forget them in memory; how many ids moved. The worker calls it with each `checkpoint`, and an enqueue when
+        too many are waiting."""
+        with self._tx() as conn:
+            upto = conn.execute("SELECT max(id) FROM seen_log").fetchone()[0]
+            if upto is None:
+                return 0
+            moved = conn.execute(
+                "INSERT INTO seen (message_id, accepted_at) SELECT j.value, l.accepted_at FROM seen_log AS l, "
+                "json_each(l.ids) AS j WHERE l.id <= ? ORDER BY j.value "
+                "ON CONFLICT (message_id) DO UPDATE SET accepted_at = excluded.accepted_at "
+                "WHERE excluded.accepted_at > seen.accepted_at", (upto,)).rowcount
+            conn.execute("DELETE FROM seen_log WHERE id <= ?", (upto,))
+        self._recent.merged(int(upto))
+        return int(moved)
+
     def checkpoint(self) -> int:
         """Copy what the write-ahead log holds back into the database file and have the next commit start the log
         from its beginning. First SQLite's PASSIVE checkpoint (writers are not blocked) copies what it finds; under
@@ -290,8 +317,10 @@ class SQLiteQueue(JobQueue):
         reset and would grow without bound. Then a RESTART checkpoint copies the few frames added meanwhile while it
         holds writers off, waiting at most `RESTART_WAIT` for the writer and readers of the moment to finish (it
         gives up otherwise, and the next call tries again). The `nowait()` handle leaves this to the queue's own
-        connection; the worker calls it, in a thread, once a second while it uses the handle. Returns the frames
-        the log held at the end (before the next commit restarts it)."""
+        connection; the worker calls it, in a thread, once a second while it uses the handle. The accepted
+        messageIds waiting in their log are merged first (`merge_seen`). Returns the frames the log held at the
+        end (before the next commit restarts it)."""
+        self.merge_seen()
         with self._read() as conn:
             _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if frames > 0:
@@ -396,17 +425,29 @@ class SQLiteQueue(JobQueue):
                 ids_in_batch.add(mid)
             prepared.append((mid, encoded[k] if encoded is not None else orjson.dumps(event), event))
         taken: dict[str, list[Job]] = {}
+        logged: list[str] = []
+        log_row = 0
+        recent = self._recent
         with self._tx() as conn:  # NORMAL: the log is fsynced after the commit, outside the write lock
+            cutoff = now - self.dedup_window
             if now - self._last_prune >= _PRUNE_EVERY:
-                conn.execute("DELETE FROM seen WHERE accepted_at < ?", (now - self.dedup_window,))
+                conn.execute("DELETE FROM seen WHERE accepted_at < ?", (cutoff,))
                 self._last_prune = now
-            # one upsert remembers the messageIds and answers those that are new (or whose last sighting left the
-            # window): one index probe per id, and no SQL text or parameter per id
-            new_ids = {r[0] for r in conn.execute(
-                "INSERT INTO seen (message_id, accepted_at) SELECT value, ? FROM json_each(?) WHERE true "
-                "ON CONFLICT (message_id) DO UPDATE SET accepted_at = excluded.accepted_at "
-                "WHERE seen.accepted_at < ? RETURNING message_id",
-                (now, orjson.dumps(list(ids_in_batch)), now - self.dedup_window))} if ids_in_batch else set()
+            new_ids: set[str] = set()
+            if ids_in_batch:
+                # new: accepted neither in the unmerged log (memory, brought up to date first) nor in `seen` within
+                # the window; `seen` is only read here (one index probe per id), the new ids go to the log in one row
+                recent.refresh(conn)
+                asked = [m for m in ids_in_batch if not recent.accepted_within(m, cutoff)]
+                if asked:
+                    known = {r[0] for r in conn.execute(
+                        "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM seen WHERE message_id = value "
+                        "AND accepted_at >= ?)", (orjson.dumps(asked), cutoff))}
+                    logged = [m for m in asked if m not in known]
+                    new_ids = set(logged)
+                if logged:
+                    log_row = conn.execute("INSERT INTO seen_log (accepted_at, ids) VALUES (?, ?)",
+                                           (now, orjson.dumps(logged).decode())).lastrowid or 0
             fresh = [item for item in prepared if item[0] is None or item[0] in new_ids]
             rows_out = []
             until = now + lease_seconds
@@ -421,6 +462,11 @@ class SQLiteQueue(JobQueue):
                 rows_out.extend((dest, mid, blob, now, now, now) for mid, blob, _ in fresh[room:])
             conn.executemany("INSERT INTO jobs (instance, message_id, event, attempts, enqueued_at, available_at, due) "
                              "VALUES (?, ?, ?, 0, ?, ?, ?)", rows_out)
+        if logged:  # committed: known as accepted from now on (a rolled-back batch is not)
+            recent.add(log_row, now, logged)
+            if len(recent) > MERGE_AT:  # nobody merged lately (no worker's checkpoints): keep the memory bounded
+                with contextlib.suppress(QueueBusy, sqlite3.Error):  # the events are stored: a later call merges
+                    self.merge_seen()
         if rows_out:  # committed: kept parsed for the leases to come
             left = jobs_left(len(fresh), rooms)
             self._kept.keep((mid, blob, event, n) for (mid, blob, event), n in zip(fresh, left, strict=True))
