@@ -493,3 +493,26 @@ def test_a_damaged_file_is_described_in_one_line_even_when_sqlite_reports_severa
     text = describe_sqlite_error(tmp_path / "queue.db", findings)
     assert "\n" not in text
     assert "is damaged (*** in database main *** Page 155: btreeInitPage() returns error code 11)" in text
+
+
+def test_due_order_across_instances_without_a_global_index(tmp_path: Path, clock) -> None:
+    """Schema 3 keeps one due index, per instance: `lease` without an instance and `next_due` still see every
+    instance's jobs in (due, id) order, and a schema 2 file loses its global index when opened."""
+    q = SQLiteQueue(tmp_path, clock=clock)
+    q._conn.execute("CREATE INDEX jobs_due ON jobs (due, id)")  # as schema 2 had it
+    q.close()
+    q = SQLiteQueue(tmp_path, clock=clock)
+    names = {r[0] for r in q._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "jobs_due" not in names and "jobs_instance_due" in names
+    assert q.next_due() is None
+    q.enqueue([{"messageId": "c0"}], ["c"])
+    clock.advance(1)
+    q.enqueue([{"messageId": "a0"}, {"messageId": "a1"}], ["a"])
+    clock.advance(1)
+    q.enqueue([{"messageId": "b0"}], ["b"])
+    assert q.next_due() == clock.now - 2
+    assert [j.message_id for j in q.lease(3, 30)] == ["c0", "a0", "a1"]
+    assert q.next_due() == clock.now  # b0; the leased ones are due when their leases end
+    clock.advance(40)
+    assert [(j.message_id, j.orphaned) for j in q.lease(10, 30)] == [("c0", 1), ("a0", 1), ("a1", 1), ("b0", 0)]
+    q.close()
