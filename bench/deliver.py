@@ -31,8 +31,8 @@ Rows, at each concurrency, all against the same sink in the same run:
   bare httpx                httpx.AsyncClient (its own pool), the same JSON bodies, no engine
   bare httpx over aiohttp   httpx.AsyncClient over httpx_aiohttp.AiohttpTransport, the same bodies, no engine
   bare aiohttp              aiohttp.ClientSession, the same JSON bodies, no engine (asyncio's own event loop)
-  bare aiohttp on uvloop    the same on uvloop's event loop, when uvloop is installed (not a dependency; `engine serve`
-                            runs on asyncio's own loop)
+  bare aiohttp on uvloop    the same on uvloop's event loop, when uvloop is installed (`engine serve` runs on
+                            uvloop by default, `--loop auto`)
 The last lines give each serve row's req/s as a share of bare aiohttp's (and of bare aiohttp on uvloop's) at the
 same concurrency in the same run: issue 14's measure. With --rounds K every row runs K times, round after round, and
 the share is given per round (a serve row against the bare row of its own round) with the median: on a shared
