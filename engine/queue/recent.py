@@ -68,7 +68,7 @@ class RecentIds:
         for mid in ids:
             self._ids[mid] = (at, rowid)
         self._rows.append((rowid, ids))
-        self.last_rowid = max(self.last_rowid, rowid)
+        self.last_rowid = rowid
 
     def _forget(self, upto: int) -> None:
         rows, known = self._rows, self._ids

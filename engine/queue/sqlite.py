@@ -68,6 +68,9 @@ _INSTANCES = """WITH RECURSIVE inst(i) AS (SELECT min(instance) FROM jobs UNION 
     SELECT (SELECT min(instance) FROM jobs WHERE instance > i) FROM inst WHERE i IS NOT NULL)
     SELECT i FROM inst WHERE i IS NOT NULL"""
 
+# a lease of the jobs the WHERE that follows picks (parameters: the lease's end twice, then the WHERE's)
+_LEASE = "UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -303,7 +306,10 @@ class SQLiteQueue(JobQueue):
     def merge_seen(self) -> int:
         """Move the accept log's messageIds into `seen`, in key order, in one transaction (engine.queue.recent), and
         forget them in memory; how many ids moved. The worker calls it with each `checkpoint`, and an enqueue when
-        too many are waiting."""
+        too many are waiting. An empty log takes no write transaction (an idle server's checkpoints stay reads)."""
+        with self._read() as conn:
+            if conn.execute("SELECT 1 FROM seen_log LIMIT 1").fetchone() is None:
+                return 0
         with self._tx() as conn:
             upto = conn.execute("SELECT max(id) FROM seen_log").fetchone()[0]
             if upto is None:
@@ -509,16 +515,14 @@ class SQLiteQueue(JobQueue):
         until = now + lease_seconds
         if instance is not None:
             rows = conn.execute(
-                "UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) WHERE id IN "
-                f"(SELECT id FROM jobs WHERE instance = ? AND due <= ? ORDER BY due, id LIMIT ?) RETURNING {JOB_COLUMNS}",
-                (until, until, instance, now, limit)).fetchall()
+                f"{_LEASE} id IN (SELECT id FROM jobs WHERE instance = ? AND due <= ? ORDER BY due, id LIMIT ?) "
+                f"RETURNING {JOB_COLUMNS}", (until, until, instance, now, limit)).fetchall()
         else:  # the earliest due of every instance's earliest due (the index is per instance)
             due = sorted(row for (name,) in conn.execute(_INSTANCES).fetchall() for row in conn.execute(
                 "SELECT due, id FROM jobs WHERE instance = ? AND due <= ? ORDER BY due, id LIMIT ?", (name, now, limit)))
             ids = [job_id for _, job_id in due[:limit]]
             rows = [row for chunk in _chunks(ids) for row in conn.execute(
-                "UPDATE jobs SET leased_until = ?, due = ?, orphaned = orphaned + (leased_until IS NOT NULL) "
-                f"WHERE id IN ({','.join('?' * len(chunk))}) RETURNING {JOB_COLUMNS}", (until, until, *chunk))]
+                f"{_LEASE} id IN ({','.join('?' * len(chunk))}) RETURNING {JOB_COLUMNS}", (until, until, *chunk))]
         event = self._kept.event
         jobs = [job_from_row(r, event) for r in rows]
         jobs.sort(key=lambda j: (j.available_at, j.id))
