@@ -131,3 +131,30 @@ def test_recent_ids_know_a_row_once() -> None:
     assert len(recent) == 1 and recent.accepted_within("x", 20.0)
     recent.merged(5)
     assert len(recent) == 0 and recent.last_rowid == 5
+
+
+def test_merge_with_an_empty_log_takes_no_write_lock(tmp_path: Path) -> None:
+    """An idle server checkpoints once a second: with nothing to merge it must not queue for the write lock (a
+    `nowait()` handle would raise QueueBusy while another process writes, a blocking connection would wait)."""
+    q = SQLiteQueue(tmp_path, dedup_window=100)
+    q.enqueue(events(range(3)), ["a"])
+    handle = q.nowait()
+    assert handle.merge_seen() == 3  # the log had ids: merged through a write transaction
+    writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
+    try:
+        assert handle.merge_seen() == 0  # nothing in the log: no transaction, so no QueueBusy
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    q.enqueue(events(["new"]), ["a"])
+    writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:  # with ids waiting the merge needs the lock, and says so instead of waiting
+        with pytest.raises(sqlite_module.QueueBusy):
+            handle.merge_seen()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert handle.merge_seen() == 1
+    q.close()
