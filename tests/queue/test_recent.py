@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,18 @@ def test_recent_ids_know_a_row_once() -> None:
     assert len(recent) == 0 and recent.last_rowid == 5
 
 
+@contextmanager
+def write_lock_held(path: Path) -> Iterator[None]:
+    """Another connection holds SQLite's write lock on the queue file for the duration."""
+    writer = sqlite3.connect(path / "queue.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_merge_with_an_empty_log_takes_no_write_lock(tmp_path: Path) -> None:
     """An idle server checkpoints once a second: with nothing to merge it must not queue for the write lock (a
     `nowait()` handle would raise QueueBusy while another process writes, a blocking connection would wait)."""
@@ -140,21 +154,10 @@ def test_merge_with_an_empty_log_takes_no_write_lock(tmp_path: Path) -> None:
     q.enqueue(events(range(3)), ["a"])
     handle = q.nowait()
     assert handle.merge_seen() == 3  # the log had ids: merged through a write transaction
-    writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
-    try:
+    with write_lock_held(tmp_path):
         assert handle.merge_seen() == 0  # nothing in the log: no transaction, so no QueueBusy
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
     q.enqueue(events(["new"]), ["a"])
-    writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    try:  # with ids waiting the merge needs the lock, and says so instead of waiting
-        with pytest.raises(sqlite_module.QueueBusy):
-            handle.merge_seen()
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
+    with write_lock_held(tmp_path), pytest.raises(sqlite_module.QueueBusy):
+        handle.merge_seen()  # with ids waiting the merge needs the lock, and says so instead of waiting
     assert handle.merge_seen() == 1
     q.close()
